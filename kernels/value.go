@@ -16,16 +16,16 @@ import (
 // strings; Dec for decimals (unscaled); Months/Days/Nanos for intervals.
 // The zero Value with Null set is NULL of any type.
 type Value struct {
-	Null   bool          `json:"null,omitempty"`
-	I      int64         `json:"i,omitempty"`
-	F      float64       `json:"f,omitempty"`
-	S      string        `json:"s,omitempty"`
+	Null   bool           `json:"null,omitempty"`
+	I      int64          `json:"i,omitempty"`
+	F      float64        `json:"f,omitempty"`
+	S      string         `json:"s,omitempty"`
 	Dec    decimal128.Num `json:"-"`
-	DecHi  int64         `json:"dh,omitempty"` // Dec's parts, kept for serialization
-	DecLo  uint64        `json:"dl,omitempty"`
-	Months int32         `json:"mo,omitempty"`
-	Days   int32         `json:"d,omitempty"`
-	Nanos  int64         `json:"ns,omitempty"`
+	DecHi  int64          `json:"dh,omitempty"` // Dec's parts, kept for serialization
+	DecLo  uint64         `json:"dl,omitempty"`
+	Months int32          `json:"mo,omitempty"`
+	Days   int32          `json:"d,omitempty"`
+	Nanos  int64          `json:"ns,omitempty"`
 }
 
 // NullValue is the SQL NULL.

@@ -34,10 +34,10 @@ type TableStats struct {
 
 // ColumnStat holds min/max and null counts of a column, when known.
 type ColumnStat struct {
-	Min, Max   kernels.Value
-	HasMinMax  bool
-	NullCount  int64
-	Distinct   float64 // estimated; 0 = unknown
+	Min, Max  kernels.Value
+	HasMinMax bool
+	NullCount int64
+	Distinct  float64 // estimated; 0 = unknown
 }
 
 // Scan reads columns of a file-backed table. Filter holds conjuncts pushed
@@ -192,9 +192,9 @@ type EnforceSingleRow struct {
 
 // Columns implementations.
 
-func (n *Scan) Columns() []Column   { return n.Cols }
-func (n *Values) Columns() []Column { return n.Cols }
-func (n *Filter) Columns() []Column { return n.Input.Columns() }
+func (n *Scan) Columns() []Column    { return n.Cols }
+func (n *Values) Columns() []Column  { return n.Cols }
+func (n *Filter) Columns() []Column  { return n.Input.Columns() }
 func (n *Project) Columns() []Column { return n.Cols }
 func (n *Aggregate) Columns() []Column {
 	out := make([]Column, 0, len(n.GroupCols)+len(n.AggCols))

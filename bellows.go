@@ -1,0 +1,327 @@
+// Package bellows is the embedded Bellows engine: open a DB, register
+// Parquet/CSV/Arrow files as tables, and run PostgreSQL-dialect SQL whose
+// results stream back as Arrow record batches.
+//
+//	db, _ := bellows.Open(bellows.Options{})
+//	defer db.Close()
+//	db.RegisterTable("lineitem", "data/lineitem.parquet")
+//	rows, _ := db.Query(ctx, "SELECT count(*) FROM lineitem")
+//	defer rows.Release()
+//	for rows.Next() { batch := rows.RecordBatch(); ... }
+package bellows
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/bellows-db/bellows/exec"
+	"github.com/bellows-db/bellows/sql"
+)
+
+// Options configure an embedded engine.
+type Options struct {
+	// DataDir holds managed tables and the catalog; "" uses a temporary
+	// directory removed by Close.
+	DataDir string
+	// Parallelism is the default number of drivers per pipeline
+	// (0: GOMAXPROCS).
+	Parallelism int
+	// MemoryLimit is the default per-query memory limit in bytes (0: none).
+	MemoryLimit int64
+	// Allocator, if set, backs every query's Arrow buffers (tests pass a
+	// checked allocator).
+	Allocator memory.Allocator
+}
+
+// DB is an embedded engine. It is safe for concurrent use; each query runs
+// with the settings current when it starts.
+type DB struct {
+	opts    Options
+	cat     *catalog
+	tempDir string
+
+	mu       sync.Mutex
+	settings settings
+	running  map[string]*exec.QueryContext
+	nextID   atomic.Int64
+	closed   bool
+}
+
+// settings are the session settings SET changes.
+type settings struct {
+	parallelism int
+	memoryLimit int64
+	batchSize   int
+}
+
+// Open starts an embedded engine.
+func Open(opts Options) (*DB, error) {
+	db := &DB{opts: opts, running: map[string]*exec.QueryContext{}}
+	dir := opts.DataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "bellows-")
+		if err != nil {
+			return nil, err
+		}
+		db.tempDir, dir = tmp, tmp
+	}
+	cat, err := openCatalog(dir)
+	if err != nil {
+		return nil, err
+	}
+	db.cat = cat
+	db.settings = settings{parallelism: opts.Parallelism, memoryLimit: opts.MemoryLimit, batchSize: exec.DefaultBatchSize}
+	return db, nil
+}
+
+// Close cancels nothing (callers own their queries) and removes a
+// temporary data directory.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	db.closed = true
+	db.mu.Unlock()
+	if db.tempDir != "" {
+		return os.RemoveAll(db.tempDir)
+	}
+	return nil
+}
+
+// RegisterTable makes the files at pathOrGlob (a file, a glob, or a folder
+// of Parquet files) queryable as table name. The format follows the file
+// extension (.parquet, .csv, .arrow).
+func (db *DB) RegisterTable(name, pathOrGlob string) error {
+	name = strings.ToLower(name)
+	format := formatOf(pathOrGlob)
+	if st, err := os.Stat(pathOrGlob); err == nil && st.IsDir() {
+		format = "parquet"
+	}
+	t, err := describeFiles(name, format, pathOrGlob)
+	if err != nil {
+		return fmt.Errorf("register table %s: %w", name, err)
+	}
+	db.cat.mu.Lock()
+	defer db.cat.mu.Unlock()
+	if old, ok := db.cat.tables[name]; ok && old.Managed {
+		return fmt.Errorf("register table %s: a managed table of that name exists", name)
+	}
+	db.cat.tables[name] = t
+	return nil
+}
+
+// RegisterDir registers every NAME.parquet file and NAME/ folder of Parquet
+// files in dir as table NAME.
+func (db *DB) RegisterDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		switch {
+		case e.IsDir():
+			if m, _ := filepath.Glob(filepath.Join(p, "*.parquet")); len(m) > 0 {
+				if err := db.RegisterTable(e.Name(), p); err != nil {
+					return err
+				}
+			}
+		case strings.HasSuffix(e.Name(), ".parquet"):
+			if err := db.RegisterTable(strings.TrimSuffix(e.Name(), ".parquet"), p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SetParallelism changes the number of drivers of a running query at once,
+// without pausing it; the answer does not change.
+func (db *DB) SetParallelism(queryID string, n int) error {
+	db.mu.Lock()
+	q, ok := db.running[queryID]
+	db.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no running query %q", queryID)
+	}
+	q.SetParallelism(n)
+	return nil
+}
+
+// Running lists the IDs of the queries running now.
+func (db *DB) Running() []string {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	out := make([]string, 0, len(db.running))
+	for id := range db.running {
+		out = append(out, id)
+	}
+	return out
+}
+
+func (db *DB) newQuery() (string, *exec.QueryContext) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	s := db.settings
+	id := "q" + strconv.FormatInt(db.nextID.Add(1), 10)
+	q := exec.NewQueryContext(db.opts.Allocator, s.memoryLimit, s.parallelism)
+	if s.batchSize > 0 {
+		q.BatchSize = s.batchSize
+	}
+	db.running[id] = q
+	return id, q
+}
+
+func (db *DB) endQuery(id string) {
+	db.mu.Lock()
+	delete(db.running, id)
+	db.mu.Unlock()
+}
+
+// set applies a SET statement.
+func (db *DB) set(s *sql.Set) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	switch s.Name {
+	case "parallelism", "threads":
+		if s.Reset {
+			db.settings.parallelism = db.opts.Parallelism
+			return nil
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(s.Value))
+		if err != nil || n < 0 || n > 4096 {
+			return fmt.Errorf("invalid value for parameter %q: %q (want a number of drivers, 0 = number of cores)", s.Name, s.Value)
+		}
+		db.settings.parallelism = n
+	case "memory_limit":
+		if s.Reset {
+			db.settings.memoryLimit = db.opts.MemoryLimit
+			return nil
+		}
+		n, err := parseBytes(s.Value)
+		if err != nil {
+			return fmt.Errorf("invalid value for parameter \"memory_limit\": %v", err)
+		}
+		db.settings.memoryLimit = n
+	case "batch_size":
+		n, err := strconv.Atoi(strings.TrimSpace(s.Value))
+		if err != nil || n < 1 {
+			return fmt.Errorf("invalid value for parameter \"batch_size\": %q", s.Value)
+		}
+		if s.Reset {
+			n = exec.DefaultBatchSize
+		}
+		db.settings.batchSize = n
+	case "transaction", "search_path", "client_encoding", "timezone", "datestyle", "application_name", "extra_float_digits", "statement_timeout":
+		// accepted for client compatibility
+	default:
+		return fmt.Errorf("unrecognized configuration parameter %q", s.Name)
+	}
+	return nil
+}
+
+func (db *DB) show(name string) (string, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	switch name {
+	case "parallelism", "threads":
+		p := db.settings.parallelism
+		if p == 0 {
+			p = runtime.GOMAXPROCS(0)
+		}
+		return strconv.Itoa(p), nil
+	case "memory_limit":
+		return strconv.FormatInt(db.settings.memoryLimit, 10), nil
+	case "batch_size":
+		return strconv.Itoa(db.settings.batchSize), nil
+	}
+	return "", fmt.Errorf("unrecognized configuration parameter %q", name)
+}
+
+// parseBytes reads sizes like 1073741824, 512MB, 4GiB, 4GB.
+func parseBytes(s string) (int64, error) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suf) {
+			mult = u.m
+			s = strings.TrimSpace(strings.TrimSuffix(s, u.suf))
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// Exec runs statements (separated by semicolons) and discards results.
+func (db *DB) Exec(ctx context.Context, sqlText string) error {
+	stmts, err := sql.Parse(sqlText)
+	if err != nil {
+		return err
+	}
+	for _, p := range stmts {
+		r, err := db.run(ctx, p, nil)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			for r.Next() {
+			}
+			err := r.Err()
+			r.Release()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Query runs the statements of sqlText; all but the last are executed for
+// their effects, the last one's result is returned (statements without a
+// result give an empty result).
+func (db *DB) Query(ctx context.Context, sqlText string) (*Rows, error) {
+	stmts, err := sql.Parse(sqlText)
+	if err != nil {
+		return nil, err
+	}
+	if len(stmts) == 0 {
+		return emptyRows(), nil
+	}
+	for _, p := range stmts[:len(stmts)-1] {
+		r, err := db.run(ctx, p, nil)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			for r.Next() {
+			}
+			err := r.Err()
+			r.Release()
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	r, err := db.run(ctx, stmts[len(stmts)-1], nil)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return emptyRows(), nil
+	}
+	return r, nil
+}

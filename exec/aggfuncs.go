@@ -1,0 +1,831 @@
+package exec
+
+import (
+	"fmt"
+	"math/big"
+	"strings"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/planner"
+)
+
+// aggState holds one aggregate function's state for every group of a table,
+// in a columnar layout indexed by group id. Updates are typed loops over a
+// whole batch: there is one interface call per batch, never per row.
+type aggState interface {
+	// resize makes room for n groups; new groups start empty.
+	resize(n int)
+	// update folds n rows into the groups gids[i]; gids == nil sends every
+	// row to group 0 (no GROUP BY). args have length n.
+	update(gids []int32, args []arrow.Array, n int)
+	// merge folds group srcIdx[k] of src (same concrete type) into group
+	// dstIdx[k].
+	merge(src aggState, srcIdx, dstIdx []int32)
+	// emit appends the results of groups [from, to) to b, a builder of the
+	// aggregate's result type.
+	emit(b array.Builder, from, to int) error
+	// bytes estimates the memory held.
+	bytes() int64
+}
+
+// validity returns the validity bitmap and offset of a, or nil when a has no
+// NULLs.
+func validity(a arrow.Array) ([]byte, int) {
+	if a.NullN() == 0 {
+		return nil, 0
+	}
+	return a.NullBitmapBytes(), a.Data().Offset()
+}
+
+// allNull reports whether every row of a is NULL without a bitmap (the
+// Arrow Null type).
+func allNull(a arrow.Array) bool {
+	return a.Len() > 0 && a.NullN() == a.Len() && a.NullBitmapBytes() == nil
+}
+
+func growSlice[T any](s []T, n int) []T {
+	if n <= len(s) {
+		return s
+	}
+	if n <= cap(s) {
+		old := len(s)
+		s = s[:n]
+		clear(s[old:])
+		return s
+	}
+	ns := make([]T, n, max(n, 2*cap(s)))
+	copy(ns, s)
+	return ns
+}
+
+func sliceBytes[T any](s []T) int64 {
+	var z T
+	return int64(cap(s)) * int64(unsafe.Sizeof(z))
+}
+
+// ---- count ----
+
+// countState counts rows (count_star) or rows whose arguments are all
+// non-NULL (count).
+type countState struct {
+	c []int64
+}
+
+func (s *countState) resize(n int) { s.c = growSlice(s.c, n) }
+func (s *countState) bytes() int64 { return sliceBytes(s.c) }
+func (s *countState) update(gids []int32, args []arrow.Array, n int) {
+	var bits []byte
+	var off int
+	switch len(args) {
+	case 0:
+	case 1:
+		if allNull(args[0]) {
+			return
+		}
+		bits, off = validity(args[0])
+	default:
+		// count(a, b, ...): a row counts when no argument is NULL.
+		var valid []bool
+		for _, a := range args {
+			if allNull(a) {
+				return
+			}
+			if a.NullN() == 0 {
+				continue
+			}
+			if valid == nil {
+				valid = make([]bool, n)
+				for i := range valid {
+					valid[i] = true
+				}
+			}
+			for i := 0; i < n; i++ {
+				if a.IsNull(i) {
+					valid[i] = false
+				}
+			}
+		}
+		if valid != nil {
+			if gids == nil {
+				for _, v := range valid {
+					if v {
+						s.c[0]++
+					}
+				}
+				return
+			}
+			for i, v := range valid {
+				if v {
+					s.c[gids[i]]++
+				}
+			}
+			return
+		}
+	}
+	if gids == nil {
+		if bits == nil {
+			s.c[0] += int64(n)
+		} else {
+			s.c[0] += int64(bitutil.CountSetBits(bits, off, n))
+		}
+		return
+	}
+	c := s.c
+	gids = gids[:n]
+	if bits == nil {
+		for _, g := range gids {
+			c[g]++
+		}
+		return
+	}
+	for i, g := range gids {
+		if bitutil.BitIsSet(bits, off+i) {
+			c[g]++
+		}
+	}
+}
+
+func (s *countState) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*countState)
+	for k, g := range srcIdx {
+		s.c[dstIdx[k]] += o.c[g]
+	}
+}
+
+func (s *countState) emit(b array.Builder, from, to int) error {
+	bb := b.(*array.Int64Builder)
+	bb.AppendValues(s.c[from:to], nil)
+	return nil
+}
+
+// ---- exact sums and averages of integers and decimals ----
+
+// wideAcc accumulates an exact sum: lo holds a running int64 sum and hi the
+// 128-bit carry folded in whenever lo would overflow; the sum is hi+lo.
+type wideAcc struct {
+	lo  int64
+	cnt int64
+	hi  decimal128.Num
+}
+
+func (a *wideAcc) add(x int64) {
+	r := a.lo + x
+	if (a.lo^r)&(x^r) < 0 { // signed overflow
+		a.addSlow(x)
+		return
+	}
+	a.lo = r
+	a.cnt++
+}
+
+// addSlow folds lo into hi, then adds x (rare: out of line so add inlines).
+//
+//go:noinline
+func (a *wideAcc) addSlow(x int64) {
+	a.hi = a.hi.Add(decimal128.FromI64(a.lo))
+	a.lo = x
+	a.cnt++
+}
+
+func (a *wideAcc) total() decimal128.Num { return a.hi.Add(decimal128.FromI64(a.lo)) }
+
+// wideState is sum or avg over smallint, integer, bigint or decimal
+// arguments, computed exactly.
+type wideState struct {
+	acc   []wideAcc
+	avg   bool
+	scale int32 // of the argument
+	res   kernels.Type
+}
+
+func (s *wideState) resize(n int) { s.acc = growSlice(s.acc, n) }
+func (s *wideState) bytes() int64 { return sliceBytes(s.acc) }
+
+func (s *wideState) update(gids []int32, args []arrow.Array, n int) {
+	a := args[0]
+	bits, off := validity(a)
+	switch arr := a.(type) {
+	case *array.Int16:
+		wideAddInts(s.acc, gids, arr.Int16Values(), bits, off)
+	case *array.Int32:
+		wideAddInts(s.acc, gids, arr.Int32Values(), bits, off)
+	case *array.Int64:
+		wideAddInts(s.acc, gids, arr.Int64Values(), bits, off)
+	case *array.Decimal128:
+		wideAddDecimals(s.acc, gids, arrow.GetValues[decimal128.Num](arr.Data(), 1), bits, off)
+	default:
+		panic(fmt.Sprintf("hash aggregate: unexpected %s argument for sum/avg", a.DataType()))
+	}
+}
+
+func wideAddInts[T int16 | int32 | int64](acc []wideAcc, gids []int32, vals []T, bits []byte, off int) {
+	if gids == nil {
+		a := acc[0]
+		for i, v := range vals {
+			if bits != nil && !bitutil.BitIsSet(bits, off+i) {
+				continue
+			}
+			a.add(int64(v))
+		}
+		acc[0] = a
+		return
+	}
+	gids = gids[:len(vals)]
+	for i, v := range vals {
+		if bits != nil && !bitutil.BitIsSet(bits, off+i) {
+			continue
+		}
+		acc[gids[i]].add(int64(v))
+	}
+}
+
+func wideAddDecimals(acc []wideAcc, gids []int32, vals []decimal128.Num, bits []byte, off int) {
+	if gids == nil {
+		a := acc[0]
+		for i, v := range vals {
+			if bits != nil && !bitutil.BitIsSet(bits, off+i) {
+				continue
+			}
+			lo := int64(v.LowBits())
+			if v.HighBits() != lo>>63 { // does not fit in 64 bits
+				a.hi = a.hi.Add(v)
+				a.cnt++
+				continue
+			}
+			a.add(lo)
+		}
+		acc[0] = a
+		return
+	}
+	gids = gids[:len(vals)]
+	for i, v := range vals {
+		if bits != nil && !bitutil.BitIsSet(bits, off+i) {
+			continue
+		}
+		p := &acc[gids[i]]
+		lo := int64(v.LowBits())
+		if v.HighBits() != lo>>63 {
+			p.hi = p.hi.Add(v)
+			p.cnt++
+			continue
+		}
+		p.add(lo)
+	}
+}
+
+func (s *wideState) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*wideState)
+	for k, g := range srcIdx {
+		sa := &o.acc[g]
+		d := &s.acc[dstIdx[k]]
+		d.hi = d.hi.Add(sa.hi)
+		cnt := d.cnt + sa.cnt
+		d.add(sa.lo)
+		d.cnt = cnt
+	}
+}
+
+func (s *wideState) emit(b array.Builder, from, to int) error {
+	for i := from; i < to; i++ {
+		a := &s.acc[i]
+		if a.cnt == 0 {
+			b.AppendNull()
+			continue
+		}
+		t := a.total()
+		if s.avg {
+			b.(*array.Float64Builder).Append(divToFloat(t, s.scale, a.cnt))
+			continue
+		}
+		switch bb := b.(type) {
+		case *array.Int64Builder:
+			if t.HighBits() != int64(t.LowBits())>>63 {
+				return fmt.Errorf("bigint out of range")
+			}
+			bb.Append(int64(t.LowBits()))
+		case *array.Decimal128Builder:
+			if !t.FitsInPrecision(s.res.Precision) {
+				return fmt.Errorf("numeric field overflow: sum does not fit in %s", s.res)
+			}
+			bb.Append(t)
+		case *array.Float64Builder:
+			bb.Append(t.ToFloat64(s.scale))
+		default:
+			return fmt.Errorf("internal error: sum result builder %T", b)
+		}
+	}
+	return nil
+}
+
+var pow10i64 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
+
+// divToFloat returns sum / 10^scale / cnt rounded once to the nearest
+// float64, whatever the magnitudes.
+func divToFloat(sum decimal128.Num, scale int32, cnt int64) float64 {
+	const exact = 1 << 53
+	if scale >= 0 && int(scale) < len(pow10i64) && cnt < exact {
+		p := pow10i64[scale]
+		lo := int64(sum.LowBits())
+		if sum.HighBits() == lo>>63 && lo > -exact && lo < exact && p < exact/cnt {
+			// Both operands are exact float64s: IEEE division rounds once.
+			return float64(lo) / float64(p*cnt)
+		}
+	}
+	den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
+	den.Mul(den, big.NewInt(cnt))
+	f, _ := new(big.Rat).SetFrac(sum.BigInt(), den).Float64()
+	return f
+}
+
+// ---- float sums and averages ----
+
+type floatAcc struct {
+	sum float64
+	cnt int64
+}
+
+// floatState is sum or avg over real or double precision arguments.
+type floatState struct {
+	acc []floatAcc
+	avg bool
+}
+
+func (s *floatState) resize(n int) { s.acc = growSlice(s.acc, n) }
+func (s *floatState) bytes() int64 { return sliceBytes(s.acc) }
+
+func (s *floatState) update(gids []int32, args []arrow.Array, n int) {
+	a := args[0]
+	bits, off := validity(a)
+	switch arr := a.(type) {
+	case *array.Float32:
+		floatAdd(s.acc, gids, arr.Float32Values(), bits, off)
+	case *array.Float64:
+		floatAdd(s.acc, gids, arr.Float64Values(), bits, off)
+	default:
+		panic(fmt.Sprintf("hash aggregate: unexpected %s argument for float sum/avg", a.DataType()))
+	}
+}
+
+func floatAdd[T float32 | float64](acc []floatAcc, gids []int32, vals []T, bits []byte, off int) {
+	if gids == nil {
+		a := acc[0]
+		for i, v := range vals {
+			if bits != nil && !bitutil.BitIsSet(bits, off+i) {
+				continue
+			}
+			a.sum += float64(v)
+			a.cnt++
+		}
+		acc[0] = a
+		return
+	}
+	gids = gids[:len(vals)]
+	for i, v := range vals {
+		if bits != nil && !bitutil.BitIsSet(bits, off+i) {
+			continue
+		}
+		p := &acc[gids[i]]
+		p.sum += float64(v)
+		p.cnt++
+	}
+}
+
+func (s *floatState) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*floatState)
+	for k, g := range srcIdx {
+		d := &s.acc[dstIdx[k]]
+		d.sum += o.acc[g].sum
+		d.cnt += o.acc[g].cnt
+	}
+}
+
+func (s *floatState) emit(b array.Builder, from, to int) error {
+	bb := b.(*array.Float64Builder)
+	for i := from; i < to; i++ {
+		a := s.acc[i]
+		switch {
+		case a.cnt == 0:
+			bb.AppendNull()
+		case s.avg:
+			bb.Append(a.sum / float64(a.cnt))
+		default:
+			bb.Append(a.sum)
+		}
+	}
+	return nil
+}
+
+// ---- min and max ----
+
+type ordered interface {
+	~int16 | ~int32 | ~int64 | ~float32 | ~float64
+}
+
+type mmAcc[T any] struct {
+	v    T
+	seen bool
+}
+
+// minMaxState is min or max over fixed-width ordered values (integers,
+// floats, dates, timestamps). NaN sorts above every number, as in
+// PostgreSQL.
+type minMaxState[T ordered] struct {
+	acc []mmAcc[T]
+	max bool
+}
+
+func (s *minMaxState[T]) resize(n int) { s.acc = growSlice(s.acc, n) }
+func (s *minMaxState[T]) bytes() int64 { return sliceBytes(s.acc) }
+
+// better reports whether v should replace cur (v != v only for NaN).
+func better[T ordered](max bool, v, cur T) bool {
+	if max {
+		return v > cur || (v != v && cur == cur)
+	}
+	return v < cur || (cur != cur && v == v)
+}
+
+func (s *minMaxState[T]) update(gids []int32, args []arrow.Array, n int) {
+	a := args[0]
+	if allNull(a) {
+		return
+	}
+	bits, off := validity(a)
+	vals := arrow.GetValues[T](a.Data(), 1)[:n]
+	if gids == nil {
+		p := s.acc[0]
+		for i, v := range vals {
+			if bits != nil && !bitutil.BitIsSet(bits, off+i) {
+				continue
+			}
+			if !p.seen || better(s.max, v, p.v) {
+				p.v, p.seen = v, true
+			}
+		}
+		s.acc[0] = p
+		return
+	}
+	gids = gids[:n]
+	if s.max {
+		for i, v := range vals {
+			if bits != nil && !bitutil.BitIsSet(bits, off+i) {
+				continue
+			}
+			p := &s.acc[gids[i]]
+			if !p.seen || v > p.v || (v != v && p.v == p.v) {
+				p.v, p.seen = v, true
+			}
+		}
+		return
+	}
+	for i, v := range vals {
+		if bits != nil && !bitutil.BitIsSet(bits, off+i) {
+			continue
+		}
+		p := &s.acc[gids[i]]
+		if !p.seen || v < p.v || (p.v != p.v && v == v) {
+			p.v, p.seen = v, true
+		}
+	}
+}
+
+func (s *minMaxState[T]) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*minMaxState[T])
+	for k, g := range srcIdx {
+		sv := o.acc[g]
+		if !sv.seen {
+			continue
+		}
+		d := &s.acc[dstIdx[k]]
+		if !d.seen || better(s.max, sv.v, d.v) {
+			*d = sv
+		}
+	}
+}
+
+func (s *minMaxState[T]) emit(b array.Builder, from, to int) error {
+	bb, ok := b.(interface {
+		Append(T)
+		AppendNull()
+	})
+	if !ok {
+		return fmt.Errorf("internal error: min/max result builder %T", b)
+	}
+	for _, a := range s.acc[from:to] {
+		if a.seen {
+			bb.Append(a.v)
+		} else {
+			bb.AppendNull()
+		}
+	}
+	return nil
+}
+
+// decMinMaxState is min or max over decimals.
+type decMinMaxState struct {
+	acc []mmAcc[decimal128.Num]
+	max bool
+}
+
+func decBetter(max bool, v, cur decimal128.Num) bool {
+	if max {
+		return v.Greater(cur)
+	}
+	return v.Less(cur)
+}
+
+func (s *decMinMaxState) resize(n int) { s.acc = growSlice(s.acc, n) }
+func (s *decMinMaxState) bytes() int64 { return sliceBytes(s.acc) }
+
+func (s *decMinMaxState) update(gids []int32, args []arrow.Array, n int) {
+	a := args[0]
+	bits, off := validity(a)
+	vals := arrow.GetValues[decimal128.Num](a.Data(), 1)[:n]
+	for i, v := range vals {
+		if bits != nil && !bitutil.BitIsSet(bits, off+i) {
+			continue
+		}
+		var p *mmAcc[decimal128.Num]
+		if gids == nil {
+			p = &s.acc[0]
+		} else {
+			p = &s.acc[gids[i]]
+		}
+		if !p.seen || decBetter(s.max, v, p.v) {
+			p.v, p.seen = v, true
+		}
+	}
+}
+
+func (s *decMinMaxState) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*decMinMaxState)
+	for k, g := range srcIdx {
+		sv := o.acc[g]
+		d := &s.acc[dstIdx[k]]
+		if sv.seen && (!d.seen || decBetter(s.max, sv.v, d.v)) {
+			*d = sv
+		}
+	}
+}
+
+func (s *decMinMaxState) emit(b array.Builder, from, to int) error {
+	bb := b.(*array.Decimal128Builder)
+	for _, a := range s.acc[from:to] {
+		if a.seen {
+			bb.Append(a.v)
+		} else {
+			bb.AppendNull()
+		}
+	}
+	return nil
+}
+
+// strMinMaxState is min or max over strings (byte order). It keeps copies:
+// never strings aliasing an input batch.
+type strMinMaxState struct {
+	acc     []mmAcc[string]
+	max     bool
+	strSize int64
+}
+
+func (s *strMinMaxState) resize(n int) { s.acc = growSlice(s.acc, n) }
+func (s *strMinMaxState) bytes() int64 { return sliceBytes(s.acc) + s.strSize }
+
+func strBetter(max bool, v, cur string) bool {
+	if max {
+		return v > cur
+	}
+	return v < cur
+}
+
+func (s *strMinMaxState) set(p *mmAcc[string], v string) {
+	s.strSize += int64(len(v)) - int64(len(p.v))
+	p.v, p.seen = strings.Clone(v), true
+}
+
+func (s *strMinMaxState) update(gids []int32, args []arrow.Array, n int) {
+	arr := args[0].(*array.String)
+	if gids == nil {
+		// Find the batch's best row first: copy one string per batch.
+		best := -1
+		var bv string
+		for i := 0; i < n; i++ {
+			if arr.IsNull(i) {
+				continue
+			}
+			if v := arr.Value(i); best < 0 || strBetter(s.max, v, bv) {
+				best, bv = i, v
+			}
+		}
+		if p := &s.acc[0]; best >= 0 && (!p.seen || strBetter(s.max, bv, p.v)) {
+			s.set(p, bv)
+		}
+		return
+	}
+	for i := 0; i < n; i++ {
+		if arr.IsNull(i) {
+			continue
+		}
+		v := arr.Value(i)
+		if p := &s.acc[gids[i]]; !p.seen || strBetter(s.max, v, p.v) {
+			s.set(p, v)
+		}
+	}
+}
+
+func (s *strMinMaxState) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*strMinMaxState)
+	for k, g := range srcIdx {
+		sv := o.acc[g]
+		d := &s.acc[dstIdx[k]]
+		if sv.seen && (!d.seen || strBetter(s.max, sv.v, d.v)) {
+			// src is freed after the merge: share its copy.
+			s.strSize += int64(len(sv.v)) - int64(len(d.v))
+			*d = sv
+		}
+	}
+}
+
+func (s *strMinMaxState) emit(b array.Builder, from, to int) error {
+	bb := b.(*array.StringBuilder)
+	for _, a := range s.acc[from:to] {
+		if a.seen {
+			bb.Append(a.v)
+		} else {
+			bb.AppendNull()
+		}
+	}
+	return nil
+}
+
+// boolState is min/bool_and (max: max/bool_or) over booleans. Each group
+// holds 0 (no value yet), 1 (false) or 2 (true).
+type boolState struct {
+	acc []uint8
+	max bool
+}
+
+func (s *boolState) resize(n int) { s.acc = growSlice(s.acc, n) }
+func (s *boolState) bytes() int64 { return sliceBytes(s.acc) }
+
+func (s *boolState) fold(p *uint8, v uint8) {
+	if *p == 0 || (s.max && v > *p) || (!s.max && v < *p) {
+		*p = v
+	}
+}
+
+func (s *boolState) update(gids []int32, args []arrow.Array, n int) {
+	arr := args[0].(*array.Boolean)
+	for i := 0; i < n; i++ {
+		if arr.IsNull(i) {
+			continue
+		}
+		v := uint8(1)
+		if arr.Value(i) {
+			v = 2
+		}
+		g := int32(0)
+		if gids != nil {
+			g = gids[i]
+		}
+		s.fold(&s.acc[g], v)
+	}
+}
+
+func (s *boolState) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*boolState)
+	for k, g := range srcIdx {
+		if v := o.acc[g]; v != 0 {
+			s.fold(&s.acc[dstIdx[k]], v)
+		}
+	}
+}
+
+func (s *boolState) emit(b array.Builder, from, to int) error {
+	bb := b.(*array.BooleanBuilder)
+	for _, v := range s.acc[from:to] {
+		if v == 0 {
+			bb.AppendNull()
+		} else {
+			bb.Append(v == 2)
+		}
+	}
+	return nil
+}
+
+// ---- planning ----
+
+// aggSpec is one planned aggregate call.
+type aggSpec struct {
+	fn       string
+	distinct bool // DISTINCT that changes the result (count/sum/avg)
+	args     []int
+	argTypes []kernels.Type
+	res      kernels.Type
+	newState func() aggState
+}
+
+// planAgg checks an aggregate call's argument and result types and picks its
+// state implementation.
+func planAgg(c planner.AggCall) (*aggSpec, error) {
+	sp := &aggSpec{fn: c.Func, res: c.Type}
+	for _, a := range c.Args {
+		sp.argTypes = append(sp.argTypes, a.Type)
+	}
+	bad := func() (*aggSpec, error) {
+		ts := make([]string, len(sp.argTypes))
+		for i, t := range sp.argTypes {
+			ts[i] = t.String()
+		}
+		return nil, fmt.Errorf("hash aggregate: unsupported aggregate %s(%s) returning %s", c.Func, strings.Join(ts, ", "), c.Type)
+	}
+	one := func() (kernels.Type, bool) {
+		if len(sp.argTypes) != 1 {
+			return kernels.Type{}, false
+		}
+		return sp.argTypes[0], true
+	}
+	switch c.Func {
+	case "count_star":
+		if len(c.Args) != 0 || c.Type != kernels.TInt64 || c.Distinct {
+			return bad()
+		}
+		sp.newState = func() aggState { return &countState{} }
+	case "count":
+		if len(c.Args) == 0 || c.Type != kernels.TInt64 {
+			return bad()
+		}
+		sp.distinct = c.Distinct
+		sp.newState = func() aggState { return &countState{} }
+	case "sum", "avg":
+		at, ok := one()
+		if !ok {
+			return bad()
+		}
+		sp.distinct = c.Distinct
+		avg := c.Func == "avg"
+		switch {
+		case at.IsInteger() || at.ID == kernels.Decimal:
+			scale := int32(0)
+			if at.ID == kernels.Decimal {
+				scale = at.Scale
+			}
+			okRes := c.Type == kernels.TFloat64 ||
+				(!avg && c.Type == kernels.TInt64 && at.IsInteger()) ||
+				(!avg && c.Type.ID == kernels.Decimal && c.Type.Scale == scale)
+			if !okRes {
+				return bad()
+			}
+			sp.newState = func() aggState { return &wideState{avg: avg, scale: scale, res: c.Type} }
+		case at.IsFloat():
+			if c.Type != kernels.TFloat64 {
+				return bad()
+			}
+			sp.newState = func() aggState { return &floatState{avg: avg} }
+		default:
+			return bad()
+		}
+	case "min", "max", "bool_and", "bool_or", "every":
+		at, ok := one()
+		if !ok || c.Type != at {
+			return bad()
+		}
+		// DISTINCT does not change these results.
+		max := c.Func == "max" || c.Func == "bool_or"
+		if c.Func != "min" && c.Func != "max" && at.ID != kernels.Bool {
+			return bad()
+		}
+		switch at.ID {
+		case kernels.Int16:
+			sp.newState = func() aggState { return &minMaxState[int16]{max: max} }
+		case kernels.Int32:
+			sp.newState = func() aggState { return &minMaxState[int32]{max: max} }
+		case kernels.Int64:
+			sp.newState = func() aggState { return &minMaxState[int64]{max: max} }
+		case kernels.Float32:
+			sp.newState = func() aggState { return &minMaxState[float32]{max: max} }
+		case kernels.Float64:
+			sp.newState = func() aggState { return &minMaxState[float64]{max: max} }
+		case kernels.Date:
+			sp.newState = func() aggState { return &minMaxState[arrow.Date32]{max: max} }
+		case kernels.Timestamp:
+			sp.newState = func() aggState { return &minMaxState[arrow.Timestamp]{max: max} }
+		case kernels.Decimal:
+			sp.newState = func() aggState { return &decMinMaxState{max: max} }
+		case kernels.String:
+			sp.newState = func() aggState { return &strMinMaxState{max: max} }
+		case kernels.Bool:
+			sp.newState = func() aggState { return &boolState{max: max} }
+		default:
+			return bad()
+		}
+	default:
+		return nil, fmt.Errorf("hash aggregate: unsupported aggregate function %q", c.Func)
+	}
+	return sp, nil
+}

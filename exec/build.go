@@ -1,0 +1,302 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bellows-db/bellows/planner"
+)
+
+// Plan is a physical plan: pipelines in dependency order, ending in the
+// result sink. Run it once; Close it always.
+type Plan struct {
+	Pipelines []*Pipeline
+	closers   []func()
+	// NodeStats maps logical nodes to the stats of the operator that runs
+	// them, for EXPLAIN ANALYZE.
+	NodeStats map[planner.Node]*OpStats
+	// Elapsed per pipeline, filled by Run.
+	Elapsed []time.Duration
+}
+
+// Build lowers a logical plan into pipelines whose final sink is sink.
+func Build(q *QueryContext, root planner.Node, sink Sink) (*Plan, error) {
+	b := &builder{q: q, plan: &Plan{NodeStats: map[planner.Node]*OpStats{}}}
+	pb, err := b.build(root)
+	if err != nil {
+		b.plan.Close()
+		return nil, err
+	}
+	// Final projection into the root's column order is implicit: every
+	// operator outputs its node's columns in order.
+	b.finish(pb, sink, "result")
+	return b.plan, nil
+}
+
+// Run executes the pipelines in order.
+func (p *Plan) Run(ctx context.Context, q *QueryContext) error {
+	for _, pl := range p.Pipelines {
+		t0 := time.Now()
+		if err := q.Run(ctx, pl); err != nil {
+			return err
+		}
+		p.Elapsed = append(p.Elapsed, time.Since(t0))
+	}
+	return nil
+}
+
+// Close frees every operator's state.
+func (p *Plan) Close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+	p.closers = nil
+}
+
+type builder struct {
+	q    *QueryContext
+	plan *Plan
+}
+
+// pipeBuilder is a pipeline under construction: a source and operators so
+// far, producing cols.
+type pipeBuilder struct {
+	name    string
+	source  Source
+	srcStat *OpStats
+	ops     []Operator
+	stats   []*OpStats
+	cols    []planner.Column
+	ordered bool // output order matters: run with one driver
+}
+
+func (b *builder) stat(n planner.Node) *OpStats {
+	s := &OpStats{}
+	b.plan.NodeStats[n] = s
+	return s
+}
+
+func (b *builder) finish(pb *pipeBuilder, sink Sink, name string) {
+	p := &Pipeline{Name: pb.name + " -> " + name, Source: pb.source, Ops: pb.ops, Sink: sink, SourceStats: pb.srcStat, OpStats: pb.stats}
+	if pb.ordered {
+		p.MaxDrivers = 1
+	}
+	b.plan.Pipelines = append(b.plan.Pipelines, p)
+}
+
+func (b *builder) closer(f func()) { b.plan.closers = append(b.plan.closers, f) }
+
+func (b *builder) source(n planner.Node, name string, s Source) *pipeBuilder {
+	b.closer(s.Close)
+	return &pipeBuilder{name: name, source: s, srcStat: b.stat(n), cols: n.Columns()}
+}
+
+func (b *builder) op(pb *pipeBuilder, n planner.Node, op Operator) {
+	b.closer(op.Close)
+	pb.ops = append(pb.ops, op)
+	pb.stats = append(pb.stats, b.stat(n))
+	pb.cols = n.Columns()
+}
+
+func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
+	q := b.q
+	switch x := n.(type) {
+	case *planner.Scan:
+		src, err := NewScan(q, x)
+		if err != nil {
+			return nil, err
+		}
+		return b.source(x, "scan "+x.Table, src), nil
+	case *planner.Values:
+		src, err := NewValues(q, x.Cols, x.Rows)
+		if err != nil {
+			return nil, err
+		}
+		return b.source(x, "values", src), nil
+	case *planner.Filter:
+		pb, err := b.build(x.Input)
+		if err != nil {
+			return nil, err
+		}
+		op, err := NewFilter(q, pb.cols, x.Cond)
+		if err != nil {
+			return nil, err
+		}
+		b.op(pb, x, op)
+		return pb, nil
+	case *planner.Project:
+		pb, err := b.build(x.Input)
+		if err != nil {
+			return nil, err
+		}
+		op, err := NewProject(q, pb.cols, x.Exprs, x.Cols)
+		if err != nil {
+			return nil, err
+		}
+		b.op(pb, x, op)
+		return pb, nil
+	case *planner.Aggregate:
+		pb, err := b.build(x.Input)
+		if err != nil {
+			return nil, err
+		}
+		agg, err := NewHashAggregate(q, pb.cols, x.Groups, x.Aggs, x.Columns())
+		if err != nil {
+			return nil, err
+		}
+		b.closer(agg.Close)
+		b.finish(pb, agg, "aggregate")
+		return b.source(x, "aggregate", agg.Source()), nil
+	case *planner.Join:
+		return b.buildJoin(x)
+	case *planner.Sort:
+		pb, err := b.build(x.Input)
+		if err != nil {
+			return nil, err
+		}
+		s, err := NewSort(q, pb.cols, x.Keys)
+		if err != nil {
+			return nil, err
+		}
+		b.closer(s.Close)
+		b.finish(pb, s, "sort")
+		out := b.source(x, "sorted", s.Source())
+		out.ordered = true
+		return out, nil
+	case *planner.Limit:
+		if s, ok := x.Input.(*planner.Sort); ok && x.Count >= 0 {
+			pb, err := b.build(s.Input)
+			if err != nil {
+				return nil, err
+			}
+			t, err := NewTopN(q, pb.cols, s.Keys, x.Count, x.Offset)
+			if err != nil {
+				return nil, err
+			}
+			b.closer(t.Close)
+			b.finish(pb, t, "top-n")
+			out := b.source(x, "top-n", t.Source())
+			out.ordered = true
+			return out, nil
+		}
+		pb, err := b.build(x.Input)
+		if err != nil {
+			return nil, err
+		}
+		b.op(pb, x, NewLimit(q, x.Count, x.Offset))
+		return pb, nil
+	case *planner.SetOp:
+		s, err := NewSetOp(q, x.Kind, x.All, x.Cols)
+		if err != nil {
+			return nil, err
+		}
+		b.closer(s.Close)
+		l, err := b.build(x.Left)
+		if err != nil {
+			return nil, err
+		}
+		b.finish(l, s.LeftSink(), "set-op left")
+		r, err := b.build(x.Right)
+		if err != nil {
+			return nil, err
+		}
+		b.finish(r, s.RightSink(), "set-op right")
+		return b.source(x, "set-op", s.Source()), nil
+	case *planner.Window:
+		pb, err := b.build(x.Input)
+		if err != nil {
+			return nil, err
+		}
+		w, err := NewWindow(q, pb.cols, x.Funcs)
+		if err != nil {
+			return nil, err
+		}
+		b.closer(w.Close)
+		b.finish(pb, w, "window")
+		return b.source(x, "window", w.Source()), nil
+	case *planner.EnforceSingleRow:
+		pb, err := b.build(x.Input)
+		if err != nil {
+			return nil, err
+		}
+		s := NewEnforceSingleRow(q, pb.cols)
+		b.closer(s.Close)
+		b.finish(pb, s, "single-row")
+		return b.source(x, "single-row", s.Source()), nil
+	}
+	return nil, fmt.Errorf("internal error: no physical operator for %s", planner.Name(n))
+}
+
+// buildJoin builds the right (build) side into the hash table, then
+// continues the left side's pipeline through the probe.
+func (b *builder) buildJoin(j *planner.Join) (*pipeBuilder, error) {
+	lcols, rcols := j.Left.Columns(), j.Right.Columns()
+	lset, rset := map[planner.ColumnID]bool{}, map[planner.ColumnID]bool{}
+	for _, c := range lcols {
+		lset[c.ID] = true
+	}
+	for _, c := range rcols {
+		rset[c.ID] = true
+	}
+	var lk, rk, residual []*planner.Expr
+	for _, c := range planner.Conjuncts(j.Cond) {
+		if c.Kind == planner.ECall && c.Func == "eq" && len(c.Args) == 2 {
+			a, bb := c.Args[0], c.Args[1]
+			switch {
+			case within(a, lset) && within(bb, rset):
+				lk, rk = append(lk, a), append(rk, bb)
+				continue
+			case within(a, rset) && within(bb, lset):
+				lk, rk = append(lk, bb), append(rk, a)
+				continue
+			}
+		}
+		residual = append(residual, c)
+	}
+	hj, err := NewHashJoin(b.q, j.Kind, lcols, rcols, lk, rk, planner.And(residual...), j.NullAware)
+	if err != nil {
+		return nil, err
+	}
+	b.closer(hj.Close)
+	rb, err := b.build(j.Right)
+	if err != nil {
+		return nil, err
+	}
+	b.finish(rb, hj.BuildSink(), "hash build")
+	lb, err := b.build(j.Left)
+	if err != nil {
+		return nil, err
+	}
+	probe := hj.Probe()
+	b.op(lb, j, probe)
+	lb.ordered = false
+	return lb, nil
+}
+
+func within(e *planner.Expr, set map[planner.ColumnID]bool) bool {
+	cols := e.Columns()
+	if len(cols) == 0 {
+		return false
+	}
+	for c := range cols {
+		if !set[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// Describe lists the pipelines, for EXPLAIN ANALYZE.
+func (p *Plan) Describe() string {
+	var sb strings.Builder
+	for i, pl := range p.Pipelines {
+		el := time.Duration(0)
+		if i < len(p.Elapsed) {
+			el = p.Elapsed[i]
+		}
+		fmt.Fprintf(&sb, "pipeline %d: %s (drivers: %d started, %d at once; %s)\n", i, pl.Name, pl.DriversStarted.Load(), pl.MaxConcurrent.Load(), el.Round(time.Microsecond))
+	}
+	return sb.String()
+}

@@ -1,0 +1,594 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/planner"
+)
+
+// JoinPartitions is the number of virtual buckets a hash join table is split
+// into; each bucket's rows are stored contiguously.
+const JoinPartitions = 256
+
+// JoinPartition returns the virtual bucket (0..JoinPartitions-1) of a row
+// whose key hash, as computed by RowKeys.Encode, is h.
+func JoinPartition(h uint64) int { return int(h >> 56) }
+
+// errHJSingle is the error of a single join whose probe row matched twice.
+var errHJSingle = errors.New("more than one row returned by a subquery used as an expression")
+
+// hjMaxBuildRows bounds the build side so row numbers and slot counts fit in
+// 32 bits.
+const hjMaxBuildRows = math.MaxInt32 / 2
+
+// HashJoin is an equi-join (or nested-loop join without keys) whose build
+// side is the right input. Feed the right input to BuildSink, then stream
+// the left input through Probe; Close frees the table.
+type HashJoin struct {
+	q         *QueryContext
+	kind      planner.JoinKind
+	left      []planner.Column
+	right     []planner.Column
+	nullAware bool
+
+	leftKeys, rightKeys []*Evaluator
+	intKey              bool // single integer-like key: fast path on int64 values
+
+	residual *Evaluator    // over resSrc, nil if none
+	resSrc   []hjColRef    // the residual's input columns
+	resSch   *arrow.Schema // schema of the residual's candidate batches
+
+	keepRight []bool // right columns kept after the build (output or residual)
+	outSch    *arrow.Schema
+
+	mu      sync.Mutex
+	locals  []*hjBuildLocal
+	pending []*hjChunk // combined, not yet finalized
+	t       *hjTable   // set by Finalize (partly built on error)
+	ready   bool       // Finalize succeeded
+	closed  bool
+
+	matched []uint32 // right/full: build rows matched by some probe row (atomic bitmap)
+	flushed atomic.Bool
+	goBytes atomic.Int64 // bytes reserved in q.Pool for Go-side structures
+}
+
+// hjColRef names a column of the left (probe) or right (build) input.
+type hjColRef struct {
+	right bool
+	idx   int
+}
+
+// hjChunk is one consumed build batch: its kept columns and its keys.
+type hjChunk struct {
+	n      int
+	cols   []arrow.Array // by right column; nil where not kept
+	hashes []uint64
+	ikeys  []int64 // intKey
+	kbuf   []byte  // generic keys: row r is kbuf[koffs[r]:koffs[r+1]]
+	koffs  []int32
+	nulls  []bool // some key column NULL; empty: none
+	bytes  int64  // reserved in the pool
+}
+
+type hjIntEntry struct {
+	key int64
+	row uint32
+}
+
+type hjGenEntry struct {
+	hash uint64
+	row  uint32
+}
+
+// hjTable is the finalized build side. Rows with non-NULL keys are
+// indexed by slot; each of the JoinPartitions buckets owns a power-of-two
+// range of slots and its entries are stored contiguously.
+type hjTable struct {
+	n          int
+	cols       []arrow.Array
+	hasNullKey bool
+	partBase   [JoinPartitions]uint32
+	partMask   [JoinPartitions]uint64
+	slotOff    []uint32 // entries of slot s: [slotOff[s], slotOff[s+1])
+	ient       []hjIntEntry
+	gent       []hjGenEntry
+	kbuf       []byte  // generic keys by build row
+	koff       []int64 // row r: kbuf[koff[r]:koff[r+1]]
+}
+
+func (t *hjTable) slot(h uint64) uint32 {
+	p := h >> 56
+	return t.partBase[p] + uint32(h&t.partMask[p])
+}
+
+func (t *hjTable) key(r uint32) []byte { return t.kbuf[t.koff[r]:t.koff[r+1]] }
+
+// NewHashJoin joins probe-side batches with columns left and build-side
+// batches with columns right on leftKeys[i] = rightKeys[i] (SQL equality;
+// none: every pair is a candidate) and the optional residual over
+// left ++ right. Output: left ++ right for inner/left/right/full/single,
+// left for semi/anti, left ++ [mark boolean] for mark. nullAware gives
+// anti and mark joins NOT IN semantics.
+func NewHashJoin(q *QueryContext, kind planner.JoinKind, left, right []planner.Column, leftKeys, rightKeys []*planner.Expr, residual *planner.Expr, nullAware bool) (*HashJoin, error) {
+	if kind > planner.JoinSingle {
+		return nil, fmt.Errorf("internal error: unknown join kind %d", kind)
+	}
+	if len(leftKeys) != len(rightKeys) {
+		return nil, fmt.Errorf("internal error: hash join with %d left and %d right keys", len(leftKeys), len(rightKeys))
+	}
+	j := &HashJoin{q: q, kind: kind, left: left, right: right, nullAware: nullAware}
+	for i := range leftKeys {
+		lt, rt := leftKeys[i].Type, rightKeys[i].Type
+		if lt.ID != rt.ID && !(hjIntLike(lt) && hjIntLike(rt)) || lt.ID == kernels.Decimal && lt.Scale != rt.Scale {
+			return nil, fmt.Errorf("internal error: hash join key %d compares %s with %s", i, lt, rt)
+		}
+		le, err := Compile(leftKeys[i], left, q.Kernels)
+		if err != nil {
+			return nil, err
+		}
+		re, err := Compile(rightKeys[i], right, q.Kernels)
+		if err != nil {
+			return nil, err
+		}
+		j.leftKeys = append(j.leftKeys, le)
+		j.rightKeys = append(j.rightKeys, re)
+	}
+	j.intKey = len(leftKeys) == 1 && hjIntLike(leftKeys[0].Type) && hjIntLike(rightKeys[0].Type)
+
+	outRight := kind != planner.JoinSemi && kind != planner.JoinAnti && kind != planner.JoinMark
+	j.keepRight = make([]bool, len(right))
+	for i := range right {
+		j.keepRight[i] = outRight
+	}
+	if residual != nil && !residual.IsTrue() {
+		used := residual.Columns()
+		var cols []planner.Column
+		for i, c := range left {
+			if used[c.ID] {
+				j.resSrc = append(j.resSrc, hjColRef{idx: i})
+				cols = append(cols, c)
+			}
+		}
+		for i, c := range right {
+			if used[c.ID] {
+				j.resSrc = append(j.resSrc, hjColRef{right: true, idx: i})
+				cols = append(cols, c)
+				j.keepRight[i] = true
+			}
+		}
+		ev, err := Compile(residual, cols, q.Kernels)
+		if err != nil {
+			return nil, err
+		}
+		j.residual = ev
+		j.resSch = hjSchema(cols)
+	}
+	out := append([]planner.Column{}, left...)
+	switch {
+	case outRight:
+		out = append(out, right...)
+	case kind == planner.JoinMark:
+		out = append(out, planner.Column{Name: "mark", Type: kernels.TBool, Nullable: true})
+	}
+	j.outSch = hjSchema(out)
+	return j, nil
+}
+
+func hjIntLike(t kernels.Type) bool {
+	switch t.ID {
+	case kernels.Int16, kernels.Int32, kernels.Int64, kernels.Date, kernels.Timestamp:
+		return true
+	}
+	return false
+}
+
+func hjSchema(cols []planner.Column) *arrow.Schema {
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type.Arrow(), Nullable: true}
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// Schema returns the schema of the join's output batches.
+func (j *HashJoin) Schema() *arrow.Schema { return j.outSch }
+
+func (j *HashJoin) grow(n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	if err := j.q.Pool.Grow(n, "hash join"); err != nil {
+		return err
+	}
+	j.goBytes.Add(n)
+	return nil
+}
+
+func (j *HashJoin) shrink(n int64) {
+	if n > 0 {
+		j.q.Pool.Shrink(n)
+		j.goBytes.Add(-n)
+	}
+}
+
+// hjHashInt returns the hash RowKeys.Encode gives a non-NULL integer-like
+// key v: xxh3 of the 9 bytes 0x01, v little-endian (xxh3's 9-16 byte case,
+// inlined; TestHashJoinHashMatchesRowKeys checks it).
+func hjHashInt(v int64) uint64 {
+	const c1 = 0x1f67b3b7a4a44072 ^ 0x78e5c0cc4ee679cb
+	const c2 = 0x2172ffcc7dd05a82 ^ 0x8e2443f7744608b8
+	lo := (1 | uint64(v)<<8) ^ c1
+	hi := uint64(v) ^ c2
+	mh, ml := bits.Mul64(lo, hi)
+	x := 9 + bits.ReverseBytes64(lo) + hi + (mh ^ ml)
+	x ^= x >> 37
+	x *= 0x165667919e3779f9
+	x ^= x >> 32
+	return x
+}
+
+// hjIntKeys reads an integer-like key column as int64 values and hashes them.
+// nulls comes back empty when no row is NULL.
+func hjIntKeys(a arrow.Array, n int, keys []int64, hashes []uint64, nulls []bool) ([]int64, []uint64, []bool) {
+	keys = hjResize(keys, n)
+	hashes = hjResize(hashes, n)
+	switch a := a.(type) {
+	case *array.Int64:
+		copy(keys, a.Int64Values())
+	case *array.Int32:
+		for i, v := range a.Int32Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Int16:
+		for i, v := range a.Int16Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Date32:
+		for i, v := range a.Date32Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Timestamp:
+		for i, v := range a.TimestampValues() {
+			keys[i] = int64(v)
+		}
+	default:
+		panic(fmt.Errorf("hash join: unexpected key array %s", a.DataType()))
+	}
+	for i, v := range keys {
+		hashes[i] = hjHashInt(v)
+	}
+	if a.NullN() == 0 {
+		return keys, hashes, nulls[:0]
+	}
+	nulls = hjResize(nulls, n)
+	for i := range nulls {
+		nulls[i] = a.IsNull(i)
+	}
+	return keys, hashes, nulls
+}
+
+func hjResize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n, n+n/4)
+	}
+	return s[:n]
+}
+
+// --- build side ---
+
+// BuildSink returns the sink that consumes the build (right) input; its
+// Finalize builds the table. Its Close does nothing: HashJoin.Close frees
+// the build side.
+func (j *HashJoin) BuildSink() Sink { return &hjBuildSink{j} }
+
+type hjBuildSink struct{ j *HashJoin }
+
+type hjBuildLocal struct {
+	j      *HashJoin
+	rk     RowKeys
+	chunks []*hjChunk
+}
+
+// Local implements Sink.
+func (s *hjBuildSink) Local(ctx context.Context) (SinkLocal, error) {
+	j := s.j
+	l := &hjBuildLocal{j: j}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed || j.ready {
+		return nil, errors.New("internal error: hash join build after finalize or close")
+	}
+	j.locals = append(j.locals, l)
+	return l, nil
+}
+
+// Finalize implements Sink: it builds the hash table.
+func (s *hjBuildSink) Finalize(ctx context.Context) error { return s.j.finalize(ctx) }
+
+// Close implements Sink; the state is freed by HashJoin.Close.
+func (s *hjBuildSink) Close() {}
+
+// Consume implements SinkLocal.
+func (l *hjBuildLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
+	j := l.j
+	n := int(in.NumRows())
+	if n == 0 {
+		return nil
+	}
+	c := &hjChunk{n: n}
+	if len(j.rightKeys) > 0 {
+		keys := make([]arrow.Array, len(j.rightKeys))
+		defer func() { releaseAll(keys) }()
+		for i, ev := range j.rightKeys {
+			a, err := ev.Eval(j.q, in)
+			if err != nil {
+				return err
+			}
+			keys[i] = a
+		}
+		if j.intKey {
+			c.ikeys, c.hashes, c.nulls = hjIntKeys(keys[0], n, nil, nil, nil)
+			c.bytes = int64(n)*16 + int64(len(c.nulls))
+		} else {
+			l.rk.Encode(keys, n)
+			c.kbuf = append([]byte(nil), l.rk.Buf...)
+			c.koffs = append([]int32(nil), l.rk.Offs...)
+			c.hashes = append([]uint64(nil), l.rk.Hash...)
+			for _, null := range l.rk.AnyNull {
+				if null {
+					c.nulls = append([]bool(nil), l.rk.AnyNull...)
+					break
+				}
+			}
+			c.bytes = int64(len(c.kbuf)) + int64(n+1)*4 + int64(n)*8 + int64(len(c.nulls))
+		}
+	}
+	if err := j.grow(c.bytes); err != nil {
+		return err
+	}
+	c.cols = make([]arrow.Array, len(j.right))
+	for i, keep := range j.keepRight {
+		if keep {
+			c.cols[i] = in.Column(i)
+			c.cols[i].Retain()
+		}
+	}
+	l.chunks = append(l.chunks, c)
+	return nil
+}
+
+// Combine implements SinkLocal.
+func (l *hjBuildLocal) Combine(ctx context.Context) error {
+	j := l.j
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.pending = append(j.pending, l.chunks...)
+	l.chunks = nil
+	return nil
+}
+
+func (j *HashJoin) freeChunk(c *hjChunk) {
+	releaseAll(c.cols)
+	c.cols = nil
+	c.hashes, c.ikeys, c.kbuf, c.koffs, c.nulls = nil, nil, nil, nil, nil
+	j.shrink(c.bytes)
+	c.bytes = 0
+}
+
+// finalize builds the table from the combined chunks.
+func (j *HashJoin) finalize(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, ok := r.(memLimitPanic)
+			if !ok {
+				panic(r)
+			}
+			err = m.err
+		}
+	}()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed || j.t != nil {
+		return errors.New("internal error: hash join finalized twice or after close")
+	}
+	for _, l := range j.locals {
+		j.pending = append(j.pending, l.chunks...)
+		l.chunks = nil
+	}
+	chunks := j.pending
+	n := 0
+	for _, c := range chunks {
+		n += c.n
+	}
+	if n > hjMaxBuildRows {
+		return fmt.Errorf("hash join build side has %d rows, more than the supported %d", n, hjMaxBuildRows)
+	}
+	t := &hjTable{n: n, cols: make([]arrow.Array, len(j.right))}
+	j.t = t
+
+	// Columns: one array each.
+	for ci, keep := range j.keepRight {
+		if !keep {
+			continue
+		}
+		var arrs []arrow.Array
+		for _, c := range chunks {
+			arrs = append(arrs, c.cols[ci])
+		}
+		switch len(arrs) {
+		case 0:
+			t.cols[ci] = array.MakeArrayOfNull(j.q.Alloc, j.right[ci].Type.Arrow(), 0)
+		case 1:
+			arrs[0].Retain()
+			t.cols[ci] = arrs[0]
+		default:
+			a, err := hjConcat(j.q.Alloc, arrs)
+			if err != nil {
+				return err
+			}
+			t.cols[ci] = a
+		}
+		// The chunks' copies are no longer needed.
+		for _, c := range chunks {
+			c.cols[ci].Release()
+			c.cols[ci] = nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+
+	if len(j.rightKeys) > 0 {
+		if err := j.buildIndex(t, chunks); err != nil {
+			return err
+		}
+	}
+	for _, c := range chunks {
+		j.freeChunk(c)
+	}
+	j.pending = nil
+	if j.kind == planner.JoinRight || j.kind == planner.JoinFull {
+		words := (n + 31) / 32
+		if err := j.grow(int64(words) * 4); err != nil {
+			return err
+		}
+		j.matched = make([]uint32, words)
+	}
+	j.ready = true
+	return nil
+}
+
+// buildIndex fills t's slots and entries from the chunks' hashes and keys.
+func (j *HashJoin) buildIndex(t *hjTable, chunks []*hjChunk) error {
+	var pc [JoinPartitions]int
+	keyBytes := 0
+	for _, c := range chunks {
+		for r, h := range c.hashes {
+			if len(c.nulls) > 0 && c.nulls[r] {
+				t.hasNullKey = true
+				continue
+			}
+			pc[h>>56]++
+		}
+		keyBytes += len(c.kbuf)
+	}
+	slots := 0
+	entries := 0
+	for p, cnt := range pc {
+		sz := 1
+		if cnt > 1 {
+			sz = 1 << bits.Len(uint(cnt-1))
+		}
+		t.partBase[p] = uint32(slots)
+		t.partMask[p] = uint64(sz - 1)
+		slots += sz
+		entries += cnt
+	}
+	need := int64(slots+1) * 4
+	if j.intKey {
+		need += int64(entries) * 16
+	} else {
+		need += int64(entries)*16 + int64(keyBytes) + int64(t.n+1)*8
+	}
+	if err := j.grow(need); err != nil {
+		return err
+	}
+	off := make([]uint32, slots+1)
+	for _, c := range chunks {
+		for r, h := range c.hashes {
+			if len(c.nulls) > 0 && c.nulls[r] {
+				continue
+			}
+			off[t.slot(h)+1]++
+		}
+	}
+	for s := 1; s <= slots; s++ {
+		off[s] += off[s-1]
+	}
+	if j.intKey {
+		ent := make([]hjIntEntry, entries)
+		row := uint32(0)
+		for _, c := range chunks {
+			for r, h := range c.hashes {
+				if len(c.nulls) == 0 || !c.nulls[r] {
+					s := t.slot(h)
+					ent[off[s]] = hjIntEntry{key: c.ikeys[r], row: row}
+					off[s]++
+				}
+				row++
+			}
+		}
+		t.ient = ent
+	} else {
+		ent := make([]hjGenEntry, entries)
+		kbuf := make([]byte, 0, keyBytes)
+		koff := make([]int64, 0, t.n+1)
+		row := uint32(0)
+		for _, c := range chunks {
+			for r, h := range c.hashes {
+				koff = append(koff, int64(len(kbuf)+int(c.koffs[r])))
+				if len(c.nulls) == 0 || !c.nulls[r] {
+					s := t.slot(h)
+					ent[off[s]] = hjGenEntry{hash: h, row: row}
+					off[s]++
+				}
+				row++
+			}
+			kbuf = append(kbuf, c.kbuf...)
+		}
+		koff = append(koff, int64(len(kbuf)))
+		t.gent, t.kbuf, t.koff = ent, kbuf, koff
+	}
+	// off[s] now holds the end of slot s; shift to starts.
+	copy(off[1:], off[:slots])
+	off[0] = 0
+	t.slotOff = off
+	return nil
+}
+
+// Close frees the build side and the table, whether or not the build
+// finished. Safe to call more than once; the join must not be used after.
+func (j *HashJoin) Close() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return
+	}
+	j.closed = true
+	for _, l := range j.locals {
+		j.pending = append(j.pending, l.chunks...)
+		l.chunks = nil
+	}
+	for _, c := range j.pending {
+		j.freeChunk(c)
+	}
+	j.pending, j.locals = nil, nil
+	if j.t != nil {
+		releaseAll(j.t.cols)
+		j.t = nil
+	}
+	j.matched = nil
+	j.ready = false
+	j.q.Pool.Shrink(j.goBytes.Swap(0))
+}
+
+// table returns the finalized table, or an error before Finalize.
+func (j *HashJoin) table() (*hjTable, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.ready {
+		return nil, errors.New("internal error: hash join probed before its build side was finalized")
+	}
+	return j.t, nil
+}

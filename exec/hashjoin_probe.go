@@ -1,0 +1,593 @@
+package exec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/planner"
+)
+
+// Probe returns the operator that joins each probe (left) batch with the
+// finalized table. For right and full joins it is also a Flusher whose
+// Flush emits the build rows no probe row matched, with NULL left columns.
+func (j *HashJoin) Probe() Operator {
+	if j.kind == planner.JoinRight || j.kind == planner.JoinFull {
+		return &hjProbeFlush{hjProbe{j}}
+	}
+	return &hjProbe{j}
+}
+
+type hjProbe struct{ j *HashJoin }
+
+type hjProbeFlush struct{ hjProbe }
+
+// Local implements Operator.
+func (p *hjProbe) Local(ctx context.Context) (OperatorLocal, error) {
+	t, err := p.j.table()
+	if err != nil {
+		return nil, err
+	}
+	return &hjProbeLocal{j: p.j, t: t}, nil
+}
+
+// Close implements Operator; HashJoin.Close frees the table.
+func (p *hjProbe) Close() {}
+
+// Flush implements Flusher.
+func (p *hjProbeFlush) Flush(ctx context.Context) ([]arrow.RecordBatch, error) {
+	return p.j.flush(ctx)
+}
+
+// hjMatchState is the resumable position of a candidate scan over one batch.
+type hjMatchState struct {
+	i        int    // probe row
+	pos, end uint32 // entry range (cross join: next build row in pos)
+	in       bool   // scanning row i's range
+}
+
+// hjProbeLocal is one driver's probe state; the slices are reused scratch.
+type hjProbeLocal struct {
+	j      *HashJoin
+	t      *hjTable
+	rk     RowKeys
+	hashes []uint64
+	ikeys  []int64
+	nulls  []bool  // probe key has a NULL; empty: none
+	pi, bi []int32 // candidate pairs of one chunk (probe row, build row)
+	opi    []int32 // output pairs; build row -1 is a NULL right side
+	obi    []int32
+	pm     []bool   // probe row matched
+	starts []uint32 // candidate entries of probe row i: [starts[i], ends[i])
+	ends   []uint32
+	grown  int64
+}
+
+func (j *HashJoin) pairKind() bool {
+	switch j.kind {
+	case planner.JoinSemi, planner.JoinAnti, planner.JoinMark:
+		return false
+	}
+	return true
+}
+
+// Process implements OperatorLocal.
+func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out arrow.RecordBatch, err error) {
+	j, t := l.j, l.t
+	n := int(in.NumRows())
+	if n == 0 {
+		return nil, nil
+	}
+	kind := j.kind
+	if t.n == 0 && (kind == planner.JoinInner || kind == planner.JoinSemi || kind == planner.JoinRight) {
+		return nil, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			m, ok := r.(memLimitPanic)
+			if !ok {
+				panic(r)
+			}
+			out, err = nil, m.err
+		}
+	}()
+	if len(j.leftKeys) > 0 {
+		if err := l.probeKeys(in, n); err != nil {
+			return nil, err
+		}
+		l.ranges(n)
+	}
+	l.pm = hjResize(l.pm, n)
+	clear(l.pm)
+	l.opi, l.obi = l.opi[:0], l.obi[:0]
+	pairs := j.pairKind()
+	cs := max(j.q.BatchSize, 1)
+	if !pairs && j.residual == nil {
+		l.exists(n)
+	} else {
+		var st hjMatchState
+		for st.i < n {
+			if j.residual == nil {
+				start := len(l.opi)
+				l.opi, l.obi = l.fill(&st, n, l.opi, l.obi, start+cs, nil)
+				if err := l.accept(l.opi[start:], l.obi[start:]); err != nil {
+					return nil, err
+				}
+			} else {
+				var skip []bool
+				if !pairs {
+					skip = l.pm // a row that matched needs no more candidates
+				}
+				l.pi, l.bi = l.fill(&st, n, l.pi[:0], l.bi[:0], cs, skip)
+				if len(l.pi) > 0 {
+					if err := l.filterResidual(in); err != nil {
+						return nil, err
+					}
+				}
+				if pairs {
+					l.opi = append(l.opi, l.pi...)
+					l.obi = append(l.obi, l.bi...)
+					if err := l.accept(l.pi, l.bi); err != nil {
+						return nil, err
+					}
+				} else {
+					for _, i := range l.pi {
+						l.pm[i] = true
+					}
+				}
+			}
+			if err := l.account(); err != nil {
+				return nil, err
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return l.output(in, n)
+}
+
+// Close implements OperatorLocal.
+func (l *hjProbeLocal) Close() {
+	l.j.q.Pool.Shrink(l.grown)
+	l.grown = 0
+	*l = hjProbeLocal{j: l.j, t: l.t}
+}
+
+// account reserves the scratch memory this driver holds.
+func (l *hjProbeLocal) account() error {
+	b := 4*int64(cap(l.pi)+cap(l.bi)+cap(l.opi)+cap(l.obi)+cap(l.rk.Offs)+cap(l.starts)+cap(l.ends)) +
+		8*int64(cap(l.ikeys)+cap(l.hashes)+cap(l.rk.Hash)) +
+		int64(cap(l.nulls)+cap(l.pm)+cap(l.rk.Buf)+cap(l.rk.AnyNull))
+	if b <= l.grown {
+		return nil
+	}
+	if err := l.j.q.Pool.Grow(b-l.grown, "hash join"); err != nil {
+		return err
+	}
+	l.grown = b
+	return nil
+}
+
+func (l *hjProbeLocal) probeKeys(in arrow.RecordBatch, n int) error {
+	j := l.j
+	keys := make([]arrow.Array, len(j.leftKeys))
+	defer func() { releaseAll(keys) }()
+	for k, ev := range j.leftKeys {
+		a, err := ev.Eval(j.q, in)
+		if err != nil {
+			return err
+		}
+		keys[k] = a
+	}
+	if j.intKey {
+		l.ikeys, l.hashes, l.nulls = hjIntKeys(keys[0], n, l.ikeys, l.hashes, l.nulls)
+	} else {
+		l.rk.Encode(keys, n)
+		l.hashes, l.nulls = l.rk.Hash, l.rk.AnyNull
+	}
+	return nil
+}
+
+// fill appends candidate pairs from st on until pi holds limit pairs or
+// the batch's n rows are done. Rows with a NULL key or skip[i] set have no
+// candidates.
+func (l *hjProbeLocal) fill(st *hjMatchState, n int, pi, bi []int32, limit int, skip []bool) ([]int32, []int32) {
+	t := l.t
+	if len(l.j.leftKeys) == 0 {
+		nb := uint32(t.n)
+		for st.i < n {
+			if skip != nil && skip[st.i] {
+				st.i++
+				st.pos = 0
+				continue
+			}
+			i := int32(st.i)
+			for st.pos < nb {
+				if len(pi) >= limit {
+					return pi, bi
+				}
+				pi = append(pi, i)
+				bi = append(bi, int32(st.pos))
+				st.pos++
+			}
+			st.i++
+			st.pos = 0
+		}
+		return pi, bi
+	}
+	i, pos, end := st.i, st.pos, st.end
+	resume := st.in
+	starts, ends := l.starts[:n], l.ends[:n]
+	if l.j.intKey {
+		ent, keys := t.ient, l.ikeys[:n]
+		for ; i < n; i++ {
+			if !resume {
+				if skip != nil && skip[i] {
+					continue
+				}
+				pos, end = starts[i], ends[i]
+			}
+			resume = false
+			k := keys[i]
+			for ; pos < end; pos++ {
+				if e := ent[pos]; e.key == k {
+					if len(pi) >= limit {
+						*st = hjMatchState{i: i, pos: pos, end: end, in: true}
+						return pi, bi
+					}
+					pi = append(pi, int32(i))
+					bi = append(bi, int32(e.row))
+				}
+			}
+		}
+		*st = hjMatchState{i: n}
+		return pi, bi
+	}
+	ent, hashes := t.gent, l.hashes
+	for ; i < n; i++ {
+		if !resume {
+			if skip != nil && skip[i] {
+				continue
+			}
+			pos, end = starts[i], ends[i]
+		}
+		resume = false
+		h := hashes[i]
+		key := l.rk.Key(i)
+		for ; pos < end; pos++ {
+			if e := ent[pos]; e.hash == h && bytes.Equal(t.key(e.row), key) {
+				if len(pi) >= limit {
+					*st = hjMatchState{i: i, pos: pos, end: end, in: true}
+					return pi, bi
+				}
+				pi = append(pi, int32(i))
+				bi = append(bi, int32(e.row))
+			}
+		}
+	}
+	*st = hjMatchState{i: n}
+	return pi, bi
+}
+
+// ranges looks up every probe row's slot: its candidate entries are
+// [starts[i], ends[i]) (empty for a NULL key). A separate pass keeps the
+// table's cache misses independent of each other.
+func (l *hjProbeLocal) ranges(n int) {
+	t := l.t
+	l.starts, l.ends = hjResize(l.starts, n), hjResize(l.ends, n)
+	starts, ends, off := l.starts[:n], l.ends[:n], t.slotOff
+	for i, h := range l.hashes[:n] {
+		p := h >> 56
+		s := t.partBase[p] + uint32(h&t.partMask[p])
+		starts[i], ends[i] = off[s], off[s+1]
+	}
+	for i, null := range l.nulls {
+		if null {
+			ends[i] = starts[i]
+		}
+	}
+}
+
+// exists sets pm[i] for every probe row with a key match (no residual).
+func (l *hjProbeLocal) exists(n int) {
+	t, pm := l.t, l.pm
+	if len(l.j.leftKeys) == 0 {
+		for i := range pm {
+			pm[i] = t.n > 0
+		}
+		return
+	}
+	starts, ends := l.starts[:n], l.ends[:n]
+	if l.j.intKey {
+		ent, keys := t.ient, l.ikeys[:n]
+		for i := range keys {
+			k := keys[i]
+			for p := starts[i]; p < ends[i]; p++ {
+				if ent[p].key == k {
+					pm[i] = true
+					break
+				}
+			}
+		}
+		return
+	}
+	ent, hashes := t.gent, l.hashes
+	for i := 0; i < n; i++ {
+		h := hashes[i]
+		key := l.rk.Key(i)
+		for p := starts[i]; p < ends[i]; p++ {
+			if e := ent[p]; e.hash == h && bytes.Equal(t.key(e.row), key) {
+				pm[i] = true
+				break
+			}
+		}
+	}
+}
+
+// accept records matched pairs of a pair-producing join.
+func (l *hjProbeLocal) accept(pi, bi []int32) error {
+	j := l.j
+	switch j.kind {
+	case planner.JoinLeft, planner.JoinFull:
+		for _, i := range pi {
+			l.pm[i] = true
+		}
+	case planner.JoinSingle:
+		for _, i := range pi {
+			if l.pm[i] {
+				return errHJSingle
+			}
+			l.pm[i] = true
+		}
+	}
+	if j.kind == planner.JoinRight || j.kind == planner.JoinFull {
+		m := j.matched
+		for _, r := range bi {
+			w, bit := &m[r>>5], uint32(1)<<(r&31)
+			if atomic.LoadUint32(w)&bit == 0 {
+				atomic.OrUint32(w, bit)
+			}
+		}
+	}
+	return nil
+}
+
+// filterResidual keeps the candidate pairs (pi, bi) whose residual is TRUE.
+func (l *hjProbeLocal) filterResidual(in arrow.RecordBatch) error {
+	j, t := l.j, l.t
+	m := len(l.pi)
+	cols := make([]arrow.Array, len(j.resSrc))
+	defer func() { releaseAll(cols) }()
+	for k, ref := range j.resSrc {
+		if ref.right {
+			cols[k] = hjTake(j.q.Alloc, t.cols[ref.idx], l.bi)
+		} else {
+			cols[k] = hjTake(j.q.Alloc, in.Column(ref.idx), l.pi)
+		}
+	}
+	b := array.NewRecordBatch(j.resSch, cols, int64(m))
+	defer b.Release()
+	res, err := j.residual.Eval(j.q, b)
+	if err != nil {
+		return err
+	}
+	defer res.Release()
+	cond, ok := res.(*array.Boolean)
+	if !ok || cond.Len() != m {
+		return errors.New("internal error: join condition is not a boolean column")
+	}
+	w := 0
+	noNulls := cond.NullN() == 0
+	for k := 0; k < m; k++ {
+		if (noNulls || cond.IsValid(k)) && cond.Value(k) {
+			l.pi[w], l.bi[w] = l.pi[k], l.bi[k]
+			w++
+		}
+	}
+	l.pi, l.bi = l.pi[:w], l.bi[:w]
+	return nil
+}
+
+// output builds the result batch of one probe batch.
+func (l *hjProbeLocal) output(in arrow.RecordBatch, n int) (arrow.RecordBatch, error) {
+	j, t := l.j, l.t
+	probeNull := func(i int) bool { return len(l.nulls) > 0 && l.nulls[i] }
+	switch j.kind {
+	case planner.JoinInner, planner.JoinRight:
+		return l.pairBatch(in, n)
+	case planner.JoinLeft, planner.JoinFull, planner.JoinSingle:
+		for i, m := range l.pm {
+			if !m {
+				l.opi = append(l.opi, int32(i))
+				l.obi = append(l.obi, -1)
+			}
+		}
+		if err := l.account(); err != nil {
+			return nil, err
+		}
+		return l.pairBatch(in, n)
+	case planner.JoinSemi:
+		for i, m := range l.pm {
+			if m {
+				l.opi = append(l.opi, int32(i))
+			}
+		}
+		return l.selBatch(in, n)
+	case planner.JoinAnti:
+		if j.nullAware && t.n > 0 {
+			if !t.hasNullKey {
+				for i, m := range l.pm {
+					if !m && !probeNull(i) {
+						l.opi = append(l.opi, int32(i))
+					}
+				}
+			}
+		} else {
+			for i, m := range l.pm {
+				if !m {
+					l.opi = append(l.opi, int32(i))
+				}
+			}
+		}
+		return l.selBatch(in, n)
+	}
+	// Mark.
+	unknown := j.nullAware && t.n > 0
+	var bufs []*memory.Buffer
+	defer hjReleaseOnPanic(&bufs)
+	vals := hjZeroBits(j.q.Alloc, n, &bufs)
+	valid := hjZeroBits(j.q.Alloc, n, &bufs)
+	vb, nb := vals.Bytes(), valid.Bytes()
+	nulls := 0
+	for i, m := range l.pm {
+		switch {
+		case m:
+			bitutil.SetBit(vb, i)
+			bitutil.SetBit(nb, i)
+		case unknown && (t.hasNullKey || probeNull(i)):
+			nulls++
+		default:
+			bitutil.SetBit(nb, i)
+		}
+	}
+	if nulls == 0 {
+		valid.Release()
+		valid = nil
+	}
+	bufs = nil
+	mark := kernels.NewBoolFromBits(n, vals, valid, nulls)
+	defer mark.Release()
+	cols := make([]arrow.Array, 0, len(j.left)+1)
+	for c := range j.left {
+		cols = append(cols, in.Column(c))
+	}
+	cols = append(cols, mark)
+	return array.NewRecordBatch(j.outSch, cols, int64(n)), nil
+}
+
+// pairBatch gathers left ++ right for the pairs (opi, obi).
+func (l *hjProbeLocal) pairBatch(in arrow.RecordBatch, n int) (arrow.RecordBatch, error) {
+	j, t := l.j, l.t
+	m := len(l.opi)
+	if m == 0 {
+		return nil, nil
+	}
+	identity := hjIsIdentity(l.opi, n)
+	cols := make([]arrow.Array, 0, len(j.left)+len(j.right))
+	defer func() { releaseAll(cols) }()
+	for c := range j.left {
+		if identity {
+			a := in.Column(c)
+			a.Retain()
+			cols = append(cols, a)
+		} else {
+			cols = append(cols, hjTake(j.q.Alloc, in.Column(c), l.opi))
+		}
+	}
+	for c := range j.right {
+		cols = append(cols, hjTake(j.q.Alloc, t.cols[c], l.obi))
+	}
+	return array.NewRecordBatch(j.outSch, cols, int64(m)), nil
+}
+
+// selBatch gathers the left rows listed in opi.
+func (l *hjProbeLocal) selBatch(in arrow.RecordBatch, n int) (arrow.RecordBatch, error) {
+	j := l.j
+	m := len(l.opi)
+	switch m {
+	case 0:
+		return nil, nil
+	case n:
+		cols := make([]arrow.Array, len(j.left))
+		for c := range cols {
+			cols[c] = in.Column(c)
+		}
+		return array.NewRecordBatch(j.outSch, cols, int64(n)), nil
+	}
+	cols := make([]arrow.Array, 0, len(j.left))
+	defer func() { releaseAll(cols) }()
+	for c := range j.left {
+		cols = append(cols, hjTake(j.q.Alloc, in.Column(c), l.opi))
+	}
+	return array.NewRecordBatch(j.outSch, cols, int64(m)), nil
+}
+
+// flush emits the build rows of a right/full join that no probe row matched.
+func (j *HashJoin) flush(ctx context.Context) (out []arrow.RecordBatch, err error) {
+	if !j.flushed.CompareAndSwap(false, true) {
+		return nil, nil
+	}
+	t, err := j.table()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			for _, b := range out {
+				b.Release()
+			}
+			out = nil
+		}
+	}()
+	defer func() {
+		if r := recover(); r != nil {
+			m, ok := r.(memLimitPanic)
+			if !ok {
+				panic(r)
+			}
+			err = m.err
+		}
+	}()
+	cs := max(j.q.BatchSize, 1)
+	idx := make([]int32, 0, min(cs, t.n))
+	if err := j.grow(int64(cap(idx)) * 4); err != nil {
+		return nil, err
+	}
+	defer j.shrink(int64(cap(idx)) * 4)
+	emit := func() {
+		m := len(idx)
+		cols := make([]arrow.Array, 0, len(j.left)+len(j.right))
+		defer func() { releaseAll(cols) }()
+		for _, c := range j.left {
+			cols = append(cols, array.MakeArrayOfNull(j.q.Alloc, c.Type.Arrow(), m))
+		}
+		for c := range j.right {
+			cols = append(cols, hjTake(j.q.Alloc, t.cols[c], idx))
+		}
+		out = append(out, array.NewRecordBatch(j.outSch, cols, int64(m)))
+		idx = idx[:0]
+	}
+	for w := range j.matched {
+		word := atomic.LoadUint32(&j.matched[w])
+		if word == math.MaxUint32 {
+			continue
+		}
+		for b := 0; b < 32; b++ {
+			r := w*32 + b
+			if r >= t.n {
+				break
+			}
+			if word&(1<<b) == 0 {
+				idx = append(idx, int32(r))
+				if len(idx) == cs {
+					emit()
+					if err := ctx.Err(); err != nil {
+						return out, err
+					}
+				}
+			}
+		}
+	}
+	if len(idx) > 0 {
+		emit()
+	}
+	return out, nil
+}

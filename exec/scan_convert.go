@@ -1,0 +1,508 @@
+package exec
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/decimal"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/decimal256"
+	"github.com/apache/arrow-go/v18/arrow/float16"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/bellows-db/bellows/kernels"
+)
+
+// This file converts arrays read from files into the engine's Arrow types
+// (kernels.Type.Arrow()) and selects rows of engine arrays.
+
+// scConvert returns arr as an array of to.Arrow(), owned by the caller.
+// arr is borrowed. Dictionary arrays are unpacked; narrow, unsigned, large,
+// view and other-unit types are widened or rebased.
+func scConvert(mem memory.Allocator, arr arrow.Array, to kernels.Type) (arrow.Array, error) {
+	want := to.Arrow()
+	dt := arr.DataType()
+	if arrow.TypeEqual(dt, want) {
+		arr.Retain()
+		return arr, nil
+	}
+	switch dt.ID() {
+	case arrow.DICTIONARY:
+		return scUnpackDict(mem, arr.(*array.Dictionary), to)
+	case arrow.NULL:
+		return array.MakeArrayOfNull(mem, want, arr.Len()), nil
+	}
+	from, err := kernels.FromArrow(dt)
+	if err != nil {
+		return nil, err
+	}
+	nat, err := scNormalize(mem, arr, from)
+	if err != nil {
+		return nil, err
+	}
+	if from == to {
+		return nat, nil
+	}
+	defer nat.Release()
+	return scCastArray(mem, nat, from, to)
+}
+
+// scNormalize converts arr to nat.Arrow(), where nat = FromArrow(arr's type).
+func scNormalize(mem memory.Allocator, arr arrow.Array, nat kernels.Type) (arrow.Array, error) {
+	want := nat.Arrow()
+	dt := arr.DataType()
+	if arrow.TypeEqual(dt, want) {
+		arr.Retain()
+		return arr, nil
+	}
+	switch dt.ID() {
+	case arrow.INT8:
+		return scMapFixed(mem, arr, want, func(v int8) (int16, bool) { return int16(v), true })
+	case arrow.UINT8:
+		return scMapFixed(mem, arr, want, func(v uint8) (int16, bool) { return int16(v), true })
+	case arrow.UINT16:
+		return scMapFixed(mem, arr, want, func(v uint16) (int32, bool) { return int32(v), true })
+	case arrow.UINT32:
+		return scMapFixed(mem, arr, want, func(v uint32) (int64, bool) { return int64(v), true })
+	case arrow.UINT64:
+		return scMapFixed(mem, arr, want, func(v uint64) (decimal128.Num, bool) { return decimal128.FromU64(v), true })
+	case arrow.FLOAT16:
+		return scMapFixed(mem, arr, want, func(v float16.Num) (float32, bool) { return v.Float32(), true })
+	case arrow.DECIMAL32:
+		return scMapFixed(mem, arr, want, func(v decimal.Decimal32) (decimal128.Num, bool) { return decimal128.FromI64(int64(v)), true })
+	case arrow.DECIMAL64:
+		return scMapFixed(mem, arr, want, func(v decimal.Decimal64) (decimal128.Num, bool) { return decimal128.FromI64(int64(v)), true })
+	case arrow.DECIMAL128:
+		// same scale (FromArrow keeps it), other precision: scRelabel
+		return scRelabel(arr, want), nil
+	case arrow.DECIMAL256:
+		return scMapFixed(mem, arr, want, scDec256To128)
+	case arrow.DATE64:
+		return scMapFixed(mem, arr, want, func(v int64) (int32, bool) {
+			d := scFloorDiv(v, 86_400_000)
+			return int32(d), d >= math.MinInt32 && d <= math.MaxInt32
+		})
+	case arrow.TIMESTAMP:
+		switch dt.(*arrow.TimestampType).Unit {
+		case arrow.Second:
+			return scMapFixed(mem, arr, want, func(v int64) (int64, bool) { return scMulCheck(v, 1_000_000) })
+		case arrow.Millisecond:
+			return scMapFixed(mem, arr, want, func(v int64) (int64, bool) { return scMulCheck(v, 1_000) })
+		case arrow.Microsecond:
+			return scRelabel(arr, want), nil
+		case arrow.Nanosecond:
+			return scMapFixed(mem, arr, want, func(v int64) (int64, bool) { return scFloorDiv(v, 1_000), true })
+		}
+	case arrow.BINARY:
+		return scRelabel(arr, want), nil
+	case arrow.LARGE_STRING, arrow.LARGE_BINARY:
+		return scLargeToString(mem, arr)
+	case arrow.STRING_VIEW:
+		a := arr.(*array.StringView)
+		return scBuildStrings(mem, arr, func(i int) string { return a.Value(i) }), nil
+	}
+	return nil, fmt.Errorf("cannot read Arrow type %s as %s", dt, nat)
+}
+
+// scCastArray converts an engine array of type from to type to: numeric
+// widening and rescaling here, anything else through kernels.Cast.
+func scCastArray(mem memory.Allocator, arr arrow.Array, from, to kernels.Type) (arrow.Array, error) {
+	want := to.Arrow()
+	overflow := func() error { return fmt.Errorf("value out of range for type %s", to) }
+	switch {
+	case from.IsInteger() && to.IsInteger():
+		lo, hi := scIntRange(to)
+		return scMapInts(mem, arr, func(x int64) (int64, bool) { return x, x >= lo && x <= hi }, want, overflow)
+	case from.IsInteger() && to.IsFloat():
+		ints, err := scInts(arr)
+		if err != nil {
+			return nil, err
+		}
+		if to.ID == kernels.Float32 {
+			return scFill(mem, arr, want, func(i int) (float32, bool) { return float32(ints(i)), true }, overflow)
+		}
+		return scFill(mem, arr, want, func(i int) (float64, bool) { return float64(ints(i)), true }, overflow)
+	case from.IsInteger() && to.ID == kernels.Decimal:
+		ints, err := scInts(arr)
+		if err != nil {
+			return nil, err
+		}
+		return scFill(mem, arr, want, func(i int) (decimal128.Num, bool) {
+			return scScaleDec(decimal128.FromI64(ints(i)), 0, to)
+		}, overflow)
+	case from.ID == kernels.Decimal && to.ID == kernels.Decimal:
+		vals := kernels.Values[decimal128.Num](arr)
+		return scFill(mem, arr, want, func(i int) (decimal128.Num, bool) { return scScaleDec(vals[i], from.Scale, to) }, overflow)
+	case from.ID == kernels.Decimal && to.IsFloat():
+		vals := kernels.Values[decimal128.Num](arr)
+		if to.ID == kernels.Float32 {
+			return scFill(mem, arr, want, func(i int) (float32, bool) { return vals[i].ToFloat32(from.Scale), true }, overflow)
+		}
+		return scFill(mem, arr, want, func(i int) (float64, bool) { return vals[i].ToFloat64(from.Scale), true }, overflow)
+	case from.IsFloat() && to.IsFloat():
+		if to.ID == kernels.Float64 {
+			vals := kernels.Values[float32](arr)
+			return scFill(mem, arr, want, func(i int) (float64, bool) { return float64(vals[i]), true }, overflow)
+		}
+		vals := kernels.Values[float64](arr)
+		return scFill(mem, arr, want, func(i int) (float32, bool) { return float32(vals[i]), true }, overflow)
+	case from.ID == kernels.Date && to.ID == kernels.Timestamp:
+		vals := kernels.Values[int32](arr)
+		return scFill(mem, arr, want, func(i int) (int64, bool) { return int64(vals[i]) * 86_400_000_000, true }, overflow)
+	}
+	return kernels.Cast(&kernels.Context{Alloc: mem}, arr, from, to)
+}
+
+func scIntRange(t kernels.Type) (int64, int64) {
+	switch t.ID {
+	case kernels.Int16:
+		return math.MinInt16, math.MaxInt16
+	case kernels.Int32:
+		return math.MinInt32, math.MaxInt32
+	}
+	return math.MinInt64, math.MaxInt64
+}
+
+// scInts returns an accessor for an engine integer array.
+func scInts(arr arrow.Array) (func(int) int64, error) {
+	switch a := arr.(type) {
+	case *array.Int16:
+		v := a.Int16Values()
+		return func(i int) int64 { return int64(v[i]) }, nil
+	case *array.Int32:
+		v := a.Int32Values()
+		return func(i int) int64 { return int64(v[i]) }, nil
+	case *array.Int64:
+		v := a.Int64Values()
+		return func(i int) int64 { return v[i] }, nil
+	}
+	return nil, fmt.Errorf("internal error: %s is not an integer array", arr.DataType())
+}
+
+func scMapInts(mem memory.Allocator, arr arrow.Array, f func(int64) (int64, bool), want arrow.DataType, overflow func() error) (arrow.Array, error) {
+	ints, err := scInts(arr)
+	if err != nil {
+		return nil, err
+	}
+	switch want.ID() {
+	case arrow.INT16:
+		return scFill(mem, arr, want, func(i int) (int16, bool) { x, ok := f(ints(i)); return int16(x), ok }, overflow)
+	case arrow.INT32:
+		return scFill(mem, arr, want, func(i int) (int32, bool) { x, ok := f(ints(i)); return int32(x), ok }, overflow)
+	}
+	return scFill(mem, arr, want, func(i int) (int64, bool) { return f(ints(i)) }, overflow)
+}
+
+// scScaleDec rescales n from scale s to type to, checking the precision.
+func scScaleDec(n decimal128.Num, s int32, to kernels.Type) (decimal128.Num, bool) {
+	d := to.Scale - s
+	if d > 38 || d < -38 {
+		return n, false
+	}
+	if d > 0 {
+		n = n.IncreaseScaleBy(d)
+	} else if d < 0 {
+		n = n.ReduceScaleBy(-d, true)
+	}
+	return n, to.Precision <= 0 || to.Precision > 38 || n.FitsInPrecision(to.Precision)
+}
+
+func scDec256To128(v decimal256.Num) (decimal128.Num, bool) {
+	a := v.Array() // little-endian 64-bit words
+	hi, lo := int64(a[1]), a[0]
+	ext := uint64(0)
+	if hi < 0 {
+		ext = math.MaxUint64
+	}
+	return decimal128.New(hi, lo), a[2] == ext && a[3] == ext
+}
+
+func scFloorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+func scMulCheck(a, b int64) (int64, bool) {
+	if a > math.MaxInt64/b || a < math.MinInt64/b {
+		return 0, false
+	}
+	return a * b, true
+}
+
+// scCopyValidity returns a fresh validity bitmap for arr (nil without nulls).
+func scCopyValidity(mem memory.Allocator, arr arrow.Array) *memory.Buffer {
+	if arr.NullN() == 0 {
+		return nil
+	}
+	n := arr.Len()
+	buf := kernels.AllocBits(mem, n)
+	if bm := arr.NullBitmapBytes(); bm != nil {
+		bitutil.CopyBitmap(bm, arr.Data().Offset(), n, buf.Bytes(), 0)
+	}
+	return buf
+}
+
+// scMapFixed converts a fixed-width array element-wise; f reports false for a
+// value that does not fit.
+func scMapFixed[S, D arrow.FixedWidthType](mem memory.Allocator, arr arrow.Array, want arrow.DataType, f func(S) (D, bool)) (arrow.Array, error) {
+	src := arrow.GetValues[S](arr.Data(), 1)
+	return scFill(mem, arr, want, func(i int) (D, bool) { return f(src[i]) },
+		func() error { return fmt.Errorf("value out of range converting %s to %s", arr.DataType(), want) })
+}
+
+// scFill builds an array of want with arr's validity and values f(i).
+func scFill[D arrow.FixedWidthType](mem memory.Allocator, arr arrow.Array, want arrow.DataType, f func(int) (D, bool), overflow func() error) (arrow.Array, error) {
+	n := arr.Len()
+	var z D
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize(n * int(unsafe.Sizeof(z)))
+	dst := arrow.GetData[D](buf.Bytes())[:n]
+	hasNulls := arr.NullN() > 0
+	for i := 0; i < n; i++ {
+		if hasNulls && arr.IsNull(i) {
+			dst[i] = z
+			continue
+		}
+		v, ok := f(i)
+		if !ok {
+			buf.Release()
+			return nil, overflow()
+		}
+		dst[i] = v
+	}
+	valid := scCopyValidity(mem, arr)
+	data := array.NewData(want, n, []*memory.Buffer{valid, buf}, nil, arr.NullN(), 0)
+	buf.Release()
+	if valid != nil {
+		valid.Release()
+	}
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+// scRelabel shares arr's buffers under another, layout-compatible type.
+func scRelabel(arr arrow.Array, want arrow.DataType) arrow.Array {
+	d := arr.Data()
+	data := array.NewData(want, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset())
+	defer data.Release()
+	return array.MakeFromData(data)
+}
+
+func scLargeToString(mem memory.Allocator, arr arrow.Array) (arrow.Array, error) {
+	d := arr.Data()
+	n := d.Len()
+	offs := arrow.GetOffsets[int64](d, 1)
+	first, last := offs[0], offs[n]
+	if last-first > math.MaxInt32 {
+		return nil, fmt.Errorf("string data of %d bytes in one batch is too large", last-first)
+	}
+	ob := memory.NewResizableBuffer(mem)
+	ob.Resize((n + 1) * 4)
+	o := arrow.GetData[int32](ob.Bytes())[:n+1]
+	for i := range o {
+		o[i] = int32(offs[i] - first)
+	}
+	db := memory.NewResizableBuffer(mem)
+	db.Resize(int(last - first))
+	if last > first {
+		copy(db.Bytes(), d.Buffers()[2].Bytes()[first:last])
+	}
+	valid := scCopyValidity(mem, arr)
+	data := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, ob, db}, nil, d.NullN(), 0)
+	ob.Release()
+	db.Release()
+	if valid != nil {
+		valid.Release()
+	}
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+func scBuildStrings(mem memory.Allocator, arr arrow.Array, at func(int) string) arrow.Array {
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	n := arr.Len()
+	b.Reserve(n)
+	for i := 0; i < n; i++ {
+		if arr.IsNull(i) {
+			b.AppendNull()
+		} else {
+			b.Append(at(i))
+		}
+	}
+	return b.NewArray()
+}
+
+// scUnpackDict materializes a dictionary array as plain values of to.
+func scUnpackDict(mem memory.Allocator, d *array.Dictionary, to kernels.Type) (arrow.Array, error) {
+	dict, err := scConvert(mem, d.Dictionary(), to)
+	if err != nil {
+		return nil, err
+	}
+	defer dict.Release()
+	n := d.Len()
+	idx := make([]int32, n)
+	size := dict.Len()
+	for i := 0; i < n; i++ {
+		if d.IsNull(i) {
+			idx[i] = -1
+			continue
+		}
+		k := d.GetValueIndex(i)
+		if k < 0 || k >= size {
+			return nil, fmt.Errorf("dictionary index %d out of range (dictionary has %d values)", k, size)
+		}
+		idx[i] = int32(k)
+	}
+	return scTake(mem, dict, idx)
+}
+
+// scTake gathers arr[idx[i]] (idx[i] < 0: NULL) into a new array of
+// arr's type. arr must hold an engine type.
+func scTake(mem memory.Allocator, arr arrow.Array, idx []int32) (arrow.Array, error) {
+	n := len(idx)
+	d := arr.Data()
+	dt := arr.DataType()
+	// validity
+	nulls := 0
+	var valid *memory.Buffer
+	srcHasNulls := arr.NullN() > 0
+	for _, k := range idx {
+		if k < 0 || (srcHasNulls && arr.IsNull(int(k))) {
+			nulls++
+		}
+	}
+	if nulls > 0 {
+		valid = kernels.AllocBits(mem, n)
+		vb := valid.Bytes()
+		for i, k := range idx {
+			if k >= 0 && !(srcHasNulls && arr.IsNull(int(k))) {
+				bitutil.SetBit(vb, i)
+			}
+		}
+	}
+	finish := func(bufs ...*memory.Buffer) arrow.Array {
+		all := append([]*memory.Buffer{valid}, bufs...)
+		data := array.NewData(dt, n, all, nil, nulls, 0)
+		for _, b := range all {
+			if b != nil {
+				b.Release()
+			}
+		}
+		defer data.Release()
+		return array.MakeFromData(data)
+	}
+	switch dt.ID() {
+	case arrow.NULL:
+		if valid != nil {
+			valid.Release()
+		}
+		return array.NewNull(n), nil
+	case arrow.BOOL:
+		out := kernels.AllocBits(mem, n)
+		ob := out.Bytes()
+		src := d.Buffers()[1].Bytes()
+		off := d.Offset()
+		for i, k := range idx {
+			if k >= 0 && bitutil.BitIsSet(src, off+int(k)) {
+				bitutil.SetBit(ob, i)
+			}
+		}
+		return finish(out), nil
+	case arrow.STRING, arrow.BINARY:
+		offs := arrow.GetOffsets[int32](d, 1)
+		var data []byte
+		if b := d.Buffers()[2]; b != nil {
+			data = b.Bytes()
+		}
+		total := 0
+		for _, k := range idx {
+			if k >= 0 {
+				total += int(offs[k+1] - offs[k])
+			}
+		}
+		if total > math.MaxInt32 {
+			return nil, fmt.Errorf("string data of %d bytes in one batch is too large", total)
+		}
+		ob := memory.NewResizableBuffer(mem)
+		ob.Resize((n + 1) * 4)
+		o := arrow.GetData[int32](ob.Bytes())[:n+1]
+		db := memory.NewResizableBuffer(mem)
+		db.Resize(total)
+		dst := db.Bytes()
+		pos := int32(0)
+		for i, k := range idx {
+			o[i] = pos
+			if k >= 0 {
+				pos += int32(copy(dst[pos:], data[offs[k]:offs[k+1]]))
+			}
+		}
+		o[n] = pos
+		return finish(ob, db), nil
+	}
+	fw, ok := dt.(arrow.FixedWidthDataType)
+	if !ok {
+		if valid != nil {
+			valid.Release()
+		}
+		return nil, fmt.Errorf("internal error: cannot select rows of type %s", dt)
+	}
+	w := fw.BitWidth() / 8
+	ob := memory.NewResizableBuffer(mem)
+	ob.Resize(n * w)
+	src := d.Buffers()[1].Bytes()[d.Offset()*w:]
+	switch w {
+	case 1:
+		scTakeFixed(arrow.GetData[uint8](src), arrow.GetData[uint8](ob.Bytes()), idx)
+	case 2:
+		scTakeFixed(arrow.GetData[uint16](src), arrow.GetData[uint16](ob.Bytes()), idx)
+	case 4:
+		scTakeFixed(arrow.GetData[uint32](src), arrow.GetData[uint32](ob.Bytes()), idx)
+	case 8:
+		scTakeFixed(arrow.GetData[uint64](src), arrow.GetData[uint64](ob.Bytes()), idx)
+	case 16:
+		scTakeFixed(arrow.GetData[decimal128.Num](src), arrow.GetData[decimal128.Num](ob.Bytes()), idx)
+	default:
+		dst := ob.Bytes()
+		for i, k := range idx {
+			if k >= 0 {
+				copy(dst[i*w:(i+1)*w], src[int(k)*w:(int(k)+1)*w])
+			}
+		}
+	}
+	return finish(ob), nil
+}
+
+func scTakeFixed[T any](src, dst []T, idx []int32) {
+	var z T
+	dst = dst[:len(idx)]
+	for i, k := range idx {
+		if k >= 0 {
+			dst[i] = src[k]
+		} else {
+			dst[i] = z
+		}
+	}
+}
+
+// scSelect keeps the rows of b listed in sel (ascending); b is borrowed.
+func scSelect(mem memory.Allocator, b arrow.RecordBatch, sel []int32) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, b.NumCols())
+	for i := range cols {
+		c, err := scTake(mem, b.Column(i), sel)
+		if err != nil {
+			releaseAll(cols[:i])
+			return nil, err
+		}
+		cols[i] = c
+	}
+	out := array.NewRecordBatch(b.Schema(), cols, int64(len(sel)))
+	releaseAll(cols)
+	return out, nil
+}

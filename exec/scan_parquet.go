@@ -1,0 +1,361 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/planner"
+)
+
+// parquetFooter is a parsed Parquet footer with its Arrow schema mapping.
+type parquetFooter struct {
+	path     string
+	size     int64
+	md       *metadata.FileMetaData
+	manifest *pqarrow.SchemaManifest
+}
+
+// readParquetFooter opens path and parses its footer once. Panics from the
+// parser become errors naming the file.
+func readParquetFooter(path string, mem memory.Allocator) (ft *parquetFooter, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ft, err = nil, scPanicErr(path, -1, r)
+		}
+	}()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, scFileErr(path, -1, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, scFileErr(path, -1, err)
+	}
+	rdr, err := file.NewParquetReader(f, file.WithReadProps(parquet.NewReaderProperties(mem)))
+	if err != nil {
+		return nil, scFileErr(path, -1, err)
+	}
+	md := rdr.MetaData()
+	md.WriterVersion() // fill the lazily computed version before sharing md
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		return nil, scFileErr(path, -1, err)
+	}
+	return &parquetFooter{path: path, size: st.Size(), md: md, manifest: fr.Manifest}, nil
+}
+
+// fieldNames lists the top-level column names.
+func (ft *parquetFooter) fieldNames() []string {
+	names := make([]string, len(ft.manifest.Fields))
+	for i, f := range ft.manifest.Fields {
+		names[i] = f.Field.Name
+	}
+	return names
+}
+
+// scLeaves returns the leaf column indices under a top-level field.
+func scLeaves(f *pqarrow.SchemaField, out []int) []int {
+	if f.IsLeaf() {
+		return append(out, f.ColIndex)
+	}
+	for i := range f.Children {
+		out = scLeaves(&f.Children[i], out)
+	}
+	return out
+}
+
+// checkRowGroup verifies that the chunks of the given scLeaves lie inside the
+// file, so a corrupt footer cannot make the reader allocate wildly.
+func (ft *parquetFooter) checkRowGroup(rg int, leafCols []int) error {
+	meta := ft.md.RowGroup(rg)
+	if meta.NumRows() < 0 {
+		return fmt.Errorf("negative row count %d", meta.NumRows())
+	}
+	for _, c := range leafCols {
+		cc, err := meta.ColumnChunk(c)
+		if err != nil {
+			return err
+		}
+		start := cc.DataPageOffset()
+		if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 && cc.DictionaryPageOffset() < start {
+			start = cc.DictionaryPageOffset()
+		}
+		n := cc.TotalCompressedSize()
+		if start < 0 || n < 0 || start > ft.size || n > ft.size-start {
+			return fmt.Errorf("column chunk %d (offset %d, %d bytes) lies outside the file (%d bytes)", c, start, n, ft.size)
+		}
+	}
+	return nil
+}
+
+// parquetFile is one file of a Parquet scan.
+type parquetFile struct {
+	*parquetFooter
+	scLeaves []int // leaf columns to read, grouped by output field
+	pos      []int // output column -> field position in the record reader's schema
+	// per output column: the file's Arrow type and its single leaf (-1 if
+	// nested), for statistics
+	types  []arrow.DataType
+	leafOf []int
+}
+
+type parquetScan struct {
+	src   *ScanSource
+	files []*parquetFile
+}
+
+func newParquetScan(src *ScanSource, conj []*planner.Expr) (*parquetScan, error) {
+	s := src.scan
+	ps := &parquetScan{src: src}
+	pr := newScPruner(conj, s.Cols)
+	for fi, path := range s.Paths {
+		ft, err := readParquetFooter(path, src.q.Alloc)
+		if err != nil {
+			return nil, err
+		}
+		pf := &parquetFile{parquetFooter: ft}
+		names := ft.fieldNames()
+		fieldPos := map[int]int{} // manifest field -> reader position
+		for _, name := range s.FileCols {
+			fidx := scMatchColumn(names, name)
+			if fidx < 0 {
+				return nil, scErrNoColumn(path, name)
+			}
+			field := &ft.manifest.Fields[fidx]
+			p, ok := fieldPos[fidx]
+			if !ok {
+				p = len(fieldPos)
+				fieldPos[fidx] = p
+				pf.scLeaves = scLeaves(field, pf.scLeaves)
+			}
+			pf.pos = append(pf.pos, p)
+			pf.types = append(pf.types, field.Field.Type)
+			leaf := -1
+			if field.IsLeaf() {
+				leaf = field.ColIndex
+			}
+			pf.leafOf = append(pf.leafOf, leaf)
+			if _, err := kernels.FromArrow(field.Field.Type); err != nil {
+				return nil, &FileError{Path: path, RowGroup: -1, Column: name, Err: err}
+			}
+		}
+		ps.files = append(ps.files, pf)
+		for rg := 0; rg < ft.md.NumRowGroups(); rg++ {
+			if err := ft.checkRowGroup(rg, pf.scLeaves); err != nil {
+				return nil, scFileErr(path, rg, err)
+			}
+			src.RowGroups++
+			meta := ft.md.RowGroup(rg)
+			if meta.NumRows() == 0 {
+				continue
+			}
+			if pr.skip(func(col int) (scColStats, bool) { return pf.stats(meta, col, s.Cols[col].Type) }) {
+				src.RowGroupsPruned++
+				continue
+			}
+			src.splits = append(src.splits, scanSplit{file: fi, unit: rg})
+		}
+	}
+	return ps, nil
+}
+
+// stats returns the statistics of output column col in a row group, as
+// values of type t.
+func (pf *parquetFile) stats(meta *metadata.RowGroupMetaData, col int, t kernels.Type) (scColStats, bool) {
+	if pf.leafOf[col] < 0 {
+		return scColStats{}, false
+	}
+	return parquetColumnStats(meta, pf.leafOf[col], pf.types[col], t)
+}
+
+func (ps *parquetScan) where(sp scanSplit) (string, int) {
+	if sp.file < 0 || sp.file >= len(ps.files) {
+		return "?", -1
+	}
+	return ps.files[sp.file].path, sp.unit
+}
+
+func (ps *parquetScan) close() {}
+
+func (ps *parquetScan) local() formatLocal { return &parquetLocal{ps: ps, file: -1} }
+
+// parquetLocal keeps one file open per driver; the footer parsed by NewScan
+// is reused, so opening costs no footer parse.
+type parquetLocal struct {
+	ps   *parquetScan
+	file int
+	f    *os.File
+	fr   *pqarrow.FileReader
+}
+
+func (pl *parquetLocal) close() {
+	if pl.f != nil {
+		pl.f.Close()
+		pl.f, pl.fr, pl.file = nil, nil, -1
+	}
+}
+
+func (pl *parquetLocal) open(sp scanSplit) (splitReader, error) {
+	q := pl.ps.src.q
+	pf := pl.ps.files[sp.file]
+	rows := pf.md.RowGroup(sp.unit).NumRows()
+	if len(pf.scLeaves) == 0 {
+		return &scCountReader{schema: pl.ps.src.schema, rows: rows, batchSize: int64(q.BatchSize)}, nil
+	}
+	if pl.file != sp.file {
+		pl.close()
+		f, err := os.Open(pf.path)
+		if err != nil {
+			return nil, err
+		}
+		rdr, err := file.NewParquetReader(f, file.WithMetadata(pf.md), file.WithReadProps(parquet.NewReaderProperties(q.Alloc)))
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: int64(q.BatchSize), Parallel: false}, q.Alloc)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		pl.f, pl.fr, pl.file = f, fr, sp.file
+	}
+	rr, err := pl.fr.GetRecordReader(context.Background(), pf.scLeaves, []int{sp.unit})
+	if err != nil {
+		return nil, err
+	}
+	return &parquetSplit{src: pl.ps.src, pf: pf, rr: rr, rows: rows}, nil
+}
+
+// parquetSplit reads one row group.
+type parquetSplit struct {
+	src  *ScanSource
+	pf   *parquetFile
+	rr   pqarrow.RecordReader
+	rows int64 // in the row group, from the footer
+	read int64
+}
+
+func (s *parquetSplit) next() (arrow.RecordBatch, bool, error) {
+	if s.read >= s.rows {
+		return nil, true, io.EOF
+	}
+	if !s.rr.Next() {
+		if err := s.rr.Err(); err != nil {
+			return nil, true, err
+		}
+		if s.read < s.rows {
+			return nil, true, fmt.Errorf("row group ended after %d of %d rows", s.read, s.rows)
+		}
+		return nil, true, io.EOF
+	}
+	raw := s.rr.RecordBatch()
+	if raw.NumRows() > s.rows-s.read {
+		return nil, true, fmt.Errorf("row group holds more than the %d rows its metadata declares", s.rows)
+	}
+	s.read += raw.NumRows()
+	b, err := s.src.assemble(raw, s.pf.pos)
+	return b, s.read >= s.rows, err
+}
+
+func (s *parquetSplit) close() {
+	if s.rr != nil {
+		s.rr.Release()
+		s.rr = nil
+	}
+}
+
+// parquetStats aggregates the footers of paths into table statistics.
+func parquetStats(paths []string) (*planner.TableStats, error) {
+	ts := &planner.TableStats{Columns: map[string]planner.ColumnStat{}}
+	type acc struct {
+		t      kernels.Type
+		st     scColStats
+		minMax bool
+	}
+	cols := map[string]*acc{}
+	var order []string
+	mem := memory.NewGoAllocator()
+	for fi, path := range paths {
+		ft, err := readParquetFooter(path, mem)
+		if err != nil {
+			return nil, err
+		}
+		ts.Rows += float64(ft.md.NumRows)
+		names := ft.fieldNames()
+		for i := range ft.manifest.Fields {
+			field := &ft.manifest.Fields[i]
+			t, err := kernels.FromArrow(field.Field.Type)
+			if err != nil || !field.IsLeaf() {
+				continue
+			}
+			name := names[i]
+			a := cols[name]
+			if a == nil {
+				if fi > 0 {
+					continue // not in the first file: no complete statistics
+				}
+				a = &acc{t: t, minMax: true}
+				cols[name] = a
+				order = append(order, name)
+			}
+			for rg := 0; rg < ft.md.NumRowGroups(); rg++ {
+				st, ok := scSafeStats(ft.md, rg, field.ColIndex, field.Field.Type, a.t)
+				if !ok {
+					a.minMax = false
+					a.st.hasNulls = false
+					continue
+				}
+				a.st.rows += st.rows
+				a.st.nulls += st.nulls
+				if st.hasNulls && st.nulls == st.rows {
+					continue // all NULL: no min/max needed
+				}
+				if !st.hasMinMax {
+					a.minMax = false
+					continue
+				}
+				if !a.st.hasMinMax {
+					a.st.min, a.st.max, a.st.hasMinMax = st.min, st.max, true
+					continue
+				}
+				if c, ok := scCmpValues(st.min, a.t, a.st.min, a.t); ok && c < 0 {
+					a.st.min = st.min
+				}
+				if c, ok := scCmpValues(st.max, a.t, a.st.max, a.t); ok && c > 0 {
+					a.st.max = st.max
+				}
+			}
+		}
+	}
+	for _, name := range order {
+		a := cols[name]
+		cs := planner.ColumnStat{NullCount: a.st.nulls}
+		if a.minMax && a.st.hasMinMax {
+			cs.Min, cs.Max, cs.HasMinMax = a.st.min, a.st.max, true
+		}
+		ts.Columns[name] = cs
+	}
+	return ts, nil
+}
+
+// scSafeStats reads one row group's statistics, treating any failure as
+// "unknown".
+func scSafeStats(md *metadata.FileMetaData, rg, leaf int, ft arrow.DataType, t kernels.Type) (st scColStats, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			st, ok = scColStats{}, false
+		}
+	}()
+	return parquetColumnStats(md.RowGroup(rg), leaf, ft, t)
+}

@@ -1,0 +1,910 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/planner"
+)
+
+// ---------------------------------------------------------------------------
+// Typed sort keys, shared by Sort, TopN and Window.
+
+// keyKind says how values of a sort key compare.
+type keyKind uint8
+
+const (
+	kNull  keyKind = iota // every value NULL
+	kInt                  // ints, dates, timestamps, booleans
+	kFloat                // floats; NaN greatest
+	kDec                  // decimals (128-bit), intervals (as a span)
+	kStr                  // strings, byte-wise
+)
+
+func keyKindOf(t kernels.Type) (keyKind, error) {
+	switch t.ID {
+	case kernels.Null:
+		return kNull, nil
+	case kernels.Bool, kernels.Int16, kernels.Int32, kernels.Int64, kernels.Date, kernels.Timestamp:
+		return kInt, nil
+	case kernels.Float32, kernels.Float64:
+		return kFloat, nil
+	case kernels.Decimal, kernels.Interval:
+		return kDec, nil
+	case kernels.String:
+		return kStr, nil
+	}
+	return 0, fmt.Errorf("could not identify an ordering operator for type %s", t)
+}
+
+// keySpec is one sort key's comparison.
+type keySpec struct {
+	kind       keyKind
+	desc       bool
+	nullsFirst bool
+}
+
+// keyCol holds one key's values for a set of rows as a typed slice (only the
+// slice of its kind is used). String values alias Arrow buffers: the arrays
+// they came from must outlive the keyCol.
+type keyCol struct {
+	n     int
+	nulls []bool // nil while no NULL was seen
+	i     []int64
+	f     []float64
+	d     []decimal128.Num
+	s     []string
+}
+
+// reset empties k, keeping its capacity.
+func (k *keyCol) reset() {
+	k.n = 0
+	k.nulls, k.i, k.f, k.d, k.s = nil, k.i[:0], k.f[:0], k.d[:0], k.s[:0]
+}
+
+func (k *keyCol) bytes() int64 {
+	return int64(cap(k.nulls)) + 8*int64(cap(k.i)) + 8*int64(cap(k.f)) + 16*int64(cap(k.d)) + 16*int64(cap(k.s))
+}
+
+var usPerDay = decimal128.FromI64(86_400_000_000_000)
+
+// intervalSpan orders intervals the way PostgreSQL does: months count 30 days.
+func intervalSpan(v arrow.MonthDayNanoInterval) decimal128.Num {
+	days := decimal128.FromI64(int64(v.Months)*30 + int64(v.Days))
+	return days.Mul(usPerDay).Add(decimal128.FromI64(v.Nanoseconds))
+}
+
+// appendArray appends the values of a to k.
+func (k *keyCol) appendArray(kind keyKind, a arrow.Array) error {
+	n := a.Len()
+	if a.NullN() > 0 {
+		if k.nulls == nil {
+			k.nulls = make([]bool, k.n, k.n+n)
+		}
+		if a.DataType().ID() == arrow.NULL {
+			for i := 0; i < n; i++ {
+				k.nulls = append(k.nulls, true)
+			}
+		} else {
+			for i := 0; i < n; i++ {
+				k.nulls = append(k.nulls, a.IsNull(i))
+			}
+		}
+	} else if k.nulls != nil {
+		k.nulls = append(k.nulls, make([]bool, n)...)
+	}
+	bad := false
+	switch kind {
+	case kNull:
+		if a.NullN() != n {
+			bad = true
+		}
+	case kInt:
+		switch a := a.(type) {
+		case *array.Int64:
+			k.i = append(k.i, a.Int64Values()...)
+		case *array.Int32:
+			for _, v := range a.Int32Values() {
+				k.i = append(k.i, int64(v))
+			}
+		case *array.Int16:
+			for _, v := range a.Int16Values() {
+				k.i = append(k.i, int64(v))
+			}
+		case *array.Date32:
+			for _, v := range a.Date32Values() {
+				k.i = append(k.i, int64(v))
+			}
+		case *array.Timestamp:
+			for _, v := range a.TimestampValues() {
+				k.i = append(k.i, int64(v))
+			}
+		case *array.Boolean:
+			for i := 0; i < n; i++ {
+				v := int64(0)
+				if a.Value(i) {
+					v = 1
+				}
+				k.i = append(k.i, v)
+			}
+		case *array.Null:
+			k.i = append(k.i, make([]int64, n)...)
+		default:
+			bad = true
+		}
+	case kFloat:
+		switch a := a.(type) {
+		case *array.Float64:
+			k.f = append(k.f, a.Float64Values()...)
+		case *array.Float32:
+			for _, v := range a.Float32Values() {
+				k.f = append(k.f, float64(v))
+			}
+		case *array.Null:
+			k.f = append(k.f, make([]float64, n)...)
+		default:
+			bad = true
+		}
+	case kDec:
+		switch a := a.(type) {
+		case *array.Decimal128:
+			k.d = append(k.d, a.Values()...)
+		case *array.MonthDayNanoInterval:
+			for i := 0; i < n; i++ {
+				k.d = append(k.d, intervalSpan(a.Value(i)))
+			}
+		case *array.Null:
+			k.d = append(k.d, make([]decimal128.Num, n)...)
+		default:
+			bad = true
+		}
+	case kStr:
+		switch a := a.(type) {
+		case *array.String:
+			for i := 0; i < n; i++ {
+				k.s = append(k.s, a.Value(i))
+			}
+		case *array.Null:
+			k.s = append(k.s, make([]string, n)...)
+		default:
+			bad = true
+		}
+	}
+	if bad {
+		return fmt.Errorf("internal error: sort key of kind %d got an array of type %s", kind, a.DataType())
+	}
+	k.n += n
+	return nil
+}
+
+func cmpFloat(x, y float64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	case x == y:
+		return 0
+	}
+	xn, yn := x != x, y != y
+	switch {
+	case xn && yn:
+		return 0
+	case xn:
+		return 1
+	}
+	return -1
+}
+
+func cmpDec(x, y decimal128.Num) int {
+	xh, yh := x.HighBits(), y.HighBits()
+	if xh != yh {
+		if xh < yh {
+			return -1
+		}
+		return 1
+	}
+	xl, yl := x.LowBits(), y.LowBits()
+	switch {
+	case xl < yl:
+		return -1
+	case xl > yl:
+		return 1
+	}
+	return 0
+}
+
+// cmpKey compares row i of a with row j of b under sp.
+func cmpKey(sp *keySpec, a *keyCol, i int, b *keyCol, j int) int {
+	if a.nulls != nil || b.nulls != nil {
+		na := a.nulls != nil && a.nulls[i]
+		nb := b.nulls != nil && b.nulls[j]
+		if na || nb {
+			if na == nb {
+				return 0
+			}
+			if na == sp.nullsFirst {
+				return -1
+			}
+			return 1
+		}
+	}
+	var c int
+	switch sp.kind {
+	case kInt:
+		x, y := a.i[i], b.i[j]
+		if x < y {
+			c = -1
+		} else if x > y {
+			c = 1
+		}
+	case kFloat:
+		c = cmpFloat(a.f[i], b.f[j])
+	case kDec:
+		c = cmpDec(a.d[i], b.d[j])
+	case kStr:
+		c = strings.Compare(a.s[i], b.s[j])
+	}
+	if sp.desc {
+		return -c
+	}
+	return c
+}
+
+// cmpRows compares row i of ka with row j of kb on keys from.. .
+func cmpRows(specs []keySpec, ka []keyCol, i int, kb []keyCol, j int, from int) int {
+	for k := from; k < len(specs); k++ {
+		if c := cmpKey(&specs[k], &ka[k], i, &kb[k], j); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// sortEnt is a row index with an order-preserving 64-bit prefix of its first
+// key: rows with smaller prefixes sort first.
+type sortEnt struct {
+	p uint64
+	i uint32
+}
+
+const sortEntBytes = 16
+
+// keyPrefixes fills ents[i].p with the prefix of row i of k under sp. It
+// reports whether equal prefixes imply equal keys.
+func keyPrefixes(sp *keySpec, k *keyCol, ents []sortEnt) bool {
+	exact := true
+	for i := range ents {
+		var p uint64
+		switch sp.kind {
+		case kInt:
+			p = uint64(k.i[i]) ^ (1 << 63)
+		case kFloat:
+			f := k.f[i]
+			var u uint64
+			switch {
+			case f != f:
+				u = 0x7ff8000000000000
+			case f == 0:
+				u = 0
+			default:
+				u = math.Float64bits(f)
+			}
+			if u>>63 != 0 {
+				p = ^u
+			} else {
+				p = u | 1<<63
+			}
+		case kDec:
+			d := k.d[i]
+			hi, lo := d.HighBits(), d.LowBits()
+			var v int64
+			switch {
+			case hi == 0 && lo < 1<<63, hi == -1 && lo >= 1<<63:
+				v = int64(lo)
+			case hi < 0:
+				v, exact = math.MinInt64, false
+			default:
+				v, exact = math.MaxInt64, false
+			}
+			p = uint64(v) ^ (1 << 63)
+		case kStr:
+			s := k.s[i]
+			if len(s) >= 8 {
+				_ = s[7]
+				p = uint64(s[0])<<56 | uint64(s[1])<<48 | uint64(s[2])<<40 | uint64(s[3])<<32 |
+					uint64(s[4])<<24 | uint64(s[5])<<16 | uint64(s[6])<<8 | uint64(s[7])
+			} else {
+				for j := 0; j < len(s); j++ {
+					p |= uint64(s[j]) << (56 - 8*j)
+				}
+			}
+		}
+		if sp.desc {
+			p = ^p
+		}
+		ents[i] = sortEnt{p: p, i: uint32(i)}
+	}
+	if sp.kind == kStr {
+		exact = false
+	}
+	if k.nulls != nil {
+		sentinel := uint64(math.MaxUint64)
+		if sp.nullsFirst {
+			sentinel = 0
+		}
+		for i, isNull := range k.nulls[:len(ents)] {
+			if isNull {
+				ents[i].p = sentinel
+			} else if ents[i].p == sentinel {
+				exact = false
+			}
+		}
+	}
+	return exact
+}
+
+// radixSort sorts a by p (LSD, stable), using tmp (same length) as scratch,
+// and returns the slice holding the result (a or tmp).
+func radixSort(a, tmp []sortEnt) []sortEnt {
+	var cnt [8][256]int
+	for _, e := range a {
+		p := e.p
+		for k := 0; k < 8; k++ {
+			cnt[k][byte(p>>(8*k))]++
+		}
+	}
+	src, dst := a, tmp
+	for k := 0; k < 8; k++ {
+		c := &cnt[k]
+		if c[byte(src[0].p>>(8*k))] == len(src) {
+			continue // every entry has the same byte here
+		}
+		sum := 0
+		for j := range c {
+			c[j], sum = sum, sum+c[j]
+		}
+		shift := uint(8 * k)
+		for _, e := range src {
+			b := byte(e.p >> shift)
+			dst[c[b]] = e
+			c[b]++
+		}
+		src, dst = dst, src
+	}
+	return src
+}
+
+// sortRows sorts the n rows described by keys. ents and tmp are scratch of
+// length n; the sorted entries are returned (aliasing one of them).
+func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
+	n := len(ents)
+	if len(specs) == 0 {
+		for i := range ents {
+			ents[i] = sortEnt{i: uint32(i)}
+		}
+		return ents
+	}
+	exact := keyPrefixes(&specs[0], &keys[0], ents)
+	from := 0
+	if exact {
+		from = 1
+	}
+	tie := func(a, b sortEnt) int { return cmpRows(specs, keys, int(a.i), keys, int(b.i), from) }
+	// One remaining string key without NULLs: compare the strings directly.
+	if from == len(specs)-1 && specs[from].kind == kStr && keys[from].nulls == nil {
+		s, desc := keys[from].s, specs[from].desc
+		tie = func(a, b sortEnt) int {
+			c := strings.Compare(s[a.i], s[b.i])
+			if desc {
+				return -c
+			}
+			return c
+		}
+	}
+	if n < 256 {
+		slices.SortFunc(ents, func(a, b sortEnt) int {
+			if a.p != b.p {
+				if a.p < b.p {
+					return -1
+				}
+				return 1
+			}
+			if from == len(specs) {
+				return 0
+			}
+			return tie(a, b)
+		})
+		return ents
+	}
+	s := radixSort(ents, tmp)
+	if from == len(specs) {
+		return s
+	}
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && s[j].p == s[i].p {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(s[i:j], tie)
+		}
+		i = j
+	}
+	return s
+}
+
+// ---------------------------------------------------------------------------
+// Row stores and runs.
+
+// accountTo moves the bytes reported for *held to want.
+func accountTo(q *QueryContext, held *int64, want int64, what string) error {
+	d := want - *held
+	if d > 0 {
+		if err := q.Pool.Grow(d, what); err != nil {
+			return err
+		}
+	} else if d < 0 {
+		q.Pool.Shrink(-d)
+	}
+	*held = want
+	return nil
+}
+
+// compileKeys compiles sort keys over input.
+func compileKeys(q *QueryContext, input []planner.Column, keys []planner.SortKey) ([]*Evaluator, []keySpec, error) {
+	evs := make([]*Evaluator, len(keys))
+	specs := make([]keySpec, len(keys))
+	for i, k := range keys {
+		ev, err := Compile(k.Expr, input, q.Kernels)
+		if err != nil {
+			return nil, nil, err
+		}
+		kind, err := keyKindOf(k.Expr.Type)
+		if err != nil {
+			return nil, nil, err
+		}
+		evs[i] = ev
+		specs[i] = keySpec{kind: kind, desc: k.Desc, nullsFirst: k.NullsFirst}
+	}
+	return evs, specs, nil
+}
+
+// evalAll evaluates evs over b; the arrays belong to the caller.
+func evalAll(q *QueryContext, evs []*Evaluator, b arrow.RecordBatch) ([]arrow.Array, error) {
+	out := make([]arrow.Array, len(evs))
+	for i, ev := range evs {
+		a, err := ev.Eval(q, b)
+		if err != nil {
+			releaseAll(out)
+			return nil, err
+		}
+		out[i] = a
+	}
+	return out, nil
+}
+
+// rowStore accumulates batches with their evaluated sort keys.
+type rowStore struct {
+	what    string
+	specs   []keySpec
+	batches []arrow.RecordBatch
+	keyArrs [][]arrow.Array // per batch, per key (owned)
+	keys    []keyCol
+	refs    []rowRef // per row: its batch and position
+	n       int
+	held    int64 // Go bytes reported to the pool
+}
+
+func newRowStore(what string, specs []keySpec) *rowStore {
+	return &rowStore{what: what, specs: specs, keys: make([]keyCol, len(specs))}
+}
+
+func (st *rowStore) goBytes() int64 {
+	b := 8*int64(cap(st.refs)) + 24*int64(cap(st.batches)+cap(st.keyArrs))
+	for i := range st.keys {
+		b += st.keys[i].bytes()
+	}
+	return b
+}
+
+// add appends b (retained) and its key arrays (ownership taken).
+func (st *rowStore) add(q *QueryContext, b arrow.RecordBatch, keys []arrow.Array) error {
+	b.Retain()
+	st.batches = append(st.batches, b)
+	st.keyArrs = append(st.keyArrs, keys)
+	n := int(b.NumRows())
+	if uint64(st.n)+uint64(n) >= math.MaxUint32 {
+		return fmt.Errorf("%s: too many rows for one operator", st.what)
+	}
+	bi := uint32(len(st.batches) - 1)
+	for k := range st.keys {
+		if err := st.keys[k].appendArray(st.specs[k].kind, keys[k]); err != nil {
+			return err
+		}
+	}
+	st.refs = slices.Grow(st.refs, n)
+	for r := 0; r < n; r++ {
+		st.refs = append(st.refs, rowRef{bi, uint32(r)})
+	}
+	st.n += n
+	return accountTo(q, &st.held, st.goBytes(), st.what)
+}
+
+// dropKeys frees the keys, keeping batches and refs.
+func (st *rowStore) dropKeys(q *QueryContext) {
+	for _, ks := range st.keyArrs {
+		releaseAll(ks)
+	}
+	st.keyArrs = nil
+	st.keys = nil
+	_ = accountTo(q, &st.held, st.goBytes(), st.what)
+}
+
+// release frees everything.
+func (st *rowStore) release(q *QueryContext) {
+	for _, b := range st.batches {
+		b.Release()
+	}
+	for _, ks := range st.keyArrs {
+		releaseAll(ks)
+	}
+	st.batches, st.keyArrs, st.keys, st.refs, st.n = nil, nil, nil, nil, 0
+	q.Pool.Shrink(st.held)
+	st.held = 0
+}
+
+// sortedRun is a row store with its rows' sorted order.
+type sortedRun struct {
+	st   *rowStore
+	ents []sortEnt
+	held int64 // bytes of ents
+}
+
+// sortStore sorts st into a run (st moves into the run).
+func sortStore(q *QueryContext, st *rowStore) (*sortedRun, error) {
+	n := st.n
+	run := &sortedRun{st: st}
+	scratch := int64(2 * sortEntBytes * n)
+	if err := q.Pool.Grow(scratch, st.what); err != nil {
+		return nil, err
+	}
+	ents, tmp := make([]sortEnt, n), make([]sortEnt, n)
+	run.ents = sortRows(st.specs, st.keys, ents, tmp)
+	q.Pool.Shrink(scratch - sortEntBytes*int64(n))
+	run.held = sortEntBytes * int64(n)
+	return run, nil
+}
+
+func (r *sortedRun) release(q *QueryContext) {
+	r.st.release(q)
+	r.ents = nil
+	q.Pool.Shrink(r.held)
+	r.held = 0
+}
+
+// mergeRuns merges sorted runs into at most limit (< 0: all) global row refs;
+// run i's batches are numbered from bases[i].
+func mergeRuns(ctx context.Context, specs []keySpec, runs []*sortedRun, bases []uint32, limit int) ([]rowRef, error) {
+	total := 0
+	for _, r := range runs {
+		total += len(r.ents)
+	}
+	if limit >= 0 && limit < total {
+		total = limit
+	}
+	out := make([]rowRef, 0, total)
+	if len(runs) == 1 {
+		r := runs[0]
+		for _, e := range r.ents[:total] {
+			ref := r.st.refs[e.i]
+			ref.b += bases[0]
+			out = append(out, ref)
+		}
+		return out, nil
+	}
+	pos := make([]int, len(runs))
+	less := func(a, b int) bool {
+		ea, eb := runs[a].ents[pos[a]], runs[b].ents[pos[b]]
+		if ea.p != eb.p {
+			return ea.p < eb.p
+		}
+		if c := cmpRows(specs, runs[a].st.keys, int(ea.i), runs[b].st.keys, int(eb.i), 0); c != 0 {
+			return c < 0
+		}
+		return a < b
+	}
+	h := make([]int, 0, len(runs))
+	for i, r := range runs {
+		if len(r.ents) > 0 {
+			h = append(h, i)
+		}
+	}
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(h) && less(h[r], h[l]) {
+				m = r
+			}
+			if !less(h[m], h[i]) {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(out) < total && len(h) > 0 {
+		if len(out)&0xffff == 0 && ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		ri := h[0]
+		r := runs[ri]
+		ref := r.st.refs[r.ents[pos[ri]].i]
+		ref.b += bases[ri]
+		out = append(out, ref)
+		pos[ri]++
+		if pos[ri] == len(r.ents) {
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+		}
+		down(0)
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------------------
+// Sorted output, shared by the materializing operators.
+
+// refOutput serves gathered batches of row refs over owned batches.
+type refOutput struct {
+	q       *QueryContext
+	schema  *arrow.Schema
+	batches []arrow.RecordBatch
+	refs    []rowRef
+	held    int64
+	gs      []*colGather
+	next    int
+}
+
+func newRefOutput(q *QueryContext, schema *arrow.Schema, batches []arrow.RecordBatch, refs []rowRef, what string) (*refOutput, error) {
+	o := &refOutput{q: q, schema: schema, batches: batches, refs: refs}
+	if err := accountTo(q, &o.held, 8*int64(cap(refs)), what); err != nil {
+		o.release()
+		return nil, err
+	}
+	return o, nil
+}
+
+// nextBatch returns the next batch of at most BatchSize rows, or io.EOF.
+func (o *refOutput) nextBatch() (arrow.RecordBatch, error) {
+	if o.next >= len(o.refs) {
+		return nil, io.EOF
+	}
+	if o.gs == nil {
+		o.gs = columnGatherers(o.schema, o.batches)
+	}
+	bs := o.q.BatchSize
+	if bs <= 0 {
+		bs = DefaultBatchSize
+	}
+	end := min(o.next+bs, len(o.refs))
+	b, err := gatherBatch(o.q.Alloc, o.schema, o.gs, o.refs[o.next:end])
+	if err != nil {
+		return nil, err
+	}
+	o.next = end
+	return b, nil
+}
+
+func (o *refOutput) release() {
+	for _, b := range o.batches {
+		b.Release()
+	}
+	o.batches, o.refs, o.gs = nil, nil, nil
+	o.q.Pool.Shrink(o.held)
+	o.held = 0
+}
+
+// funcSource is a Source whose readers all call next.
+type funcSource struct {
+	next  func(ctx context.Context) (arrow.RecordBatch, error)
+	close func()
+}
+
+func (s *funcSource) Local(ctx context.Context) (SourceLocal, error) { return funcSourceLocal{s}, nil }
+
+func (s *funcSource) Close() {
+	if s.close != nil {
+		s.close()
+	}
+}
+
+type funcSourceLocal struct{ s *funcSource }
+
+func (l funcSourceLocal) Next(ctx context.Context) (arrow.RecordBatch, error) { return l.s.next(ctx) }
+func (l funcSourceLocal) Idle() bool                                          { return true }
+func (l funcSourceLocal) Close()                                              {}
+
+// schemaOf returns the Arrow schema of cols.
+func schemaOf(cols []planner.Column) *arrow.Schema {
+	fs := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fs[i] = arrow.Field{Name: c.Name, Type: c.Type.Arrow(), Nullable: c.Nullable}
+	}
+	return arrow.NewSchema(fs, nil)
+}
+
+// ---------------------------------------------------------------------------
+// Sort.
+
+// Sort is a pipeline breaker that orders its input. As a Sink it collects
+// every row (each driver sorts its share as it leaves); Finalize merges the
+// shares; Source hands the rows out in order.
+type Sort struct {
+	q     *QueryContext
+	input []planner.Column
+	evs   []*Evaluator
+	specs []keySpec
+
+	mu     sync.Mutex
+	locals map[*sortLocal]bool
+	runs   []*sortedRun
+	out    *refOutput
+	closed bool
+}
+
+// NewSort returns a sort of input (columns input) by keys.
+func NewSort(q *QueryContext, input []planner.Column, keys []planner.SortKey) (*Sort, error) {
+	evs, specs, err := compileKeys(q, input, keys)
+	if err != nil {
+		return nil, err
+	}
+	return &Sort{q: q, input: input, evs: evs, specs: specs, locals: map[*sortLocal]bool{}}, nil
+}
+
+type sortLocal struct {
+	s  *Sort
+	st *rowStore
+}
+
+// Local implements Sink.
+func (s *Sort) Local(ctx context.Context) (SinkLocal, error) {
+	l := &sortLocal{s: s, st: newRowStore("sort", s.specs)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("internal error: sort used after Close")
+	}
+	s.locals[l] = true
+	return l, nil
+}
+
+// Consume implements SinkLocal.
+func (l *sortLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
+	keys, err := evalAll(l.s.q, l.s.evs, in)
+	if err != nil {
+		return err
+	}
+	return l.st.add(l.s.q, in, keys)
+}
+
+// Combine implements SinkLocal: sorts this driver's rows into a run.
+func (l *sortLocal) Combine(ctx context.Context) error {
+	s := l.s
+	var run *sortedRun
+	var err error
+	if l.st.n > 0 {
+		run, err = sortStore(s.q, l.st)
+		if err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.locals, l)
+	if run == nil {
+		l.st.release(s.q)
+		return nil
+	}
+	if s.closed {
+		run.release(s.q)
+		return nil
+	}
+	s.runs = append(s.runs, run)
+	return nil
+}
+
+// Finalize implements Sink: merges the drivers' runs.
+func (s *Sort) Finalize(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out, err := finishRuns(ctx, s.q, s.specs, s.runs, schemaOf(s.input), -1, 0, "sort")
+	s.runs = nil
+	if err != nil {
+		return err
+	}
+	s.out = out
+	return nil
+}
+
+// finishRuns merges runs (consumed) into an output of rows [offset, limit).
+func finishRuns(ctx context.Context, q *QueryContext, specs []keySpec, runs []*sortedRun, schema *arrow.Schema, limit, offset int, what string) (*refOutput, error) {
+	defer func() {
+		for _, r := range runs {
+			r.release(q)
+		}
+	}()
+	bases := make([]uint32, len(runs))
+	var batches []arrow.RecordBatch
+	for i, r := range runs {
+		bases[i] = uint32(len(batches))
+		batches = append(batches, r.st.batches...)
+	}
+	if len(batches) > 0 {
+		schema = batches[0].Schema()
+	}
+	refs, err := mergeRuns(ctx, specs, runs, bases, limit)
+	if err != nil {
+		return nil, err
+	}
+	if offset > 0 {
+		refs = refs[min(offset, len(refs)):]
+	}
+	for _, b := range batches {
+		b.Retain()
+	}
+	return newRefOutput(q, schema, batches, refs, what)
+}
+
+// Close implements Sink: releases everything, also when Finalize never ran.
+func (s *Sort) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for l := range s.locals {
+		l.st.release(s.q)
+	}
+	s.locals = map[*sortLocal]bool{}
+	for _, r := range s.runs {
+		r.release(s.q)
+	}
+	s.runs = nil
+	if s.out != nil {
+		s.out.release()
+		s.out = nil
+	}
+}
+
+// Source returns the sorted rows in order, in batches of q.BatchSize rows
+// (read it with one driver). Closing it releases the sort's state.
+func (s *Sort) Source() Source {
+	return &funcSource{next: s.nextOut, close: s.Close}
+}
+
+func (s *Sort) nextOut(ctx context.Context) (arrow.RecordBatch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.out == nil {
+		if s.closed {
+			return nil, fmt.Errorf("internal error: sort read after Close")
+		}
+		return nil, io.EOF
+	}
+	return s.out.nextBatch()
+}

@@ -1,0 +1,493 @@
+package planner
+
+import (
+	"fmt"
+
+	"github.com/bellows-db/bellows/kernels"
+)
+
+// NewColumn allocates a fresh column for rules that add columns.
+type NewColumn func(name string, t kernels.Type) Column
+
+// Decorrelate removes every subquery expression from the plan, turning them
+// into joins: EXISTS/IN conjuncts of a filter become semi/anti joins,
+// other EXISTS/IN uses become mark joins, and scalar subqueries become
+// joins with a single-row (uncorrelated) or grouped (correlated) input.
+// Correlated predicates are pulled out of the subquery into the join
+// condition; nothing is evaluated row by row.
+func Decorrelate(n Node, newCol NewColumn) (Node, error) {
+	d := &decorrelator{newCol: newCol}
+	return d.node(n)
+}
+
+type decorrelator struct{ newCol NewColumn }
+
+func (d *decorrelator) node(n Node) (Node, error) {
+	ch := n.Children()
+	if len(ch) > 0 {
+		nc := make([]Node, len(ch))
+		for i, c := range ch {
+			var err error
+			if nc[i], err = d.node(c); err != nil {
+				return nil, err
+			}
+		}
+		n = n.WithChildren(nc)
+	}
+	switch x := n.(type) {
+	case *Filter:
+		if !x.Cond.HasSubquery() {
+			return x, nil
+		}
+		return d.filter(x)
+	case *Project:
+		has := false
+		for _, e := range x.Exprs {
+			has = has || e.HasSubquery()
+		}
+		if !has {
+			return x, nil
+		}
+		input := x.Input
+		exprs := make([]*Expr, len(x.Exprs))
+		for i, e := range x.Exprs {
+			var err error
+			if input, exprs[i], err = d.replaceSubqueries(input, e); err != nil {
+				return nil, err
+			}
+		}
+		return &Project{Input: input, Exprs: exprs, Cols: x.Cols}, nil
+	default:
+		var err error
+		WalkExprsShallow(n, func(e *Expr) {
+			if e.HasSubquery() && err == nil {
+				err = fmt.Errorf("subqueries are not supported in this clause")
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func (d *decorrelator) filter(f *Filter) (Node, error) {
+	input := f.Input
+	var rest []*Expr
+	for _, c := range Conjuncts(f.Cond) {
+		neg := false
+		e := c
+		if e.Kind == ENot && e.Args[0].Kind == ESubquery {
+			neg, e = true, e.Args[0]
+		}
+		if e.Kind == ESubquery && (e.Sub.Kind == SubExists || e.Sub.Kind == SubIn) {
+			sub, preds, err := d.subPlan(e.Sub)
+			if err != nil {
+				return nil, err
+			}
+			kind := JoinSemi
+			if neg {
+				kind = JoinAnti
+			}
+			j := &Join{Kind: kind, Left: input, Right: sub, Cond: And(preds...)}
+			if e.Sub.Kind == SubIn && neg {
+				j.NullAware = true
+			}
+			input = j
+			continue
+		}
+		var err error
+		if input, e, err = d.replaceSubqueries(input, c); err != nil {
+			return nil, err
+		}
+		rest = append(rest, e)
+	}
+	if cond := And(rest...); cond != nil {
+		return &Filter{Input: input, Cond: cond}, nil
+	}
+	return input, nil
+}
+
+// subPlan decorrelates an EXISTS/IN subquery: it returns the subquery plan
+// without its correlated predicates, and those predicates (plus the IN
+// equality) for the join condition.
+func (d *decorrelator) subPlan(s *Subquery) (Node, []*Expr, error) {
+	plan, err := d.node(s.Plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.Kind == SubExists {
+		plan = stripForExists(plan)
+	}
+	plan, preds, err := d.pullUp(plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.Kind == SubIn {
+		col := s.Plan.Columns()[0]
+		preds = append(preds, Call("eq", kernels.TBool, s.Test, Col(col)))
+	}
+	return plan, preds, nil
+}
+
+// stripForExists drops what cannot change whether rows exist: the final
+// projection, ordering (and a LIMIT that keeps at least one row).
+func stripForExists(n Node) Node {
+	for {
+		switch x := n.(type) {
+		case *Project:
+			if hasSub(x) {
+				return n
+			}
+			n = x.Input
+		case *Sort:
+			n = x.Input
+		case *Limit:
+			if x.Count != 0 && x.Offset == 0 {
+				n = x.Input
+			} else {
+				return n
+			}
+		default:
+			return n
+		}
+	}
+}
+
+func hasSub(p *Project) bool {
+	for _, e := range p.Exprs {
+		if e.HasSubquery() {
+			return true
+		}
+	}
+	return false
+}
+
+// replaceSubqueries rewrites scalar and non-conjunct EXISTS/IN subqueries
+// in e into joins added on top of input, returning the new input and e
+// with column references in place of the subqueries.
+func (d *decorrelator) replaceSubqueries(input Node, e *Expr) (Node, *Expr, error) {
+	var ferr error
+	out := e.Rewrite(func(x *Expr) *Expr {
+		if x.Kind != ESubquery || ferr != nil {
+			return x
+		}
+		switch x.Sub.Kind {
+		case SubScalar:
+			var col *Expr
+			input, col, ferr = d.scalar(input, x.Sub)
+			if ferr != nil {
+				return x
+			}
+			return col
+		default:
+			sub, preds, err := d.subPlan(x.Sub)
+			if err != nil {
+				ferr = err
+				return x
+			}
+			mark := d.newCol("mark", kernels.TBool)
+			input = &Join{Kind: JoinMark, Left: input, Right: sub, Cond: And(preds...), MarkCol: mark, NullAware: x.Sub.Kind == SubIn}
+			return Col(mark)
+		}
+	})
+	return input, out, ferr
+}
+
+// scalar joins a scalar subquery's value onto input.
+func (d *decorrelator) scalar(input Node, s *Subquery) (Node, *Expr, error) {
+	col := s.Plan.Columns()[0]
+	sp, err := d.node(s.Plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(s.Outer) == 0 {
+		return &Join{Kind: JoinInner, Left: input, Right: &EnforceSingleRow{Input: sp}}, Col(col), nil
+	}
+	plan, preds, err := d.pullUp(sp)
+	if err != nil {
+		return nil, nil, err
+	}
+	kind := JoinSingle
+	if hasGroupedAgg(plan) {
+		// Grouped by the correlation keys: at most one row per key.
+		kind = JoinLeft
+	}
+	out := Col(col)
+	if isCountOutput(s.Plan) {
+		// COUNT over no rows is 0, not NULL.
+		out = &Expr{Kind: ECoalesce, Type: col.Type, Args: []*Expr{Col(col), Const(col.Type, kernels.Value{I: 0})}}
+	}
+	return &Join{Kind: kind, Left: input, Right: plan, Cond: And(preds...)}, out, nil
+}
+
+func hasGroupedAgg(n Node) bool {
+	for {
+		switch x := n.(type) {
+		case *Aggregate:
+			return len(x.Groups) > 0
+		case *Project:
+			n = x.Input
+		case *Filter:
+			n = x.Input
+		default:
+			return false
+		}
+	}
+}
+
+// isCountOutput reports whether the subquery's single output is a count.
+func isCountOutput(n Node) bool {
+	id := n.Columns()[0].ID
+	for {
+		switch x := n.(type) {
+		case *Project:
+			e := x.Exprs[IndexOf(x.Cols, id)]
+			if e.Kind != EColumn {
+				return false
+			}
+			id = e.Col
+			n = x.Input
+		case *Filter:
+			n = x.Input
+		case *Aggregate:
+			for i, c := range x.AggCols {
+				if c.ID == id {
+					f := x.Aggs[i].Func
+					return f == "count" || f == "count_star"
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+}
+
+// pullUp removes predicates that reference columns from outside n (the
+// correlation) and returns them. Columns the predicates need from inside n
+// are made visible at n's output; under an aggregate, equality predicates
+// turn their inner column into an extra group key.
+func (d *decorrelator) pullUp(n Node) (Node, []*Expr, error) {
+	switch x := n.(type) {
+	case *Filter:
+		in, preds, err := d.pullUp(x.Input)
+		if err != nil {
+			return nil, nil, err
+		}
+		own := produced(in)
+		var keep []*Expr
+		for _, c := range Conjuncts(x.Cond) {
+			if refsOutside(c, own) {
+				preds = append(preds, c)
+			} else {
+				keep = append(keep, c)
+			}
+		}
+		if cond := And(keep...); cond != nil {
+			return &Filter{Input: in, Cond: cond}, preds, nil
+		}
+		return in, preds, nil
+	case *Project:
+		in, preds, err := d.pullUp(x.Input)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range x.Exprs {
+			if refsOutside(e, produced(in)) {
+				return nil, nil, fmt.Errorf("correlated references in a subquery's select list are not supported")
+			}
+		}
+		if len(preds) == 0 {
+			return x.WithChildren([]Node{in}), nil, nil
+		}
+		p := &Project{Input: in, Exprs: append([]*Expr{}, x.Exprs...), Cols: append([]Column{}, x.Cols...)}
+		have := map[ColumnID]bool{}
+		for _, c := range p.Cols {
+			have[c.ID] = true
+		}
+		for _, c := range in.Columns() {
+			if !have[c.ID] && referenced(preds, c.ID) {
+				p.Exprs = append(p.Exprs, Col(c))
+				p.Cols = append(p.Cols, c)
+				have[c.ID] = true
+			}
+		}
+		return p, preds, nil
+	case *Aggregate:
+		in, preds, err := d.pullUp(x.Input)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(preds) == 0 {
+			return x.WithChildren([]Node{in}), nil, nil
+		}
+		a := &Aggregate{Input: in, Groups: append([]*Expr{}, x.Groups...), GroupCols: append([]Column{}, x.GroupCols...), Aggs: x.Aggs, AggCols: x.AggCols}
+		inner := produced(in)
+		for _, p := range preds {
+			l, r, ok := equality(p)
+			if !ok {
+				return nil, nil, fmt.Errorf("correlated subquery with aggregates supports only equality correlation, not %s", p)
+			}
+			innerSide := r
+			if exprWithin(l, inner) {
+				innerSide = l
+			}
+			if innerSide.Kind != EColumn || !inner[innerSide.Col] {
+				return nil, nil, fmt.Errorf("correlated subquery with aggregates: unsupported correlation %s", p)
+			}
+			if IndexOf(a.GroupCols, innerSide.Col) < 0 {
+				var c Column
+				for _, ic := range in.Columns() {
+					if ic.ID == innerSide.Col {
+						c = ic
+					}
+				}
+				a.Groups = append(a.Groups, Col(c))
+				a.GroupCols = append(a.GroupCols, c) // same ID: same value
+			}
+		}
+		return a, preds, nil
+	case *Join:
+		if x.Kind != JoinInner && x.Kind != JoinSemi && x.Kind != JoinAnti && x.Kind != JoinLeft && x.Kind != JoinMark {
+			return n, nil, nil
+		}
+		l, lp, err := d.pullUp(x.Left)
+		if err != nil {
+			return nil, nil, err
+		}
+		var r Node = x.Right
+		var rp []*Expr
+		if x.Kind == JoinInner {
+			if r, rp, err = d.pullUp(x.Right); err != nil {
+				return nil, nil, err
+			}
+		}
+		j := *x
+		j.Left, j.Right = l, r
+		preds := append(lp, rp...)
+		if x.Cond != nil && refsOutside(x.Cond, produced(&j)) {
+			if x.Kind != JoinInner {
+				return nil, nil, fmt.Errorf("correlated references in an outer join condition are not supported")
+			}
+			var keep []*Expr
+			for _, c := range Conjuncts(x.Cond) {
+				if refsOutside(c, produced(&j)) {
+					preds = append(preds, c)
+				} else {
+					keep = append(keep, c)
+				}
+			}
+			j.Cond = And(keep...)
+		}
+		return &j, preds, nil
+	case *Sort:
+		in, preds, err := d.pullUp(x.Input)
+		if err != nil {
+			return nil, nil, err
+		}
+		return x.WithChildren([]Node{in}), preds, nil
+	}
+	// Anything else must not be correlated.
+	var bad bool
+	own := produced(n)
+	WalkExprs(n, func(e *Expr) {
+		if refsOutside(e, own) {
+			bad = true
+		}
+	})
+	if bad {
+		return nil, nil, fmt.Errorf("correlated subquery not supported under %s", Name(n))
+	}
+	return n, nil, nil
+}
+
+// produced lists every column produced anywhere inside n (its output and
+// its descendants' outputs).
+func produced(n Node) map[ColumnID]bool {
+	m := map[ColumnID]bool{}
+	var walk func(Node)
+	walk = func(n Node) {
+		for _, c := range n.Columns() {
+			m[c.ID] = true
+		}
+		for _, c := range n.Children() {
+			walk(c)
+		}
+	}
+	walk(n)
+	return m
+}
+
+func refsOutside(e *Expr, own map[ColumnID]bool) bool {
+	for c := range e.Columns() {
+		if !own[c] {
+			return true
+		}
+	}
+	return false
+}
+
+func exprWithin(e *Expr, own map[ColumnID]bool) bool { return !refsOutside(e, own) }
+
+func referenced(preds []*Expr, id ColumnID) bool {
+	for _, p := range preds {
+		if p.Columns()[id] {
+			return true
+		}
+	}
+	return false
+}
+
+// equality splits a = b.
+func equality(e *Expr) (*Expr, *Expr, bool) {
+	if e.Kind == ECall && e.Func == "eq" && len(e.Args) == 2 {
+		return e.Args[0], e.Args[1], true
+	}
+	return nil, nil, false
+}
+
+// WalkExprsShallow calls fn on the expressions held directly by n.
+func WalkExprsShallow(n Node, fn func(*Expr)) {
+	switch x := n.(type) {
+	case *Scan:
+		for _, e := range x.Filter {
+			fn(e)
+		}
+	case *Filter:
+		fn(x.Cond)
+	case *Project:
+		for _, e := range x.Exprs {
+			fn(e)
+		}
+	case *Aggregate:
+		for _, e := range x.Groups {
+			fn(e)
+		}
+		for _, a := range x.Aggs {
+			for _, e := range a.Args {
+				fn(e)
+			}
+		}
+	case *Join:
+		if x.Cond != nil {
+			fn(x.Cond)
+		}
+	case *Sort:
+		for _, k := range x.Keys {
+			fn(k.Expr)
+		}
+	case *Window:
+		for _, f := range x.Funcs {
+			for _, e := range f.Args {
+				fn(e)
+			}
+		}
+	case *Values:
+		for _, r := range x.Rows {
+			for _, e := range r {
+				fn(e)
+			}
+		}
+	}
+}

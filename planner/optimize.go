@@ -1,0 +1,621 @@
+package planner
+
+import (
+	"math"
+	"sort"
+
+	"github.com/bellows-db/bellows/kernels"
+)
+
+// Rule is one optimizer rewrite. It returns the new plan and whether it
+// changed anything, so the driver knows when a fixed point is reached.
+type Rule struct {
+	Name  string
+	Apply func(n Node) (Node, bool, error)
+}
+
+// Rules is the optimizer's rule list, applied in order.
+var Rules = []Rule{
+	{"fold_constants", foldRule},
+	{"push_down_predicates", pushDownRule},
+	{"reorder_joins", reorderRule},
+	{"choose_build_side", buildSideRule},
+	{"prune_columns", pruneRule},
+}
+
+// Optimize applies Rules (each to its fixed point, at most a few passes).
+func Optimize(n Node) (Node, error) {
+	for _, r := range Rules {
+		for pass := 0; pass < 4; pass++ {
+			out, changed, err := r.Apply(n)
+			if err != nil {
+				return nil, err
+			}
+			n = out
+			if !changed {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+// mapExprs rebuilds n with fn applied to each of its own expressions.
+func mapExprs(n Node, fn func(*Expr) *Expr) Node {
+	switch x := n.(type) {
+	case *Filter:
+		c := *x
+		c.Cond = fn(x.Cond)
+		return &c
+	case *Project:
+		c := *x
+		c.Exprs = make([]*Expr, len(x.Exprs))
+		for i, e := range x.Exprs {
+			c.Exprs[i] = fn(e)
+		}
+		return &c
+	case *Join:
+		if x.Cond == nil {
+			return x
+		}
+		c := *x
+		c.Cond = fn(x.Cond)
+		return &c
+	case *Scan:
+		c := *x
+		c.Filter = make([]*Expr, len(x.Filter))
+		for i, e := range x.Filter {
+			c.Filter[i] = fn(e)
+		}
+		return &c
+	case *Aggregate:
+		c := *x
+		c.Groups = make([]*Expr, len(x.Groups))
+		for i, e := range x.Groups {
+			c.Groups[i] = fn(e)
+		}
+		c.Aggs = make([]AggCall, len(x.Aggs))
+		for i, a := range x.Aggs {
+			c.Aggs[i] = a
+			c.Aggs[i].Args = make([]*Expr, len(a.Args))
+			for j, e := range a.Args {
+				c.Aggs[i].Args[j] = fn(e)
+			}
+		}
+		return &c
+	}
+	return n
+}
+
+func transformUp(n Node, fn func(Node) (Node, error)) (Node, error) {
+	ch := n.Children()
+	if len(ch) > 0 {
+		nc := make([]Node, len(ch))
+		for i, c := range ch {
+			var err error
+			if nc[i], err = transformUp(c, fn); err != nil {
+				return nil, err
+			}
+		}
+		n = n.WithChildren(nc)
+	}
+	return fn(n)
+}
+
+func foldRule(n Node) (Node, bool, error) {
+	changed := false
+	var ferr error
+	out, err := transformUp(n, func(x Node) (Node, error) {
+		return mapExprs(x, func(e *Expr) *Expr {
+			f, ch, err := FoldConstants(e, nil)
+			if err != nil {
+				ferr = err
+				return e
+			}
+			changed = changed || ch
+			return f
+		}), nil
+	})
+	if err == nil {
+		err = ferr
+	}
+	return out, changed, err
+}
+
+// pushDownRule moves filter conjuncts as close to the scans as possible:
+// through projections and aggregates (on group columns), into join
+// conditions and inputs, and into the scans themselves.
+func pushDownRule(n Node) (Node, bool, error) {
+	before := Explain(n, nil)
+	out := pushDown(n, nil)
+	return out, Explain(out, nil) != before, nil
+}
+
+func withFilter(n Node, preds []*Expr) Node {
+	if c := And(preds...); c != nil {
+		return &Filter{Input: n, Cond: c}
+	}
+	return n
+}
+
+func colSet(cols []Column) map[ColumnID]bool {
+	m := make(map[ColumnID]bool, len(cols))
+	for _, c := range cols {
+		m[c.ID] = true
+	}
+	return m
+}
+
+func covers(cols map[ColumnID]bool, e *Expr) bool {
+	for c := range e.Columns() {
+		if !cols[c] {
+			return false
+		}
+	}
+	return true
+}
+
+func pushDown(n Node, preds []*Expr) Node {
+	switch x := n.(type) {
+	case *Filter:
+		return pushDown(x.Input, append(preds, Conjuncts(x.Cond)...))
+	case *Scan:
+		if len(preds) == 0 {
+			return x
+		}
+		c := *x
+		c.Filter = append(append([]*Expr{}, x.Filter...), preds...)
+		return &c
+	case *Project:
+		defs := map[ColumnID]*Expr{}
+		for i, c := range x.Cols {
+			defs[c.ID] = x.Exprs[i]
+		}
+		var down []*Expr
+		for _, p := range preds {
+			down = append(down, p.Remap(defs))
+		}
+		return x.WithChildren([]Node{pushDown(x.Input, down)})
+	case *Aggregate:
+		defs := map[ColumnID]*Expr{}
+		groups := map[ColumnID]bool{}
+		for i, c := range x.GroupCols {
+			defs[c.ID] = x.Groups[i]
+			groups[c.ID] = true
+		}
+		var down, keep []*Expr
+		for _, p := range preds {
+			if len(x.Groups) > 0 && covers(groups, p) {
+				down = append(down, p.Remap(defs))
+			} else {
+				keep = append(keep, p)
+			}
+		}
+		return withFilter(x.WithChildren([]Node{pushDown(x.Input, down)}), keep)
+	case *Sort:
+		return x.WithChildren([]Node{pushDown(x.Input, preds)})
+	case *Join:
+		return pushDownJoin(x, preds)
+	}
+	// Stop here: push nothing into children but still optimize them.
+	ch := n.Children()
+	if len(ch) > 0 {
+		nc := make([]Node, len(ch))
+		for i, c := range ch {
+			nc[i] = pushDown(c, nil)
+		}
+		n = n.WithChildren(nc)
+	}
+	return withFilter(n, preds)
+}
+
+func pushDownJoin(j *Join, preds []*Expr) Node {
+	lcols, rcols := colSet(j.Left.Columns()), colSet(j.Right.Columns())
+	var toL, toR, cond, above []*Expr
+	switch j.Kind {
+	case JoinInner:
+		for _, p := range append(preds, Conjuncts(j.Cond)...) {
+			switch {
+			case covers(lcols, p):
+				toL = append(toL, p)
+			case covers(rcols, p):
+				toR = append(toR, p)
+			default:
+				cond = append(cond, p)
+			}
+		}
+	case JoinLeft, JoinSemi, JoinAnti, JoinMark, JoinSingle:
+		for _, p := range preds {
+			if covers(lcols, p) {
+				toL = append(toL, p)
+			} else {
+				above = append(above, p)
+			}
+		}
+		for _, p := range Conjuncts(j.Cond) {
+			if covers(rcols, p) && j.Kind != JoinMark {
+				toR = append(toR, p)
+			} else {
+				cond = append(cond, p)
+			}
+		}
+	default:
+		above = preds
+		cond = Conjuncts(j.Cond)
+	}
+	c := *j
+	c.Left = pushDown(j.Left, toL)
+	c.Right = pushDown(j.Right, toR)
+	c.Cond = And(cond...)
+	return withFilter(&c, above)
+}
+
+// Estimate returns the estimated row count of n's output.
+func Estimate(n Node) float64 {
+	switch x := n.(type) {
+	case *Scan:
+		rows := 1000.0
+		if x.Stats != nil && x.Stats.Rows >= 0 {
+			rows = x.Stats.Rows
+		}
+		for _, f := range x.Filter {
+			rows *= selectivity(f, x)
+		}
+		return math.Max(rows, 1)
+	case *Values:
+		return float64(len(x.Rows))
+	case *Filter:
+		return math.Max(Estimate(x.Input)*selectivity(x.Cond, nil), 1)
+	case *Project:
+		return Estimate(x.Input)
+	case *Aggregate:
+		if len(x.Groups) == 0 {
+			return 1
+		}
+		return math.Max(Estimate(x.Input)*0.3, 1)
+	case *Join:
+		l, r := Estimate(x.Left), Estimate(x.Right)
+		switch x.Kind {
+		case JoinSemi, JoinAnti:
+			return l * 0.5
+		case JoinMark, JoinSingle:
+			return l
+		}
+		var est float64
+		if keys := equiPairs(x); len(keys) > 0 {
+			bl, br := baseRows(x.Left, keys[0][0]), baseRows(x.Right, keys[0][1])
+			est = l * r / math.Max(math.Max(bl, br), 1)
+		} else {
+			est = l * r
+		}
+		if x.Kind == JoinLeft || x.Kind == JoinFull {
+			est = math.Max(est, l)
+		}
+		if x.Kind == JoinRight || x.Kind == JoinFull {
+			est = math.Max(est, r)
+		}
+		return math.Max(est, 1)
+	case *Sort:
+		return Estimate(x.Input)
+	case *Limit:
+		e := Estimate(x.Input)
+		if x.Count >= 0 && float64(x.Count) < e {
+			return float64(x.Count)
+		}
+		return e
+	case *SetOp:
+		return Estimate(x.Left) + Estimate(x.Right)
+	case *Window:
+		return Estimate(x.Input)
+	case *EnforceSingleRow:
+		return 1
+	}
+	return 1000
+}
+
+// equiPairs returns the (left, right) column pairs of a join's equalities.
+func equiPairs(j *Join) [][2]ColumnID {
+	lcols, rcols := colSet(j.Left.Columns()), colSet(j.Right.Columns())
+	var out [][2]ColumnID
+	for _, c := range Conjuncts(j.Cond) {
+		l, r, ok := equality(c)
+		if !ok || l.Kind != EColumn || r.Kind != EColumn {
+			continue
+		}
+		if lcols[l.Col] && rcols[r.Col] {
+			out = append(out, [2]ColumnID{l.Col, r.Col})
+		} else if lcols[r.Col] && rcols[l.Col] {
+			out = append(out, [2]ColumnID{r.Col, l.Col})
+		}
+	}
+	return out
+}
+
+// baseRows is the row count of the table that produced column id below n
+// (a key column's distinct count under the usual key/foreign-key view).
+func baseRows(n Node, id ColumnID) float64 {
+	if s, ok := n.(*Scan); ok {
+		if IndexOf(s.Cols, id) >= 0 && s.Stats != nil {
+			return s.Stats.Rows
+		}
+	}
+	for _, c := range n.Children() {
+		if produced(c)[id] {
+			return baseRows(c, id)
+		}
+	}
+	return Estimate(n)
+}
+
+// selectivity guesses the fraction of rows e keeps.
+func selectivity(e *Expr, s *Scan) float64 {
+	switch e.Kind {
+	case EAnd:
+		p := 1.0
+		for _, a := range e.Args {
+			p *= selectivity(a, s)
+		}
+		return p
+	case EOr:
+		q := 1.0
+		for _, a := range e.Args {
+			q *= 1 - selectivity(a, s)
+		}
+		return 1 - q
+	case ENot:
+		return 1 - selectivity(e.Args[0], s)
+	case EIsNull:
+		return 0.05
+	case EIn:
+		return math.Min(0.05*float64(len(e.Args)-1), 0.5)
+	case ECall:
+		switch e.Func {
+		case "eq":
+			if isColConst(e) {
+				return 0.05
+			}
+			return 0.1
+		case "ne":
+			return 0.9
+		case "lt", "le", "gt", "ge":
+			if f, ok := rangeFraction(e, s); ok {
+				return f
+			}
+			return 0.33
+		case "like", "ilike":
+			if e.Args[1].Kind == EConst && len(e.Args[1].Value.S) > 0 && e.Args[1].Value.S[0] != '%' {
+				return 0.05
+			}
+			return 0.1
+		case "not_like", "not_ilike":
+			return 0.9
+		}
+	}
+	return 0.5
+}
+
+func isColConst(e *Expr) bool {
+	return len(e.Args) == 2 && ((e.Args[0].Kind == EColumn && e.Args[1].Kind == EConst) || (e.Args[1].Kind == EColumn && e.Args[0].Kind == EConst))
+}
+
+// rangeFraction interpolates col <op> const within the column's min/max.
+func rangeFraction(e *Expr, s *Scan) (float64, bool) {
+	if s == nil || s.Stats == nil || !isColConst(e) {
+		return 0, false
+	}
+	col, k, op := e.Args[0], e.Args[1], e.Func
+	if col.Kind != EColumn {
+		col, k = k, col
+		op = map[string]string{"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}[op]
+	}
+	i := IndexOf(s.Cols, col.Col)
+	if i < 0 {
+		return 0, false
+	}
+	st, ok := s.Stats.Columns[s.FileCols[i]]
+	if !ok || !st.HasMinMax {
+		return 0, false
+	}
+	lo, hi, v, ok := numeric(st.Min, col.Type), numeric(st.Max, col.Type), numeric(k.Value, k.Type), true
+	if math.IsNaN(lo) || math.IsNaN(hi) || math.IsNaN(v) || hi <= lo {
+		return 0, false
+	}
+	f := (v - lo) / (hi - lo)
+	if op == "gt" || op == "ge" {
+		f = 1 - f
+	}
+	return math.Min(math.Max(f, 0.001), 1), ok
+}
+
+func numeric(v kernels.Value, t kernels.Type) float64 {
+	if v.Null {
+		return math.NaN()
+	}
+	switch {
+	case t.IsInteger(), t.ID == kernels.Date, t.ID == kernels.Timestamp:
+		return float64(v.I)
+	case t.IsFloat():
+		return v.F
+	case t.ID == kernels.Decimal:
+		return v.Dec.ToFloat64(t.Scale)
+	}
+	return math.NaN()
+}
+
+// reorderRule orders each tree of inner joins greedily: start from the
+// connected pair with the smallest estimated result, then keep adding the
+// connected relation that keeps the intermediate result smallest.
+func reorderRule(n Node) (Node, bool, error) {
+	changed := false
+	out, err := transformDown(n, func(x Node) (Node, bool) {
+		j, ok := x.(*Join)
+		if !ok || j.Kind != JoinInner {
+			return x, false
+		}
+		var leaves []Node
+		var preds []*Expr
+		flattenInner(j, &leaves, &preds)
+		if len(leaves) < 3 {
+			return x, false
+		}
+		r := greedyOrder(leaves, preds)
+		changed = true
+		return r, true
+	})
+	return out, changed && false, err
+}
+
+// transformDown applies fn top-down; when fn reports it handled a node, its
+// new subtree's leaves are still visited.
+func transformDown(n Node, fn func(Node) (Node, bool)) (Node, error) {
+	m, _ := fn(n)
+	ch := m.Children()
+	if len(ch) == 0 {
+		return m, nil
+	}
+	nc := make([]Node, len(ch))
+	for i, c := range ch {
+		var err error
+		if nc[i], err = transformDown(c, fn); err != nil {
+			return nil, err
+		}
+	}
+	return m.WithChildren(nc), nil
+}
+
+func flattenInner(n Node, leaves *[]Node, preds *[]*Expr) {
+	if j, ok := n.(*Join); ok && j.Kind == JoinInner {
+		flattenInner(j.Left, leaves, preds)
+		flattenInner(j.Right, leaves, preds)
+		*preds = append(*preds, Conjuncts(j.Cond)...)
+		return
+	}
+	if f, ok := n.(*Filter); ok {
+		if j, ok := f.Input.(*Join); ok && j.Kind == JoinInner {
+			flattenInner(j, leaves, preds)
+			*preds = append(*preds, Conjuncts(f.Cond)...)
+			return
+		}
+	}
+	*leaves = append(*leaves, n)
+}
+
+func greedyOrder(leaves []Node, preds []*Expr) Node {
+	type rel struct {
+		node Node
+		cols map[ColumnID]bool
+	}
+	rels := make([]rel, len(leaves))
+	for i, l := range leaves {
+		rels[i] = rel{l, colSet(l.Columns())}
+	}
+	used := make([]bool, len(rels))
+	remaining := append([]*Expr{}, preds...)
+	// join builds a join of acc and r taking every applicable predicate.
+	join := func(acc Node, accCols map[ColumnID]bool, r rel) (Node, map[ColumnID]bool, []*Expr) {
+		all := map[ColumnID]bool{}
+		for c := range accCols {
+			all[c] = true
+		}
+		for c := range r.cols {
+			all[c] = true
+		}
+		var cond, rest []*Expr
+		for _, p := range remaining {
+			if covers(all, p) {
+				cond = append(cond, p)
+			} else {
+				rest = append(rest, p)
+			}
+		}
+		return &Join{Kind: JoinInner, Left: acc, Right: r.node, Cond: And(cond...)}, all, rest
+	}
+	connected := func(accCols map[ColumnID]bool, r rel) bool {
+		for _, p := range remaining {
+			cs := p.Columns()
+			inAcc, inR, other := false, false, false
+			for c := range cs {
+				switch {
+				case accCols[c]:
+					inAcc = true
+				case r.cols[c]:
+					inR = true
+				default:
+					other = true
+				}
+			}
+			if inAcc && inR && !other {
+				return true
+			}
+		}
+		return false
+	}
+	// Start with the largest relation as the probe side spine.
+	order := make([]int, len(rels))
+	for i := range order {
+		order[i] = i
+	}
+	est := make([]float64, len(rels))
+	for i, r := range rels {
+		est[i] = Estimate(r.node)
+	}
+	sort.SliceStable(order, func(a, b int) bool { return est[order[a]] > est[order[b]] })
+	start := order[0]
+	var acc Node = rels[start].node
+	accCols := rels[start].cols
+	used[start] = true
+	for step := 1; step < len(rels); step++ {
+		best, bestEst := -1, math.Inf(1)
+		var bestNode Node
+		var bestCols map[ColumnID]bool
+		var bestRest []*Expr
+		for i, r := range rels {
+			if used[i] || !connected(accCols, r) {
+				continue
+			}
+			jn, cols, rest := join(acc, accCols, r)
+			e := Estimate(jn)
+			if e < bestEst {
+				best, bestEst, bestNode, bestCols, bestRest = i, e, jn, cols, rest
+			}
+		}
+		if best < 0 {
+			// nothing connected: cross join the smallest remaining
+			for _, i := range order {
+				if !used[i] && (best < 0 || est[i] < est[best]) {
+					best = i
+				}
+			}
+			bestNode, bestCols, bestRest = join(acc, accCols, rels[best])
+		}
+		used[best] = true
+		acc, accCols, remaining = bestNode, bestCols, bestRest
+	}
+	return withFilter(acc, remaining)
+}
+
+// buildSideRule puts the smaller input of each inner join on the right
+// (the hash table side).
+func buildSideRule(n Node) (Node, bool, error) {
+	changed := false
+	out, err := transformUp(n, func(x Node) (Node, error) {
+		j, ok := x.(*Join)
+		if !ok || j.Kind != JoinInner {
+			return x, nil
+		}
+		if Estimate(j.Left) < Estimate(j.Right) {
+			c := *j
+			c.Left, c.Right = j.Right, j.Left
+			changed = true
+			// keep the output column order of the original join
+			cols := j.Columns()
+			exprs := make([]*Expr, len(cols))
+			for i, col := range cols {
+				exprs[i] = Col(col)
+			}
+			return &Project{Input: &c, Exprs: exprs, Cols: cols}, nil
+		}
+		return x, nil
+	})
+	return out, changed && false, err
+}

@@ -1,0 +1,408 @@
+package bellows
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/bellows-db/bellows/exec"
+	"github.com/bellows-db/bellows/planner"
+	"github.com/bellows-db/bellows/sql"
+)
+
+// run executes one parsed statement. A nil *Rows means no result set.
+func (db *DB) run(ctx context.Context, p *sql.Parsed, params []sql.Param) (*Rows, error) {
+	st, err := sql.Bind(db.cat, p, params)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case st.Query != nil:
+		return db.startQuery(ctx, st.Query)
+	case st.Explain != nil:
+		return db.explain(ctx, st.Explain)
+	case st.Set != nil:
+		return nil, db.set(st.Set)
+	case st.Show != nil:
+		v, err := db.show(st.Show.Name)
+		if err != nil {
+			return nil, err
+		}
+		return textRows(st.Show.Name, []string{v}), nil
+	case st.CreateTable != nil:
+		return nil, db.createTable(ctx, st.CreateTable)
+	case st.CreateView != nil:
+		return nil, db.createView(st.CreateView)
+	case st.Insert != nil:
+		return nil, db.insert(ctx, st.Insert)
+	case st.Drop != nil:
+		return nil, db.drop(st.Drop)
+	case st.Copy != nil:
+		return nil, db.copyTo(ctx, st.Copy)
+	}
+	return nil, fmt.Errorf("unsupported statement")
+}
+
+// optimize runs the planner's rules.
+func optimize(q *sql.Query) (planner.Node, error) {
+	return planner.Optimize(q.Plan)
+}
+
+func schemaOf(names []string, cols []planner.Column) *arrow.Schema {
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fields[i] = arrow.Field{Name: names[i], Type: c.Type.Arrow(), Nullable: true}
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// startQuery plans the query and starts it in the background; the returned
+// Rows stream its result.
+func (db *DB) startQuery(ctx context.Context, q *sql.Query) (*Rows, error) {
+	plan, err := optimize(q)
+	if err != nil {
+		return nil, err
+	}
+	id, qc := db.newQuery()
+	schema := schemaOf(q.Names, plan.Columns())
+	cctx, cancel := context.WithCancel(ctx)
+	rows := &Rows{id: id, schema: schema, ch: make(chan arrow.RecordBatch, 4), cancel: cancel, done: make(chan struct{})}
+	rows.refs.Store(1)
+	sink := &resultSink{schema: schema, ch: rows.ch, ctx: cctx}
+	phys, err := exec.Build(qc, plan, sink)
+	if err != nil {
+		cancel()
+		db.endQuery(id)
+		return nil, err
+	}
+	go func() {
+		defer close(rows.done)
+		defer db.endQuery(id)
+		defer phys.Close()
+		err := phys.Run(cctx, qc)
+		if err != nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		rows.err = err
+		close(rows.ch)
+	}()
+	return rows, nil
+}
+
+// resultSink forwards batches to the consumer, relabelled with the
+// result's column names.
+type resultSink struct {
+	schema *arrow.Schema
+	ch     chan arrow.RecordBatch
+	ctx    context.Context
+}
+
+func (s *resultSink) Local(ctx context.Context) (exec.SinkLocal, error) { return s, nil }
+func (s *resultSink) Consume(ctx context.Context, in arrow.RecordBatch) error {
+	out := array.NewRecordBatch(s.schema, in.Columns(), in.NumRows())
+	select {
+	case s.ch <- out:
+		return nil
+	case <-ctx.Done():
+		out.Release()
+		return context.Cause(ctx)
+	case <-s.ctx.Done():
+		out.Release()
+		return s.ctx.Err()
+	}
+}
+func (s *resultSink) Combine(ctx context.Context) error  { return nil }
+func (s *resultSink) Finalize(ctx context.Context) error { return nil }
+func (s *resultSink) Close()                             {}
+
+// Rows is a query's result stream; it implements array.RecordReader.
+// Batches arrive while the query still runs. Not safe for concurrent use;
+// Release stops the query if it has not finished.
+type Rows struct {
+	id     string
+	schema *arrow.Schema
+	ch     chan arrow.RecordBatch
+	cur    arrow.RecordBatch
+	err    error
+	cancel context.CancelFunc
+	done   chan struct{}
+	refs   atomic.Int64
+	static []arrow.RecordBatch
+}
+
+var _ array.RecordReader = (*Rows)(nil)
+
+func emptyRows() *Rows {
+	r := &Rows{schema: arrow.NewSchema(nil, nil)}
+	r.refs.Store(1)
+	return r
+}
+
+// textRows builds a one-column text result.
+func textRows(name string, lines []string) *Rows {
+	schema := arrow.NewSchema([]arrow.Field{{Name: name, Type: arrow.BinaryTypes.String}}, nil)
+	b := array.NewStringBuilder(memory.DefaultAllocator)
+	defer b.Release()
+	b.AppendValues(lines, nil)
+	arr := b.NewArray()
+	defer arr.Release()
+	r := &Rows{schema: schema, static: []arrow.RecordBatch{array.NewRecordBatch(schema, []arrow.Array{arr}, int64(len(lines)))}}
+	r.refs.Store(1)
+	return r
+}
+
+// ID is the query's identifier for (*DB).SetParallelism.
+func (r *Rows) ID() string { return r.id }
+
+// Schema returns the result columns.
+func (r *Rows) Schema() *arrow.Schema { return r.schema }
+
+// Next advances to the next batch; false at the end or on error (see Err).
+func (r *Rows) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if r.ch == nil {
+		if len(r.static) == 0 {
+			return false
+		}
+		r.cur, r.static = r.static[0], r.static[1:]
+		return true
+	}
+	b, ok := <-r.ch
+	if !ok {
+		return false
+	}
+	r.cur = b
+	return true
+}
+
+// RecordBatch returns the current batch, valid until the next Next.
+func (r *Rows) RecordBatch() arrow.RecordBatch { return r.cur }
+
+// Record is RecordBatch (deprecated name kept for array.RecordReader).
+func (r *Rows) Record() arrow.RecordBatch { return r.cur }
+
+// Err returns the query's error once Next returned false.
+func (r *Rows) Err() error {
+	if r.done != nil {
+		select {
+		case <-r.done:
+		default:
+			return nil
+		}
+	}
+	return r.err
+}
+
+// Retain adds a reference.
+func (r *Rows) Retain() { r.refs.Add(1) }
+
+// Release drops a reference; the last one cancels the query if it still
+// runs and frees the buffered batches.
+func (r *Rows) Release() {
+	if r.refs.Add(-1) != 0 {
+		return
+	}
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	for _, b := range r.static {
+		b.Release()
+	}
+	r.static = nil
+	if r.cancel != nil {
+		r.cancel()
+		for b := range r.ch {
+			b.Release()
+		}
+		<-r.done
+	}
+}
+
+func (db *DB) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
+	plan, err := optimize(ex.Query)
+	if err != nil {
+		return nil, err
+	}
+	if !ex.Analyze {
+		return textRows("QUERY PLAN", strings.Split(strings.TrimRight(planner.Explain(plan, nil), "\n"), "\n")), nil
+	}
+	id, qc := db.newQuery()
+	defer db.endQuery(id)
+	sink := exec.NewBufferSink(qc)
+	phys, err := exec.Build(qc, plan, sink)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	err = phys.Run(ctx, qc)
+	elapsed := time.Since(t0)
+	rowsOut := int64(0)
+	for _, b := range sink.Batches() {
+		rowsOut += b.NumRows()
+	}
+	sink.Close()
+	phys.Close()
+	if err != nil {
+		return nil, err
+	}
+	text := planner.Explain(plan, func(n planner.Node) string {
+		st := phys.NodeStats[n]
+		if st == nil {
+			return ""
+		}
+		return fmt.Sprintf("[rows=%d time=%s batches=%d]", st.RowsOut.Load(), time.Duration(st.Nanos.Load()).Round(time.Microsecond), st.Batches.Load())
+	})
+	text += phys.Describe()
+	text += fmt.Sprintf("result: %d rows in %s, peak memory %d bytes, parallelism %d\n", rowsOut, elapsed.Round(time.Microsecond), qc.Pool.Peak(), qc.Parallelism())
+	return textRows("QUERY PLAN", strings.Split(strings.TrimRight(text, "\n"), "\n")), nil
+}
+
+// runToFile runs a query into a file writer.
+func (db *DB) runToFile(ctx context.Context, q *sql.Query, format planner.FileFormat, path string) (int64, error) {
+	rows, err := db.startQuery(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Release()
+	w, err := exec.NewFileWriter(format, path, rows.Schema())
+	if err != nil {
+		return 0, err
+	}
+	n := int64(0)
+	for rows.Next() {
+		if err := w.Write(rows.RecordBatch()); err != nil {
+			w.Abort()
+			return 0, err
+		}
+		n += rows.RecordBatch().NumRows()
+	}
+	if err := rows.Err(); err != nil {
+		w.Abort()
+		return 0, err
+	}
+	return n, w.Close()
+}
+
+func (db *DB) copyTo(ctx context.Context, c *sql.Copy) error {
+	_, err := db.runToFile(ctx, c.Query, c.Format, c.Path)
+	return err
+}
+
+func (db *DB) createTable(ctx context.Context, ct *sql.CreateTable) error {
+	db.cat.mu.RLock()
+	_, exists := db.cat.tables[ct.Name]
+	db.cat.mu.RUnlock()
+	if exists {
+		if ct.IfNotExists {
+			return nil
+		}
+		return fmt.Errorf("relation %q already exists", ct.Name)
+	}
+	t := &sql.Table{Name: ct.Name, Columns: ct.Columns, Format: planner.FormatParquet, Managed: true}
+	dir := filepath.Join(db.cat.dataDir, "tables", ct.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if ct.AsQuery != nil {
+		rel := filepath.Join("tables", ct.Name, fmt.Sprintf("part-%d.parquet", time.Now().UnixNano()))
+		if _, err := db.runToFile(ctx, ct.AsQuery, planner.FormatParquet, filepath.Join(db.cat.dataDir, rel)); err != nil {
+			return err
+		}
+		t.Paths = []string{rel}
+	}
+	db.cat.mu.Lock()
+	defer db.cat.mu.Unlock()
+	if _, exists := db.cat.tables[ct.Name]; exists {
+		return fmt.Errorf("relation %q already exists", ct.Name)
+	}
+	db.cat.tables[ct.Name] = t
+	if err := db.cat.save(); err != nil {
+		delete(db.cat.tables, ct.Name)
+		return err
+	}
+	return nil
+}
+
+func (db *DB) createView(cv *sql.CreateView) error {
+	db.cat.mu.Lock()
+	defer db.cat.mu.Unlock()
+	if old, exists := db.cat.tables[cv.Name]; exists && !(cv.Replace && old.ViewSQL != "") {
+		return fmt.Errorf("relation %q already exists", cv.Name)
+	}
+	db.cat.tables[cv.Name] = &sql.Table{Name: cv.Name, Columns: cv.Columns, ViewSQL: cv.SQL}
+	return db.cat.save()
+}
+
+func (db *DB) insert(ctx context.Context, ins *sql.Insert) error {
+	rel := filepath.Join("tables", ins.Table, fmt.Sprintf("part-%d.parquet", time.Now().UnixNano()))
+	n, err := db.runToFile(ctx, ins.Source, planner.FormatParquet, filepath.Join(db.cat.dataDir, rel))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		os.Remove(filepath.Join(db.cat.dataDir, rel))
+		return nil
+	}
+	db.cat.mu.Lock()
+	defer db.cat.mu.Unlock()
+	t, ok := db.cat.tables[ins.Table]
+	if !ok {
+		os.Remove(filepath.Join(db.cat.dataDir, rel))
+		return fmt.Errorf("relation %q was dropped during INSERT", ins.Table)
+	}
+	nt := *t
+	nt.Paths = append(append([]string{}, t.Paths...), rel)
+	nt.Stats = nil
+	db.cat.tables[ins.Table] = &nt
+	if err := db.cat.save(); err != nil {
+		db.cat.tables[ins.Table] = t
+		os.Remove(filepath.Join(db.cat.dataDir, rel))
+		return err
+	}
+	return nil
+}
+
+func (db *DB) drop(d *sql.Drop) error {
+	db.cat.mu.Lock()
+	defer db.cat.mu.Unlock()
+	for _, name := range d.Names {
+		t, ok := db.cat.tables[name]
+		if !ok {
+			if d.IfExists {
+				continue
+			}
+			kind := "table"
+			if d.View {
+				kind = "view"
+			}
+			return fmt.Errorf("%s %q does not exist", kind, name)
+		}
+		if d.View != (t.ViewSQL != "") {
+			if d.View {
+				return fmt.Errorf("%q is not a view", name)
+			}
+			return fmt.Errorf("%q is not a table", name)
+		}
+		delete(db.cat.tables, name)
+		if err := db.cat.save(); err != nil {
+			db.cat.tables[name] = t
+			return err
+		}
+		if t.Managed {
+			os.RemoveAll(filepath.Join(db.cat.dataDir, "tables", name))
+		}
+	}
+	return nil
+}
