@@ -158,7 +158,10 @@ func covers(cols map[ColumnID]bool, e *Expr) bool {
 func pushDown(n Node, preds []*Expr) Node {
 	switch x := n.(type) {
 	case *Filter:
-		return pushDown(x.Input, append(preds, Conjuncts(x.Cond)...))
+		for _, c := range Conjuncts(x.Cond) {
+			preds = append(preds, factorOr(c)...)
+		}
+		return pushDown(x.Input, preds)
 	case *Scan:
 		if len(preds) == 0 {
 			return x
@@ -222,6 +225,12 @@ func pushDownJoin(j *Join, preds []*Expr) Node {
 				toR = append(toR, p)
 			default:
 				cond = append(cond, p)
+				if d := impliedBy(p, lcols); d != nil {
+					toL = append(toL, d)
+				}
+				if d := impliedBy(p, rcols); d != nil {
+					toR = append(toR, d)
+				}
 			}
 		}
 	case JoinLeft, JoinSemi, JoinAnti, JoinMark, JoinSingle:
@@ -283,8 +292,13 @@ func Estimate(n Node) float64 {
 		}
 		var est float64
 		if keys := equiPairs(x); len(keys) > 0 {
-			bl, br := baseRows(x.Left, keys[0][0]), baseRows(x.Right, keys[0][1])
-			est = l * r / math.Max(math.Max(bl, br), 1)
+			// |L join R| = |L| |R| / max(distinct(L.key), distinct(R.key)),
+			// using the most selective key pair.
+			est = math.Inf(1)
+			for _, k := range keys {
+				dl, dr := math.Min(distinct(x.Left, k[0]), l), math.Min(distinct(x.Right, k[1]), r)
+				est = math.Min(est, l*r/math.Max(math.Max(dl, dr), 1))
+			}
 		} else {
 			est = l * r
 		}
@@ -331,17 +345,24 @@ func equiPairs(j *Join) [][2]ColumnID {
 	return out
 }
 
-// baseRows is the row count of the table that produced column id below n
-// (a key column's distinct count under the usual key/foreign-key view).
-func baseRows(n Node, id ColumnID) float64 {
+// distinct estimates the number of distinct values of column id below n:
+// the table's row count, capped by max-min+1 for integer and date columns
+// with statistics.
+func distinct(n Node, id ColumnID) float64 {
 	if s, ok := n.(*Scan); ok {
-		if IndexOf(s.Cols, id) >= 0 && s.Stats != nil {
-			return s.Stats.Rows
+		i := IndexOf(s.Cols, id)
+		if i >= 0 && s.Stats != nil {
+			d := s.Stats.Rows
+			t := s.Cols[i].Type
+			if st, ok := s.Stats.Columns[s.FileCols[i]]; ok && st.HasMinMax && (t.IsInteger() || t.ID == kernels.Date) && !st.Min.Null && !st.Max.Null {
+				d = math.Min(d, float64(st.Max.I-st.Min.I+1))
+			}
+			return math.Max(d, 1)
 		}
 	}
 	for _, c := range n.Children() {
 		if produced(c)[id] {
-			return baseRows(c, id)
+			return distinct(c, id)
 		}
 	}
 	return Estimate(n)
@@ -618,4 +639,82 @@ func buildSideRule(n Node) (Node, bool, error) {
 		return x, nil
 	})
 	return out, changed && false, err
+}
+
+// factorOr pulls conjuncts common to every branch of an OR out of it:
+// (a AND b) OR (a AND c) becomes a AND (b OR c). Join keys hidden in ORs
+// (TPC-H Q19) become usable that way.
+func factorOr(e *Expr) []*Expr {
+	if e.Kind != EOr {
+		return []*Expr{e}
+	}
+	branches := make([][]*Expr, len(e.Args))
+	count := map[string]int{}
+	byKey := map[string]*Expr{}
+	for i, a := range e.Args {
+		branches[i] = Conjuncts(a)
+		seen := map[string]bool{}
+		for _, c := range branches[i] {
+			k := c.String()
+			if !seen[k] {
+				seen[k] = true
+				count[k]++
+				byKey[k] = c
+			}
+		}
+	}
+	var common []*Expr
+	isCommon := map[string]bool{}
+	for k, n := range count {
+		if n == len(e.Args) {
+			isCommon[k] = true
+		}
+	}
+	if len(isCommon) == 0 {
+		return []*Expr{e}
+	}
+	// keep a deterministic order: the first branch's order
+	for _, c := range branches[0] {
+		if isCommon[c.String()] {
+			common = append(common, c)
+			delete(isCommon, c.String())
+		}
+	}
+	var rest []*Expr
+	for _, br := range branches {
+		var left []*Expr
+		for _, c := range br {
+			if count[c.String()] != len(e.Args) {
+				left = append(left, c)
+			}
+		}
+		if len(left) == 0 {
+			// this branch is just the common part: the OR is implied
+			return common
+		}
+		rest = append(rest, And(left...))
+	}
+	return append(common, &Expr{Kind: EOr, Type: kernels.TBool, Args: rest})
+}
+
+// impliedBy derives, from an OR whose every branch restricts cols, the
+// OR of those restrictions (implied by the original, safe to push down).
+func impliedBy(e *Expr, cols map[ColumnID]bool) *Expr {
+	if e.Kind != EOr {
+		return nil
+	}
+	var parts []*Expr
+	for _, br := range e.Args {
+		var mine []*Expr
+		for _, c := range Conjuncts(br) {
+			if covers(cols, c) && len(c.Columns()) > 0 {
+				mine = append(mine, c)
+			}
+		}
+		if len(mine) == 0 {
+			return nil
+		}
+		parts = append(parts, And(mine...))
+	}
+	return &Expr{Kind: EOr, Type: kernels.TBool, Args: parts}
 }
