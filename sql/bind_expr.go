@@ -611,6 +611,18 @@ func (b *Binder) binary(fn, op string, l, r *planner.Expr, loc int32) (*planner.
 			return planner.NullConst(kernels.TInt32), nil
 		}
 	}
+	// integer with numeric in arithmetic: the integer keeps scale 0
+	if !comparisons[fn] {
+		if l.Type.ID == kernels.Decimal && r.Type.IsInteger() {
+			if r, err = b.castTo(r, intDecimal(r.Type), loc); err != nil {
+				return nil, err
+			}
+		} else if r.Type.ID == kernels.Decimal && l.Type.IsInteger() {
+			if l, err = b.castTo(l, intDecimal(l.Type), loc); err != nil {
+				return nil, err
+			}
+		}
+	}
 	args := []*planner.Expr{l, r}
 	if _, err := b.kernels.Resolve(fn, []kernels.Type{l.Type, r.Type}, ""); err != nil || (comparisons[fn] && l.Type != r.Type) {
 		ct, ok := kernels.CommonType(l.Type, r.Type)
@@ -950,4 +962,15 @@ func (b *Binder) resolveScalar(name string, args []*planner.Expr, loc int32) (*p
 		types[i] = literalText(a).String()
 	}
 	return nil, b.errAt(loc, "function %s(%s) does not exist", name, strings.Join(types, ", "))
+}
+
+// intDecimal is the numeric type that holds every value of integer type t.
+func intDecimal(t kernels.Type) kernels.Type {
+	switch t.ID {
+	case kernels.Int16:
+		return kernels.DecimalType(5, 0)
+	case kernels.Int32:
+		return kernels.DecimalType(10, 0)
+	}
+	return kernels.DecimalType(19, 0)
 }

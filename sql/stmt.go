@@ -3,12 +3,16 @@ package sql
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/bellows-db/bellows/kernels"
 	"github.com/bellows-db/bellows/planner"
 )
+
+// parseTreeVersion is the parser's tree version, needed to deparse.
+var parseTreeVersion atomic.Int32
 
 // Parsed is one parsed statement and its text.
 type Parsed struct {
@@ -24,6 +28,7 @@ func Parse(text string) ([]*Parsed, error) {
 	if err != nil {
 		return nil, parseError(text, err)
 	}
+	parseTreeVersion.Store(res.Version)
 	out := make([]*Parsed, 0, len(res.Stmts))
 	for _, s := range res.Stmts {
 		start := int(s.StmtLocation)
@@ -233,7 +238,7 @@ func (b *Binder) bindStatement(n *pg.Node) (*Statement, error) {
 		for i, c := range q.Plan.Columns() {
 			cv.Columns = append(cv.Columns, ColumnDef{Name: q.Names[i], Type: c.Type, Nullable: true})
 		}
-		text, err := pg.Deparse(&pg.ParseResult{Stmts: []*pg.RawStmt{{Stmt: vs.Query}}})
+		text, err := pg.Deparse(&pg.ParseResult{Version: parseTreeVersion.Load(), Stmts: []*pg.RawStmt{{Stmt: vs.Query}}})
 		if err != nil {
 			return nil, err
 		}
