@@ -33,22 +33,22 @@ type aggState interface {
 	bytes() int64
 }
 
-// validity returns the validity bitmap and offset of a, or nil when a has no
+// aggValidity returns the validity bitmap and offset of a, or nil when a has no
 // NULLs.
-func validity(a arrow.Array) ([]byte, int) {
+func aggValidity(a arrow.Array) ([]byte, int) {
 	if a.NullN() == 0 {
 		return nil, 0
 	}
 	return a.NullBitmapBytes(), a.Data().Offset()
 }
 
-// allNull reports whether every row of a is NULL without a bitmap (the
+// aggAllNull reports whether every row of a is NULL without a bitmap (the
 // Arrow Null type).
-func allNull(a arrow.Array) bool {
+func aggAllNull(a arrow.Array) bool {
 	return a.Len() > 0 && a.NullN() == a.Len() && a.NullBitmapBytes() == nil
 }
 
-func growSlice[T any](s []T, n int) []T {
+func aggGrow[T any](s []T, n int) []T {
 	if n <= len(s) {
 		return s
 	}
@@ -63,36 +63,36 @@ func growSlice[T any](s []T, n int) []T {
 	return ns
 }
 
-func sliceBytes[T any](s []T) int64 {
+func aggSliceBytes[T any](s []T) int64 {
 	var z T
 	return int64(cap(s)) * int64(unsafe.Sizeof(z))
 }
 
 // ---- count ----
 
-// countState counts rows (count_star) or rows whose arguments are all
+// aggCount counts rows (count_star) or rows whose arguments are all
 // non-NULL (count).
-type countState struct {
+type aggCount struct {
 	c []int64
 }
 
-func (s *countState) resize(n int) { s.c = growSlice(s.c, n) }
-func (s *countState) bytes() int64 { return sliceBytes(s.c) }
-func (s *countState) update(gids []int32, args []arrow.Array, n int) {
+func (s *aggCount) resize(n int) { s.c = aggGrow(s.c, n) }
+func (s *aggCount) bytes() int64 { return aggSliceBytes(s.c) }
+func (s *aggCount) update(gids []int32, args []arrow.Array, n int) {
 	var bits []byte
 	var off int
 	switch len(args) {
 	case 0:
 	case 1:
-		if allNull(args[0]) {
+		if aggAllNull(args[0]) {
 			return
 		}
-		bits, off = validity(args[0])
+		bits, off = aggValidity(args[0])
 	default:
 		// count(a, b, ...): a row counts when no argument is NULL.
 		var valid []bool
 		for _, a := range args {
-			if allNull(a) {
+			if aggAllNull(a) {
 				return
 			}
 			if a.NullN() == 0 {
@@ -150,14 +150,14 @@ func (s *countState) update(gids []int32, args []arrow.Array, n int) {
 	}
 }
 
-func (s *countState) merge(src aggState, srcIdx, dstIdx []int32) {
-	o := src.(*countState)
+func (s *aggCount) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*aggCount)
 	for k, g := range srcIdx {
 		s.c[dstIdx[k]] += o.c[g]
 	}
 }
 
-func (s *countState) emit(b array.Builder, from, to int) error {
+func (s *aggCount) emit(b array.Builder, from, to int) error {
 	bb := b.(*array.Int64Builder)
 	bb.AppendValues(s.c[from:to], nil)
 	return nil
@@ -165,15 +165,15 @@ func (s *countState) emit(b array.Builder, from, to int) error {
 
 // ---- exact sums and averages of integers and decimals ----
 
-// wideAcc accumulates an exact sum: lo holds a running int64 sum and hi the
+// aggWideAcc accumulates an exact sum: lo holds a running int64 sum and hi the
 // 128-bit carry folded in whenever lo would overflow; the sum is hi+lo.
-type wideAcc struct {
+type aggWideAcc struct {
 	lo  int64
 	cnt int64
 	hi  decimal128.Num
 }
 
-func (a *wideAcc) add(x int64) {
+func (a *aggWideAcc) add(x int64) {
 	r := a.lo + x
 	if (a.lo^r)&(x^r) < 0 { // signed overflow
 		a.addSlow(x)
@@ -186,44 +186,44 @@ func (a *wideAcc) add(x int64) {
 // addSlow folds lo into hi, then adds x (rare: out of line so add inlines).
 //
 //go:noinline
-func (a *wideAcc) addSlow(x int64) {
+func (a *aggWideAcc) addSlow(x int64) {
 	a.hi = a.hi.Add(decimal128.FromI64(a.lo))
 	a.lo = x
 	a.cnt++
 }
 
-func (a *wideAcc) total() decimal128.Num { return a.hi.Add(decimal128.FromI64(a.lo)) }
+func (a *aggWideAcc) total() decimal128.Num { return a.hi.Add(decimal128.FromI64(a.lo)) }
 
-// wideState is sum or avg over smallint, integer, bigint or decimal
+// aggWide is sum or avg over smallint, integer, bigint or decimal
 // arguments, computed exactly.
-type wideState struct {
-	acc   []wideAcc
+type aggWide struct {
+	acc   []aggWideAcc
 	avg   bool
 	scale int32 // of the argument
 	res   kernels.Type
 }
 
-func (s *wideState) resize(n int) { s.acc = growSlice(s.acc, n) }
-func (s *wideState) bytes() int64 { return sliceBytes(s.acc) }
+func (s *aggWide) resize(n int) { s.acc = aggGrow(s.acc, n) }
+func (s *aggWide) bytes() int64 { return aggSliceBytes(s.acc) }
 
-func (s *wideState) update(gids []int32, args []arrow.Array, n int) {
+func (s *aggWide) update(gids []int32, args []arrow.Array, n int) {
 	a := args[0]
-	bits, off := validity(a)
+	bits, off := aggValidity(a)
 	switch arr := a.(type) {
 	case *array.Int16:
-		wideAddInts(s.acc, gids, arr.Int16Values(), bits, off)
+		aggWideAddInts(s.acc, gids, arr.Int16Values(), bits, off)
 	case *array.Int32:
-		wideAddInts(s.acc, gids, arr.Int32Values(), bits, off)
+		aggWideAddInts(s.acc, gids, arr.Int32Values(), bits, off)
 	case *array.Int64:
-		wideAddInts(s.acc, gids, arr.Int64Values(), bits, off)
+		aggWideAddInts(s.acc, gids, arr.Int64Values(), bits, off)
 	case *array.Decimal128:
-		wideAddDecimals(s.acc, gids, arrow.GetValues[decimal128.Num](arr.Data(), 1), bits, off)
+		aggWideAddDecimals(s.acc, gids, arrow.GetValues[decimal128.Num](arr.Data(), 1), bits, off)
 	default:
 		panic(fmt.Sprintf("hash aggregate: unexpected %s argument for sum/avg", a.DataType()))
 	}
 }
 
-func wideAddInts[T int16 | int32 | int64](acc []wideAcc, gids []int32, vals []T, bits []byte, off int) {
+func aggWideAddInts[T int16 | int32 | int64](acc []aggWideAcc, gids []int32, vals []T, bits []byte, off int) {
 	if gids == nil {
 		a := acc[0]
 		for i, v := range vals {
@@ -244,7 +244,7 @@ func wideAddInts[T int16 | int32 | int64](acc []wideAcc, gids []int32, vals []T,
 	}
 }
 
-func wideAddDecimals(acc []wideAcc, gids []int32, vals []decimal128.Num, bits []byte, off int) {
+func aggWideAddDecimals(acc []aggWideAcc, gids []int32, vals []decimal128.Num, bits []byte, off int) {
 	if gids == nil {
 		a := acc[0]
 		for i, v := range vals {
@@ -278,8 +278,8 @@ func wideAddDecimals(acc []wideAcc, gids []int32, vals []decimal128.Num, bits []
 	}
 }
 
-func (s *wideState) merge(src aggState, srcIdx, dstIdx []int32) {
-	o := src.(*wideState)
+func (s *aggWide) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*aggWide)
 	for k, g := range srcIdx {
 		sa := &o.acc[g]
 		d := &s.acc[dstIdx[k]]
@@ -290,7 +290,7 @@ func (s *wideState) merge(src aggState, srcIdx, dstIdx []int32) {
 	}
 }
 
-func (s *wideState) emit(b array.Builder, from, to int) error {
+func (s *aggWide) emit(b array.Builder, from, to int) error {
 	for i := from; i < to; i++ {
 		a := &s.acc[i]
 		if a.cnt == 0 {
@@ -299,7 +299,7 @@ func (s *wideState) emit(b array.Builder, from, to int) error {
 		}
 		t := a.total()
 		if s.avg {
-			b.(*array.Float64Builder).Append(divToFloat(t, s.scale, a.cnt))
+			b.(*array.Float64Builder).Append(aggDivToFloat(t, s.scale, a.cnt))
 			continue
 		}
 		switch bb := b.(type) {
@@ -322,14 +322,14 @@ func (s *wideState) emit(b array.Builder, from, to int) error {
 	return nil
 }
 
-var pow10i64 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
+var aggPow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
 
-// divToFloat returns sum / 10^scale / cnt rounded once to the nearest
+// aggDivToFloat returns sum / 10^scale / cnt rounded once to the nearest
 // float64, whatever the magnitudes.
-func divToFloat(sum decimal128.Num, scale int32, cnt int64) float64 {
+func aggDivToFloat(sum decimal128.Num, scale int32, cnt int64) float64 {
 	const exact = 1 << 53
-	if scale >= 0 && int(scale) < len(pow10i64) && cnt < exact {
-		p := pow10i64[scale]
+	if scale >= 0 && int(scale) < len(aggPow10) && cnt < exact {
+		p := aggPow10[scale]
 		lo := int64(sum.LowBits())
 		if sum.HighBits() == lo>>63 && lo > -exact && lo < exact && p < exact/cnt {
 			// Both operands are exact float64s: IEEE division rounds once.
@@ -344,34 +344,34 @@ func divToFloat(sum decimal128.Num, scale int32, cnt int64) float64 {
 
 // ---- float sums and averages ----
 
-type floatAcc struct {
+type aggFloatAcc struct {
 	sum float64
 	cnt int64
 }
 
-// floatState is sum or avg over real or double precision arguments.
-type floatState struct {
-	acc []floatAcc
+// aggFloat is sum or avg over real or double precision arguments.
+type aggFloat struct {
+	acc []aggFloatAcc
 	avg bool
 }
 
-func (s *floatState) resize(n int) { s.acc = growSlice(s.acc, n) }
-func (s *floatState) bytes() int64 { return sliceBytes(s.acc) }
+func (s *aggFloat) resize(n int) { s.acc = aggGrow(s.acc, n) }
+func (s *aggFloat) bytes() int64 { return aggSliceBytes(s.acc) }
 
-func (s *floatState) update(gids []int32, args []arrow.Array, n int) {
+func (s *aggFloat) update(gids []int32, args []arrow.Array, n int) {
 	a := args[0]
-	bits, off := validity(a)
+	bits, off := aggValidity(a)
 	switch arr := a.(type) {
 	case *array.Float32:
-		floatAdd(s.acc, gids, arr.Float32Values(), bits, off)
+		aggFloatAdd(s.acc, gids, arr.Float32Values(), bits, off)
 	case *array.Float64:
-		floatAdd(s.acc, gids, arr.Float64Values(), bits, off)
+		aggFloatAdd(s.acc, gids, arr.Float64Values(), bits, off)
 	default:
 		panic(fmt.Sprintf("hash aggregate: unexpected %s argument for float sum/avg", a.DataType()))
 	}
 }
 
-func floatAdd[T float32 | float64](acc []floatAcc, gids []int32, vals []T, bits []byte, off int) {
+func aggFloatAdd[T float32 | float64](acc []aggFloatAcc, gids []int32, vals []T, bits []byte, off int) {
 	if gids == nil {
 		a := acc[0]
 		for i, v := range vals {
@@ -395,8 +395,8 @@ func floatAdd[T float32 | float64](acc []floatAcc, gids []int32, vals []T, bits 
 	}
 }
 
-func (s *floatState) merge(src aggState, srcIdx, dstIdx []int32) {
-	o := src.(*floatState)
+func (s *aggFloat) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*aggFloat)
 	for k, g := range srcIdx {
 		d := &s.acc[dstIdx[k]]
 		d.sum += o.acc[g].sum
@@ -404,7 +404,7 @@ func (s *floatState) merge(src aggState, srcIdx, dstIdx []int32) {
 	}
 }
 
-func (s *floatState) emit(b array.Builder, from, to int) error {
+func (s *aggFloat) emit(b array.Builder, from, to int) error {
 	bb := b.(*array.Float64Builder)
 	for i := from; i < to; i++ {
 		a := s.acc[i]
@@ -422,40 +422,40 @@ func (s *floatState) emit(b array.Builder, from, to int) error {
 
 // ---- min and max ----
 
-type ordered interface {
+type aggOrdered interface {
 	~int16 | ~int32 | ~int64 | ~float32 | ~float64
 }
 
-type mmAcc[T any] struct {
+type aggMMAcc[T any] struct {
 	v    T
 	seen bool
 }
 
-// minMaxState is min or max over fixed-width ordered values (integers,
+// aggMinMax is min or max over fixed-width ordered values (integers,
 // floats, dates, timestamps). NaN sorts above every number, as in
 // PostgreSQL.
-type minMaxState[T ordered] struct {
-	acc []mmAcc[T]
+type aggMinMax[T aggOrdered] struct {
+	acc []aggMMAcc[T]
 	max bool
 }
 
-func (s *minMaxState[T]) resize(n int) { s.acc = growSlice(s.acc, n) }
-func (s *minMaxState[T]) bytes() int64 { return sliceBytes(s.acc) }
+func (s *aggMinMax[T]) resize(n int) { s.acc = aggGrow(s.acc, n) }
+func (s *aggMinMax[T]) bytes() int64 { return aggSliceBytes(s.acc) }
 
-// better reports whether v should replace cur (v != v only for NaN).
-func better[T ordered](max bool, v, cur T) bool {
+// aggBetter reports whether v should replace cur (v != v only for NaN).
+func aggBetter[T aggOrdered](max bool, v, cur T) bool {
 	if max {
 		return v > cur || (v != v && cur == cur)
 	}
 	return v < cur || (cur != cur && v == v)
 }
 
-func (s *minMaxState[T]) update(gids []int32, args []arrow.Array, n int) {
+func (s *aggMinMax[T]) update(gids []int32, args []arrow.Array, n int) {
 	a := args[0]
-	if allNull(a) {
+	if aggAllNull(a) {
 		return
 	}
-	bits, off := validity(a)
+	bits, off := aggValidity(a)
 	vals := arrow.GetValues[T](a.Data(), 1)[:n]
 	if gids == nil {
 		p := s.acc[0]
@@ -463,7 +463,7 @@ func (s *minMaxState[T]) update(gids []int32, args []arrow.Array, n int) {
 			if bits != nil && !bitutil.BitIsSet(bits, off+i) {
 				continue
 			}
-			if !p.seen || better(s.max, v, p.v) {
+			if !p.seen || aggBetter(s.max, v, p.v) {
 				p.v, p.seen = v, true
 			}
 		}
@@ -494,21 +494,21 @@ func (s *minMaxState[T]) update(gids []int32, args []arrow.Array, n int) {
 	}
 }
 
-func (s *minMaxState[T]) merge(src aggState, srcIdx, dstIdx []int32) {
-	o := src.(*minMaxState[T])
+func (s *aggMinMax[T]) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*aggMinMax[T])
 	for k, g := range srcIdx {
 		sv := o.acc[g]
 		if !sv.seen {
 			continue
 		}
 		d := &s.acc[dstIdx[k]]
-		if !d.seen || better(s.max, sv.v, d.v) {
+		if !d.seen || aggBetter(s.max, sv.v, d.v) {
 			*d = sv
 		}
 	}
 }
 
-func (s *minMaxState[T]) emit(b array.Builder, from, to int) error {
+func (s *aggMinMax[T]) emit(b array.Builder, from, to int) error {
 	bb, ok := b.(interface {
 		Append(T)
 		AppendNull()
@@ -526,54 +526,54 @@ func (s *minMaxState[T]) emit(b array.Builder, from, to int) error {
 	return nil
 }
 
-// decMinMaxState is min or max over decimals.
-type decMinMaxState struct {
-	acc []mmAcc[decimal128.Num]
+// aggDecMinMax is min or max over decimals.
+type aggDecMinMax struct {
+	acc []aggMMAcc[decimal128.Num]
 	max bool
 }
 
-func decBetter(max bool, v, cur decimal128.Num) bool {
+func aggDecBetter(max bool, v, cur decimal128.Num) bool {
 	if max {
 		return v.Greater(cur)
 	}
 	return v.Less(cur)
 }
 
-func (s *decMinMaxState) resize(n int) { s.acc = growSlice(s.acc, n) }
-func (s *decMinMaxState) bytes() int64 { return sliceBytes(s.acc) }
+func (s *aggDecMinMax) resize(n int) { s.acc = aggGrow(s.acc, n) }
+func (s *aggDecMinMax) bytes() int64 { return aggSliceBytes(s.acc) }
 
-func (s *decMinMaxState) update(gids []int32, args []arrow.Array, n int) {
+func (s *aggDecMinMax) update(gids []int32, args []arrow.Array, n int) {
 	a := args[0]
-	bits, off := validity(a)
+	bits, off := aggValidity(a)
 	vals := arrow.GetValues[decimal128.Num](a.Data(), 1)[:n]
 	for i, v := range vals {
 		if bits != nil && !bitutil.BitIsSet(bits, off+i) {
 			continue
 		}
-		var p *mmAcc[decimal128.Num]
+		var p *aggMMAcc[decimal128.Num]
 		if gids == nil {
 			p = &s.acc[0]
 		} else {
 			p = &s.acc[gids[i]]
 		}
-		if !p.seen || decBetter(s.max, v, p.v) {
+		if !p.seen || aggDecBetter(s.max, v, p.v) {
 			p.v, p.seen = v, true
 		}
 	}
 }
 
-func (s *decMinMaxState) merge(src aggState, srcIdx, dstIdx []int32) {
-	o := src.(*decMinMaxState)
+func (s *aggDecMinMax) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*aggDecMinMax)
 	for k, g := range srcIdx {
 		sv := o.acc[g]
 		d := &s.acc[dstIdx[k]]
-		if sv.seen && (!d.seen || decBetter(s.max, sv.v, d.v)) {
+		if sv.seen && (!d.seen || aggDecBetter(s.max, sv.v, d.v)) {
 			*d = sv
 		}
 	}
 }
 
-func (s *decMinMaxState) emit(b array.Builder, from, to int) error {
+func (s *aggDecMinMax) emit(b array.Builder, from, to int) error {
 	bb := b.(*array.Decimal128Builder)
 	for _, a := range s.acc[from:to] {
 		if a.seen {
@@ -585,30 +585,30 @@ func (s *decMinMaxState) emit(b array.Builder, from, to int) error {
 	return nil
 }
 
-// strMinMaxState is min or max over strings (byte order). It keeps copies:
+// aggStrMinMax is min or max over strings (byte order). It keeps copies:
 // never strings aliasing an input batch.
-type strMinMaxState struct {
-	acc     []mmAcc[string]
+type aggStrMinMax struct {
+	acc     []aggMMAcc[string]
 	max     bool
 	strSize int64
 }
 
-func (s *strMinMaxState) resize(n int) { s.acc = growSlice(s.acc, n) }
-func (s *strMinMaxState) bytes() int64 { return sliceBytes(s.acc) + s.strSize }
+func (s *aggStrMinMax) resize(n int) { s.acc = aggGrow(s.acc, n) }
+func (s *aggStrMinMax) bytes() int64 { return aggSliceBytes(s.acc) + s.strSize }
 
-func strBetter(max bool, v, cur string) bool {
+func aggStrBetter(max bool, v, cur string) bool {
 	if max {
 		return v > cur
 	}
 	return v < cur
 }
 
-func (s *strMinMaxState) set(p *mmAcc[string], v string) {
+func (s *aggStrMinMax) set(p *aggMMAcc[string], v string) {
 	s.strSize += int64(len(v)) - int64(len(p.v))
 	p.v, p.seen = strings.Clone(v), true
 }
 
-func (s *strMinMaxState) update(gids []int32, args []arrow.Array, n int) {
+func (s *aggStrMinMax) update(gids []int32, args []arrow.Array, n int) {
 	arr := args[0].(*array.String)
 	if gids == nil {
 		// Find the batch's best row first: copy one string per batch.
@@ -618,11 +618,11 @@ func (s *strMinMaxState) update(gids []int32, args []arrow.Array, n int) {
 			if arr.IsNull(i) {
 				continue
 			}
-			if v := arr.Value(i); best < 0 || strBetter(s.max, v, bv) {
+			if v := arr.Value(i); best < 0 || aggStrBetter(s.max, v, bv) {
 				best, bv = i, v
 			}
 		}
-		if p := &s.acc[0]; best >= 0 && (!p.seen || strBetter(s.max, bv, p.v)) {
+		if p := &s.acc[0]; best >= 0 && (!p.seen || aggStrBetter(s.max, bv, p.v)) {
 			s.set(p, bv)
 		}
 		return
@@ -632,18 +632,18 @@ func (s *strMinMaxState) update(gids []int32, args []arrow.Array, n int) {
 			continue
 		}
 		v := arr.Value(i)
-		if p := &s.acc[gids[i]]; !p.seen || strBetter(s.max, v, p.v) {
+		if p := &s.acc[gids[i]]; !p.seen || aggStrBetter(s.max, v, p.v) {
 			s.set(p, v)
 		}
 	}
 }
 
-func (s *strMinMaxState) merge(src aggState, srcIdx, dstIdx []int32) {
-	o := src.(*strMinMaxState)
+func (s *aggStrMinMax) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*aggStrMinMax)
 	for k, g := range srcIdx {
 		sv := o.acc[g]
 		d := &s.acc[dstIdx[k]]
-		if sv.seen && (!d.seen || strBetter(s.max, sv.v, d.v)) {
+		if sv.seen && (!d.seen || aggStrBetter(s.max, sv.v, d.v)) {
 			// src is freed after the merge: share its copy.
 			s.strSize += int64(len(sv.v)) - int64(len(d.v))
 			*d = sv
@@ -651,7 +651,7 @@ func (s *strMinMaxState) merge(src aggState, srcIdx, dstIdx []int32) {
 	}
 }
 
-func (s *strMinMaxState) emit(b array.Builder, from, to int) error {
+func (s *aggStrMinMax) emit(b array.Builder, from, to int) error {
 	bb := b.(*array.StringBuilder)
 	for _, a := range s.acc[from:to] {
 		if a.seen {
@@ -663,23 +663,23 @@ func (s *strMinMaxState) emit(b array.Builder, from, to int) error {
 	return nil
 }
 
-// boolState is min/bool_and (max: max/bool_or) over booleans. Each group
+// aggBool is min/bool_and (max: max/bool_or) over booleans. Each group
 // holds 0 (no value yet), 1 (false) or 2 (true).
-type boolState struct {
+type aggBool struct {
 	acc []uint8
 	max bool
 }
 
-func (s *boolState) resize(n int) { s.acc = growSlice(s.acc, n) }
-func (s *boolState) bytes() int64 { return sliceBytes(s.acc) }
+func (s *aggBool) resize(n int) { s.acc = aggGrow(s.acc, n) }
+func (s *aggBool) bytes() int64 { return aggSliceBytes(s.acc) }
 
-func (s *boolState) fold(p *uint8, v uint8) {
+func (s *aggBool) fold(p *uint8, v uint8) {
 	if *p == 0 || (s.max && v > *p) || (!s.max && v < *p) {
 		*p = v
 	}
 }
 
-func (s *boolState) update(gids []int32, args []arrow.Array, n int) {
+func (s *aggBool) update(gids []int32, args []arrow.Array, n int) {
 	arr := args[0].(*array.Boolean)
 	for i := 0; i < n; i++ {
 		if arr.IsNull(i) {
@@ -697,8 +697,8 @@ func (s *boolState) update(gids []int32, args []arrow.Array, n int) {
 	}
 }
 
-func (s *boolState) merge(src aggState, srcIdx, dstIdx []int32) {
-	o := src.(*boolState)
+func (s *aggBool) merge(src aggState, srcIdx, dstIdx []int32) {
+	o := src.(*aggBool)
 	for k, g := range srcIdx {
 		if v := o.acc[g]; v != 0 {
 			s.fold(&s.acc[dstIdx[k]], v)
@@ -706,7 +706,7 @@ func (s *boolState) merge(src aggState, srcIdx, dstIdx []int32) {
 	}
 }
 
-func (s *boolState) emit(b array.Builder, from, to int) error {
+func (s *aggBool) emit(b array.Builder, from, to int) error {
 	bb := b.(*array.BooleanBuilder)
 	for _, v := range s.acc[from:to] {
 		if v == 0 {
@@ -730,9 +730,9 @@ type aggSpec struct {
 	newState func() aggState
 }
 
-// planAgg checks an aggregate call's argument and result types and picks its
+// planAggCall checks an aggregate call's argument and result types and picks its
 // state implementation.
-func planAgg(c planner.AggCall) (*aggSpec, error) {
+func planAggCall(c planner.AggCall) (*aggSpec, error) {
 	sp := &aggSpec{fn: c.Func, res: c.Type}
 	for _, a := range c.Args {
 		sp.argTypes = append(sp.argTypes, a.Type)
@@ -755,13 +755,13 @@ func planAgg(c planner.AggCall) (*aggSpec, error) {
 		if len(c.Args) != 0 || c.Type != kernels.TInt64 || c.Distinct {
 			return bad()
 		}
-		sp.newState = func() aggState { return &countState{} }
+		sp.newState = func() aggState { return &aggCount{} }
 	case "count":
 		if len(c.Args) == 0 || c.Type != kernels.TInt64 {
 			return bad()
 		}
 		sp.distinct = c.Distinct
-		sp.newState = func() aggState { return &countState{} }
+		sp.newState = func() aggState { return &aggCount{} }
 	case "sum", "avg":
 		at, ok := one()
 		if !ok {
@@ -781,12 +781,12 @@ func planAgg(c planner.AggCall) (*aggSpec, error) {
 			if !okRes {
 				return bad()
 			}
-			sp.newState = func() aggState { return &wideState{avg: avg, scale: scale, res: c.Type} }
+			sp.newState = func() aggState { return &aggWide{avg: avg, scale: scale, res: c.Type} }
 		case at.IsFloat():
 			if c.Type != kernels.TFloat64 {
 				return bad()
 			}
-			sp.newState = func() aggState { return &floatState{avg: avg} }
+			sp.newState = func() aggState { return &aggFloat{avg: avg} }
 		default:
 			return bad()
 		}
@@ -802,25 +802,25 @@ func planAgg(c planner.AggCall) (*aggSpec, error) {
 		}
 		switch at.ID {
 		case kernels.Int16:
-			sp.newState = func() aggState { return &minMaxState[int16]{max: max} }
+			sp.newState = func() aggState { return &aggMinMax[int16]{max: max} }
 		case kernels.Int32:
-			sp.newState = func() aggState { return &minMaxState[int32]{max: max} }
+			sp.newState = func() aggState { return &aggMinMax[int32]{max: max} }
 		case kernels.Int64:
-			sp.newState = func() aggState { return &minMaxState[int64]{max: max} }
+			sp.newState = func() aggState { return &aggMinMax[int64]{max: max} }
 		case kernels.Float32:
-			sp.newState = func() aggState { return &minMaxState[float32]{max: max} }
+			sp.newState = func() aggState { return &aggMinMax[float32]{max: max} }
 		case kernels.Float64:
-			sp.newState = func() aggState { return &minMaxState[float64]{max: max} }
+			sp.newState = func() aggState { return &aggMinMax[float64]{max: max} }
 		case kernels.Date:
-			sp.newState = func() aggState { return &minMaxState[arrow.Date32]{max: max} }
+			sp.newState = func() aggState { return &aggMinMax[arrow.Date32]{max: max} }
 		case kernels.Timestamp:
-			sp.newState = func() aggState { return &minMaxState[arrow.Timestamp]{max: max} }
+			sp.newState = func() aggState { return &aggMinMax[arrow.Timestamp]{max: max} }
 		case kernels.Decimal:
-			sp.newState = func() aggState { return &decMinMaxState{max: max} }
+			sp.newState = func() aggState { return &aggDecMinMax{max: max} }
 		case kernels.String:
-			sp.newState = func() aggState { return &strMinMaxState{max: max} }
+			sp.newState = func() aggState { return &aggStrMinMax{max: max} }
 		case kernels.Bool:
-			sp.newState = func() aggState { return &boolState{max: max} }
+			sp.newState = func() aggState { return &aggBool{max: max} }
 		default:
 			return bad()
 		}

@@ -25,15 +25,17 @@ const aggBuckets = 256
 // aggMemWhere names the aggregation in memory-limit errors.
 const aggMemWhere = "hash aggregate"
 
-func bucketOf(h uint64) int { return int(h >> 56) }
+func aggBucketOf(h uint64) int { return int(h >> 56) }
 
-// emptyKeyHash is the hash of the (empty) key of the single group of an
+// aggEmptyKeyHash is the hash of the (empty) key of the single group of an
 // aggregation without GROUP BY.
-var emptyKeyHash = xxh3.Hash(nil)
+var aggEmptyKeyHash = xxh3.Hash(nil)
 
 // HashAggregate is the GROUP BY sink: every driver pre-aggregates into a
 // local table, Combine merges it into a global table of 256 locked buckets,
-// Finalize builds the result, which Source hands out.
+// Finalize builds the result, which Source hands out. The result does not
+// depend on how many drivers ran, except for the rounding of float sums and
+// averages (addition order), and the order of the groups.
 type HashAggregate struct {
 	q          *QueryContext
 	groupEvs   []*Evaluator
@@ -42,6 +44,8 @@ type HashAggregate struct {
 	argTypes   []kernels.Type
 	aggs       []*aggSpec
 	schema     *arrow.Schema
+	// flushGroups is the local table size that triggers an early merge.
+	flushGroups int
 
 	buckets [aggBuckets]aggBucket
 
@@ -67,7 +71,7 @@ func NewHashAggregate(q *QueryContext, input []planner.Column, groups []*planner
 	if len(out) != len(groups)+len(aggs) {
 		return nil, fmt.Errorf("hash aggregate: %d output columns for %d groups and %d aggregates", len(out), len(groups), len(aggs))
 	}
-	h := &HashAggregate{q: q}
+	h := &HashAggregate{q: q, flushGroups: aggLocalFlushGroups}
 	for i, g := range groups {
 		if out[i].Type != g.Type {
 			return nil, fmt.Errorf("hash aggregate: group column %q has type %s, its expression %s", out[i].Name, out[i].Type, g.Type)
@@ -85,7 +89,7 @@ func NewHashAggregate(q *QueryContext, input []planner.Column, groups []*planner
 		if oc := out[len(groups)+j]; oc.Type != c.Type {
 			return nil, fmt.Errorf("hash aggregate: aggregate column %q has type %s, its aggregate %s", oc.Name, oc.Type, c.Type)
 		}
-		sp, err := planAgg(c)
+		sp, err := planAggCall(c)
 		if err != nil {
 			return nil, err
 		}
@@ -121,36 +125,36 @@ func NewHashAggregate(q *QueryContext, input []planner.Column, groups []*planner
 
 // ---- group hash table ----
 
-// keyTable maps encoded keys (RowKeys bytes) to dense ids 0..len-1 with
+// aggKeys maps encoded keys (RowKeys bytes) to dense ids 0..len-1 with
 // linear probing over precomputed hashes. Keys of up to 16 bytes (every
 // single fixed-width key) are also kept in the slot, so a lookup that hits
 // touches one cache line; all keys live in one arena, so the table holds no
 // Go pointers per entry.
-type keyTable struct {
-	slots  []keySlot
+type aggKeys struct {
+	slots  []aggKeySlot
 	mask   uint64
 	hashes []uint64 // per id
 	offs   []int    // id's key is arena[offs[id]:offs[id+1]]
 	arena  []byte
 }
 
-type keySlot struct {
+type aggKeySlot struct {
 	hash   uint64
 	k0, k1 uint64 // the key, zero padded, when klen <= 16
 	id     uint32 // id+1; 0: empty
 	klen   uint32
 }
 
-func (t *keyTable) len() int { return len(t.hashes) }
+func (t *aggKeys) len() int { return len(t.hashes) }
 
-func (t *keyTable) key(id int32) []byte { return t.arena[t.offs[id]:t.offs[id+1]] }
+func (t *aggKeys) key(id int32) []byte { return t.arena[t.offs[id]:t.offs[id+1]] }
 
-func (t *keyTable) bytes() int64 {
-	return sliceBytes(t.slots) + sliceBytes(t.hashes) + sliceBytes(t.offs) + int64(cap(t.arena))
+func (t *aggKeys) bytes() int64 {
+	return aggSliceBytes(t.slots) + aggSliceBytes(t.hashes) + aggSliceBytes(t.offs) + int64(cap(t.arena))
 }
 
-// inlineKey returns key zero padded to 16 bytes as two words.
-func inlineKey(key []byte) (k0, k1 uint64) {
+// aggInlineKey returns key zero padded to 16 bytes as two words.
+func aggInlineKey(key []byte) (k0, k1 uint64) {
 	switch {
 	case len(key) >= 16:
 		return binary.LittleEndian.Uint64(key), binary.LittleEndian.Uint64(key[8:])
@@ -168,8 +172,8 @@ func inlineKey(key []byte) (k0, k1 uint64) {
 }
 
 // find returns the id of key (hash h), inserting it if new.
-func (t *keyTable) find(key []byte, h uint64) int32 {
-	k0, k1 := inlineKey(key)
+func (t *aggKeys) find(key []byte, h uint64) int32 {
+	k0, k1 := aggInlineKey(key)
 	kl := uint32(len(key))
 	if t.slots != nil {
 		i := h & t.mask
@@ -188,7 +192,7 @@ func (t *keyTable) find(key []byte, h uint64) int32 {
 	return t.insert(key, h, k0, k1)
 }
 
-func (t *keyTable) insert(key []byte, h, k0, k1 uint64) int32 {
+func (t *aggKeys) insert(key []byte, h, k0, k1 uint64) int32 {
 	id := int32(len(t.hashes))
 	if 4*(len(t.hashes)+1) > 3*len(t.slots) { // load factor 3/4
 		t.grow()
@@ -197,23 +201,23 @@ func (t *keyTable) insert(key []byte, h, k0, k1 uint64) int32 {
 	for t.slots[i].id != 0 {
 		i = (i + 1) & t.mask
 	}
-	t.slots[i] = keySlot{hash: h, k0: k0, k1: k1, id: uint32(id + 1), klen: uint32(len(key))}
+	t.slots[i] = aggKeySlot{hash: h, k0: k0, k1: k1, id: uint32(id + 1), klen: uint32(len(key))}
 	if t.offs == nil {
 		t.offs = make([]int, 1, 16)
 	}
-	t.hashes = appendDoubling(t.hashes, h)
-	t.arena = appendDoubling(t.arena, key...)
-	t.offs = appendDoubling(t.offs, len(t.arena))
+	t.hashes = aggAppend(t.hashes, h)
+	t.arena = aggAppend(t.arena, key...)
+	t.offs = aggAppend(t.offs, len(t.arena))
 	return id
 }
 
-func (t *keyTable) grow() {
+func (t *aggKeys) grow() {
 	n := 2 * len(t.slots)
 	if n < 16 {
 		n = 16
 	}
 	old := t.slots
-	t.slots = make([]keySlot, n)
+	t.slots = make([]aggKeySlot, n)
 	t.mask = uint64(n - 1)
 	for _, s := range old {
 		if s.id == 0 {
@@ -227,9 +231,9 @@ func (t *keyTable) grow() {
 	}
 }
 
-// appendDoubling is append with a growth factor of 2 (fewer copies of large
+// aggAppend is append with a growth factor of 2 (fewer copies of large
 // tables than append's 1.25).
-func appendDoubling[T any](s []T, v ...T) []T {
+func aggAppend[T any](s []T, v ...T) []T {
 	if n := len(s) + len(v); n > cap(s) {
 		ns := make([]T, len(s), max(n, 2*cap(s), 16))
 		copy(ns, s)
@@ -242,19 +246,19 @@ func appendDoubling[T any](s []T, v ...T) []T {
 
 // aggTable is one local (per driver) or bucket (global) table.
 type aggTable struct {
-	keys   keyTable
+	keys   aggKeys
 	states []aggState // per aggregate; nil for DISTINCT ones in local tables
 	// dsets holds, per DISTINCT aggregate, the set of (group id as 4 bytes
 	// little endian + encoded argument) seen; nil for others.
-	dsets     []*keyTable
+	dsets     []*aggKeys
 	accounted int64 // bytes reported to the memory pool
 }
 
 func (h *HashAggregate) newTable(global bool) *aggTable {
-	t := &aggTable{states: make([]aggState, len(h.aggs)), dsets: make([]*keyTable, len(h.aggs))}
+	t := &aggTable{states: make([]aggState, len(h.aggs)), dsets: make([]*aggKeys, len(h.aggs))}
 	for a, sp := range h.aggs {
 		if sp.distinct {
-			t.dsets[a] = &keyTable{}
+			t.dsets[a] = &aggKeys{}
 			if !global {
 				continue
 			}
@@ -351,6 +355,9 @@ func (l *aggLocal) release() {
 		}
 	}
 	l.args = l.args[:0]
+	for _, args := range l.aarg {
+		clear(args)
+	}
 }
 
 // Consume implements SinkLocal: folds in (borrowed) into the local table.
@@ -368,7 +375,7 @@ func (l *aggLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
 	var gids []int32
 	if len(h.groupEvs) == 0 {
 		if t.keys.len() == 0 {
-			t.keys.find(nil, emptyKeyHash)
+			t.keys.find(nil, aggEmptyKeyHash)
 			t.resize()
 		}
 	} else {
@@ -378,7 +385,7 @@ func (l *aggLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
 				return err
 			}
 			l.cols = append(l.cols, arr)
-			if err := checkType(arr, h.groupTypes[i]); err != nil {
+			if err := aggCheckType(arr, h.groupTypes[i]); err != nil {
 				return err
 			}
 		}
@@ -400,7 +407,7 @@ func (l *aggLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
 			return err
 		}
 		l.args = append(l.args, arr)
-		if err := checkType(arr, h.argTypes[i]); err != nil {
+		if err := aggCheckType(arr, h.argTypes[i]); err != nil {
 			return err
 		}
 	}
@@ -415,10 +422,20 @@ func (l *aggLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
 			t.states[a].update(gids, args, n)
 		}
 	}
-	return t.account(h.q.Pool)
+	if err := t.account(h.q.Pool); err != nil {
+		return err
+	}
+	if t.keys.len() >= h.flushGroups {
+		return l.Combine(ctx) // bound the local table; the driver goes on with a new one
+	}
+	return nil
 }
 
-func checkType(arr arrow.Array, t kernels.Type) error {
+// aggLocalFlushGroups is the size at which a local table is merged into the
+// global one before its driver leaves, bounding each driver's memory.
+const aggLocalFlushGroups = 1 << 20
+
+func aggCheckType(arr arrow.Array, t kernels.Type) error {
 	if arr.DataType().ID() != t.Arrow().ID() {
 		return fmt.Errorf("internal error: hash aggregate expected %s input, got Arrow %s", t, arr.DataType())
 	}
@@ -427,7 +444,7 @@ func checkType(arr arrow.Array, t kernels.Type) error {
 
 // addDistinct records the (group, argument) pairs of a batch, skipping rows
 // with a NULL argument.
-func (l *aggLocal) addDistinct(set *keyTable, gids []int32, args []arrow.Array, n int) {
+func (l *aggLocal) addDistinct(set *aggKeys, gids []int32, args []arrow.Array, n int) {
 	l.drk.Encode(args, n)
 	rk := &l.drk
 	for i := 0; i < n; i++ {
@@ -446,7 +463,8 @@ func (l *aggLocal) addDistinct(set *keyTable, gids []int32, args []arrow.Array, 
 }
 
 // Combine implements SinkLocal: merges the local table into the global
-// buckets (concurrently with other drivers) and frees it.
+// buckets (concurrently with other drivers) and frees it. The local may go
+// on consuming afterwards.
 func (l *aggLocal) Combine(ctx context.Context) error {
 	t := l.t
 	if t == nil {
@@ -465,7 +483,7 @@ func (h *HashAggregate) combine(ctx context.Context, src *aggTable, seed int) er
 	// Counting sort of the local groups (and DISTINCT entries) by bucket.
 	var starts [aggBuckets + 1]int32
 	for _, hv := range src.keys.hashes {
-		starts[bucketOf(hv)+1]++
+		starts[aggBucketOf(hv)+1]++
 	}
 	for b := 0; b < aggBuckets; b++ {
 		starts[b+1] += starts[b]
@@ -473,24 +491,24 @@ func (h *HashAggregate) combine(ctx context.Context, src *aggTable, seed int) er
 	order := make([]int32, n)
 	pos := starts
 	for g, hv := range src.keys.hashes {
-		b := bucketOf(hv)
+		b := aggBucketOf(hv)
 		order[pos[b]] = int32(g)
 		pos[b]++
 	}
-	type dsorted struct {
+	type aggDSorted struct {
 		starts [aggBuckets + 1]int32
 		order  []int32
 	}
-	dsort := make([]*dsorted, len(src.dsets))
+	dsort := make([]*aggDSorted, len(src.dsets))
 	for a, ds := range src.dsets {
 		if ds == nil || ds.len() == 0 {
 			continue
 		}
-		d := &dsorted{order: make([]int32, ds.len())}
+		d := &aggDSorted{order: make([]int32, ds.len())}
 		bkt := make([]uint8, ds.len())
 		for e := range bkt {
 			g := binary.LittleEndian.Uint32(ds.key(int32(e)))
-			bkt[e] = uint8(bucketOf(src.keys.hashes[g]))
+			bkt[e] = uint8(aggBucketOf(src.keys.hashes[g]))
 			d.starts[int(bkt[e])+1]++
 		}
 		for b := 0; b < aggBuckets; b++ {
@@ -581,12 +599,12 @@ func (h *HashAggregate) Finalize(ctx context.Context) (err error) {
 		}
 	}()
 	if len(h.groupEvs) == 0 {
-		bk := &h.buckets[bucketOf(emptyKeyHash)]
+		bk := &h.buckets[aggBucketOf(aggEmptyKeyHash)]
 		if bk.t == nil {
 			bk.t = h.newTable(true)
 		}
 		if bk.t.keys.len() == 0 {
-			bk.t.keys.find(nil, emptyKeyHash)
+			bk.t.keys.find(nil, aggEmptyKeyHash)
 			bk.t.resize()
 		}
 		if err := bk.t.account(h.q.Pool); err != nil {
@@ -608,7 +626,7 @@ func (h *HashAggregate) Finalize(ctx context.Context) (err error) {
 	if bs <= 0 {
 		bs = DefaultBatchSize
 	}
-	cur := &emitCursor{}
+	cur := &aggCursor{}
 	for total > 0 {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
@@ -653,7 +671,7 @@ func (h *HashAggregate) foldDistinct(ctx context.Context, t *aggTable) error {
 				for e := start; e < end; e++ {
 					k := ds.key(int32(e))
 					gids = append(gids, int32(binary.LittleEndian.Uint32(k)))
-					if _, err := decodeKey(k[4:], sp.argTypes, blds); err != nil {
+					if _, err := aggDecodeKey(k[4:], sp.argTypes, blds); err != nil {
 						return nil, err
 					}
 				}
@@ -669,20 +687,20 @@ func (h *HashAggregate) foldDistinct(ctx context.Context, t *aggTable) error {
 			st.update(gids, arrs, len(gids))
 			releaseAll(arrs)
 		}
-		t.dsets[a] = &keyTable{}
+		t.dsets[a] = &aggKeys{}
 	}
 	return t.account(h.q.Pool)
 }
 
-// emitCursor walks the groups of the buckets in order.
-type emitCursor struct {
+// aggCursor walks the groups of the buckets in order.
+type aggCursor struct {
 	bucket int
 	from   int
 }
 
 // emitBatch builds the next m result rows, freeing each bucket table once
 // all its groups are out.
-func (h *HashAggregate) emitBatch(cur *emitCursor, m int) (arrow.RecordBatch, error) {
+func (h *HashAggregate) emitBatch(cur *aggCursor, m int) (arrow.RecordBatch, error) {
 	ng := len(h.groupEvs)
 	blds := make([]array.Builder, len(h.schema.Fields()))
 	for i, f := range h.schema.Fields() {
@@ -705,7 +723,7 @@ func (h *HashAggregate) emitBatch(cur *emitCursor, m int) (arrow.RecordBatch, er
 		k := min(m-filled, t.keys.len()-cur.from)
 		if ng > 0 {
 			for g := cur.from; g < cur.from+k; g++ {
-				if _, err := decodeKey(t.keys.key(int32(g)), h.groupTypes, blds[:ng]); err != nil {
+				if _, err := aggDecodeKey(t.keys.key(int32(g)), h.groupTypes, blds[:ng]); err != nil {
 					return nil, err
 				}
 			}
@@ -726,9 +744,9 @@ func (h *HashAggregate) emitBatch(cur *emitCursor, m int) (arrow.RecordBatch, er
 	return array.NewRecordBatch(h.schema, cols, int64(m)), nil
 }
 
-// decodeKey appends the values of one RowKeys-encoded key of the given
+// aggDecodeKey appends the values of one RowKeys-encoded key of the given
 // column types to blds and returns the bytes that follow.
-func decodeKey(key []byte, types []kernels.Type, blds []array.Builder) ([]byte, error) {
+func aggDecodeKey(key []byte, types []kernels.Type, blds []array.Builder) ([]byte, error) {
 	bad := errors.New("internal error: malformed hash aggregate key")
 	u64 := func() uint64 {
 		v := binary.LittleEndian.Uint64(key)
@@ -799,9 +817,9 @@ func decodeKey(key []byte, types []kernels.Type, blds []array.Builder) ([]byte, 
 	return key, nil
 }
 
-// Source returns the result reader. Each result batch is handed out once,
-// to any of any number of drivers, and then belongs to its reader. Reading
-// before Finalize is an error.
+// Source returns the result reader: each result batch is handed out once, to
+// any of any number of drivers, and then belongs to its reader; the source's
+// Close releases the batches not read. Reading before Finalize is an error.
 func (h *HashAggregate) Source() Source { return aggSource{h} }
 
 type aggSource struct{ h *HashAggregate }

@@ -23,20 +23,20 @@ import (
 	"github.com/bellows-db/bellows/planner"
 )
 
-// aggCol is one generated input column.
-type aggCol struct {
+// aggTestCol is one generated input column.
+type aggTestCol struct {
 	name string
 	typ  kernels.Type
 	vals []kernels.Value
 }
 
-// aggInput is a generated table.
-type aggInput struct {
+// aggTestInput is a generated table.
+type aggTestInput struct {
 	n    int
-	cols []aggCol
+	cols []aggTestCol
 }
 
-func (in *aggInput) idx(name string) int {
+func (in *aggTestInput) idx(name string) int {
 	for i, c := range in.cols {
 		if c.name == name {
 			return i
@@ -45,7 +45,7 @@ func (in *aggInput) idx(name string) int {
 	panic("no column " + name)
 }
 
-func (in *aggInput) columns() []planner.Column {
+func (in *aggTestInput) columns() []planner.Column {
 	out := make([]planner.Column, len(in.cols))
 	for i, c := range in.cols {
 		out[i] = planner.Column{ID: planner.ColumnID(i + 1), Name: c.name, Type: c.typ, Nullable: true}
@@ -54,7 +54,7 @@ func (in *aggInput) columns() []planner.Column {
 }
 
 // batches builds the input with mem in batches of bs rows.
-func (in *aggInput) batches(mem memory.Allocator, bs int) []arrow.RecordBatch {
+func (in *aggTestInput) batches(mem memory.Allocator, bs int) []arrow.RecordBatch {
 	fields := make([]arrow.Field, len(in.cols))
 	for i, c := range in.cols {
 		fields[i] = arrow.Field{Name: c.name, Type: c.typ.Arrow(), Nullable: true}
@@ -78,14 +78,14 @@ func (in *aggInput) batches(mem memory.Allocator, bs int) []arrow.RecordBatch {
 	return out
 }
 
-var tDec152 = kernels.DecimalType(15, 2)
+var aggDec152 = kernels.DecimalType(15, 2)
 
-// genAggInput generates n rows with NULLs in every column.
-func genAggInput(n int, seed uint64) *aggInput {
+// aggGenInput generates n rows with NULLs in every column.
+func aggGenInput(n int, seed uint64) *aggTestInput {
 	r := rand.New(rand.NewPCG(seed, 7))
 	null := func(p float64) bool { return r.Float64() < p }
-	col := func(name string, t kernels.Type, gen func() kernels.Value) aggCol {
-		c := aggCol{name: name, typ: t, vals: make([]kernels.Value, n)}
+	col := func(name string, t kernels.Type, gen func() kernels.Value) aggTestCol {
+		c := aggTestCol{name: name, typ: t, vals: make([]kernels.Value, n)}
 		for i := range c.vals {
 			if null(0.1) {
 				c.vals[i] = kernels.NullValue
@@ -105,14 +105,14 @@ func genAggInput(n int, seed uint64) *aggInput {
 		return sb.String()
 	}
 	decs := []int64{-150, 0, 99, 12345, 99999999999999}
-	in := &aggInput{n: n}
-	in.cols = []aggCol{
+	in := &aggTestInput{n: n}
+	in.cols = []aggTestCol{
 		col("k1", kernels.TInt64, func() kernels.Value { return kernels.Value{I: int64(r.IntN(40)) - 5} }),
 		col("k2", kernels.TString, func() kernels.Value { return kernels.Value{S: []string{"a", "b", "ccc", "", "zz"}[r.IntN(5)]} }),
-		col("d", tDec152, func() kernels.Value {
+		col("d", aggDec152, func() kernels.Value {
 			return kernels.DecValue(decimal128.FromI64(r.Int64N(2e15) - 1e15 + 1))
 		}),
-		col("dd", tDec152, func() kernels.Value { return kernels.DecValue(decimal128.FromI64(decs[r.IntN(len(decs))])) }),
+		col("dd", aggDec152, func() kernels.Value { return kernels.DecValue(decimal128.FromI64(decs[r.IntN(len(decs))])) }),
 		col("i32", kernels.TInt32, func() kernels.Value { return kernels.Value{I: int64(int32(r.Uint32()))} }),
 		col("i16", kernels.TInt16, func() kernels.Value { return kernels.Value{I: int64(r.IntN(11) - 5)} }),
 		col("big", kernels.TInt64, func() kernels.Value {
@@ -137,7 +137,7 @@ func genAggInput(n int, seed uint64) *aggInput {
 		col("kb", kernels.TBool, func() kernels.Value { return kernels.Value{I: int64(r.IntN(2))} }),
 		col("kf", kernels.TFloat64, func() kernels.Value { return kernels.Value{F: []float64{1.5, -2, math.NaN()}[r.IntN(3)]} }),
 	}
-	nul := aggCol{name: "nul", typ: kernels.TInt64, vals: make([]kernels.Value, n)}
+	nul := aggTestCol{name: "nul", typ: kernels.TInt64, vals: make([]kernels.Value, n)}
 	for i := range nul.vals {
 		nul.vals[i] = kernels.NullValue
 	}
@@ -145,21 +145,21 @@ func genAggInput(n int, seed uint64) *aggInput {
 	return in
 }
 
-// tAgg is an aggregate of a test: fn over column arg ("" for none).
-type tAgg struct {
+// aggTestCall is an aggregate of a test: fn over column arg ("" for none).
+type aggTestCall struct {
 	fn       string
 	arg      string
 	distinct bool
 	typ      kernels.Type
 }
 
-var allTestAggs = []tAgg{
+var aggTestCalls = []aggTestCall{
 	{fn: "count_star", typ: kernels.TInt64},
 	{fn: "count", arg: "d", typ: kernels.TInt64},
 	{fn: "sum", arg: "d", typ: kernels.DecimalType(38, 2)},
 	{fn: "avg", arg: "d", typ: kernels.TFloat64},
-	{fn: "min", arg: "d", typ: tDec152},
-	{fn: "max", arg: "d", typ: tDec152},
+	{fn: "min", arg: "d", typ: aggDec152},
+	{fn: "max", arg: "d", typ: aggDec152},
 	{fn: "sum", arg: "i32", typ: kernels.TInt64},
 	{fn: "avg", arg: "i32", typ: kernels.TFloat64},
 	{fn: "max", arg: "i32", typ: kernels.TInt32},
@@ -197,8 +197,8 @@ var allTestAggs = []tAgg{
 	{fn: "max", arg: "nul", typ: kernels.TInt64},
 }
 
-// refAgg computes one aggregate over a group's argument values the obvious way.
-func refAgg(a tAgg, at kernels.Type, vals []kernels.Value, rows int) kernels.Value {
+// aggRefCall computes one aggregate over a group's argument values the obvious way.
+func aggRefCall(a aggTestCall, at kernels.Type, vals []kernels.Value, rows int) kernels.Value {
 	if a.fn == "count_star" {
 		return kernels.Value{I: int64(rows)}
 	}
@@ -280,8 +280,8 @@ func refAgg(a tAgg, at kernels.Type, vals []kernels.Value, rows int) kernels.Val
 	panic(a.fn)
 }
 
-// refAggregate returns the expected result: formatted rows keyed by group.
-func refAggregate(in *aggInput, groups []string, aggs []tAgg) map[string][]string {
+// aggReference returns the expected result: formatted rows keyed by group.
+func aggReference(in *aggTestInput, groups []string, aggs []aggTestCall) map[string][]string {
 	type grp struct {
 		vals []kernels.Value
 		rows []int
@@ -322,22 +322,23 @@ func refAggregate(in *aggInput, groups []string, aggs []tAgg) map[string][]strin
 					vals = append(vals, c.vals[r])
 				}
 			}
-			row = append(row, refAgg(a, at, vals, len(gr.rows)).Format(a.typ))
+			row = append(row, aggRefCall(a, at, vals, len(gr.rows)).Format(a.typ))
 		}
 		out[k] = row
 	}
 	return out
 }
 
-type aggRun struct {
+type aggRunOpts struct {
 	batchSize int
 	drivers   int
 	elastic   bool
+	flush     int // local table size that triggers an early merge (0: default)
 }
 
-// runAggregate aggregates in through a pipeline and returns the formatted
+// aggRunPipeline aggregates in through a pipeline and returns the formatted
 // result rows keyed by group, checking for leaks.
-func runAggregate(t *testing.T, in *aggInput, groups []string, aggs []tAgg, rc aggRun) map[string][]string {
+func aggRunPipeline(t *testing.T, in *aggTestInput, groups []string, aggs []aggTestCall, rc aggRunOpts) map[string][]string {
 	t.Helper()
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer checked.AssertSize(t, 0)
@@ -371,6 +372,9 @@ func runAggregate(t *testing.T, in *aggInput, groups []string, aggs []tAgg, rc a
 		t.Fatal(err)
 	}
 	defer agg.Close()
+	if rc.flush > 0 {
+		agg.flushGroups = rc.flush
+	}
 	p := &Pipeline{Source: NewBatchSource(func() []arrow.RecordBatch { return batches }), Sink: agg}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -448,7 +452,7 @@ func runAggregate(t *testing.T, in *aggInput, groups []string, aggs []tAgg, rc a
 	return got
 }
 
-func compareAgg(t *testing.T, got, want map[string][]string, aggs []tAgg, ngroups int) {
+func aggCompare(t *testing.T, got, want map[string][]string, aggs []aggTestCall, ngroups int) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("%d groups, want %d", len(got), len(want))
@@ -483,66 +487,78 @@ func compareAgg(t *testing.T, got, want map[string][]string, aggs []tAgg, ngroup
 	}
 }
 
-func aggMatrix(t *testing.T, in *aggInput, groups []string, aggs []tAgg) {
-	want := refAggregate(in, groups, aggs)
+func aggRunMatrix(t *testing.T, in *aggTestInput, groups []string, aggs []aggTestCall) {
+	want := aggReference(in, groups, aggs)
 	for _, bs := range []int{1, 3, 8192} {
 		for _, d := range []int{1, 4} {
 			t.Run(fmt.Sprintf("batch=%d/drivers=%d", bs, d), func(t *testing.T) {
-				got := runAggregate(t, in, groups, aggs, aggRun{batchSize: bs, drivers: d})
-				compareAgg(t, got, want, aggs, len(groups))
+				got := aggRunPipeline(t, in, groups, aggs, aggRunOpts{batchSize: bs, drivers: d})
+				aggCompare(t, got, want, aggs, len(groups))
 			})
 		}
 	}
 }
 
 func TestHashAggregateGroups(t *testing.T) {
-	in := genAggInput(3000, 1)
-	aggMatrix(t, in, []string{"k1", "k2"}, allTestAggs)
+	in := aggGenInput(3000, 1)
+	aggRunMatrix(t, in, []string{"k1", "k2"}, aggTestCalls)
+}
+
+// TestHashAggregateEarlyFlush merges local tables into the global one
+// while drivers still run.
+func TestHashAggregateEarlyFlush(t *testing.T) {
+	in := aggGenInput(3000, 9)
+	groups := []string{"k1", "k2"}
+	want := aggReference(in, groups, aggTestCalls)
+	for _, d := range []int{1, 4} {
+		got := aggRunPipeline(t, in, groups, aggTestCalls, aggRunOpts{batchSize: 64, drivers: d, flush: 50})
+		aggCompare(t, got, want, aggTestCalls, len(groups))
+	}
 }
 
 func TestHashAggregateNoGroups(t *testing.T) {
-	in := genAggInput(2000, 2)
-	aggMatrix(t, in, nil, allTestAggs)
+	in := aggGenInput(2000, 2)
+	aggRunMatrix(t, in, nil, aggTestCalls)
 }
 
 func TestHashAggregateKeyTypes(t *testing.T) {
-	in := genAggInput(2000, 3)
-	aggs := []tAgg{
+	in := aggGenInput(2000, 3)
+	aggs := []aggTestCall{
 		{fn: "count_star", typ: kernels.TInt64},
 		{fn: "sum", arg: "d", typ: kernels.DecimalType(38, 2)},
 		{fn: "count", arg: "s", distinct: true, typ: kernels.TInt64},
 	}
-	aggMatrix(t, in, []string{"kd", "kb", "kf", "dd", "i16"}, aggs)
-	aggMatrix(t, in, []string{"s"}, aggs)
-	aggMatrix(t, in, []string{"nul"}, aggs)
+	aggRunMatrix(t, in, []string{"kd", "kb", "kf", "dd", "i16"}, aggs)
+	aggRunMatrix(t, in, []string{"s"}, aggs)
+	aggRunMatrix(t, in, []string{"nul"}, aggs)
 }
 
 func TestHashAggregateEmpty(t *testing.T) {
-	in := genAggInput(0, 4)
+	in := aggGenInput(0, 4)
 	for _, groups := range [][]string{nil, {"k1", "k2"}} {
-		want := refAggregate(in, groups, allTestAggs)
+		want := aggReference(in, groups, aggTestCalls)
 		if len(groups) == 0 && len(want) != 1 || len(groups) > 0 && len(want) != 0 {
 			t.Fatalf("reference has %d rows", len(want))
 		}
 		for _, d := range []int{1, 4} {
-			got := runAggregate(t, in, groups, allTestAggs, aggRun{batchSize: 8192, drivers: d})
-			compareAgg(t, got, want, allTestAggs, len(groups))
+			got := aggRunPipeline(t, in, groups, aggTestCalls, aggRunOpts{batchSize: 8192, drivers: d})
+			aggCompare(t, got, want, aggTestCalls, len(groups))
 		}
 	}
 	// Spot-check the no-GROUP-BY row: count 0, sum/avg/min NULL.
-	got := runAggregate(t, in, nil, allTestAggs[:4], aggRun{batchSize: 8192, drivers: 2})
+	got := aggRunPipeline(t, in, nil, aggTestCalls[:4], aggRunOpts{batchSize: 8192, drivers: 2})
 	if row := got[""]; strings.Join(row, ",") != "0,0,NULL,NULL" {
 		t.Errorf("empty aggregate row %v", row)
 	}
 }
 
 func TestHashAggregateElastic(t *testing.T) {
-	in := genAggInput(6000, 5)
+	in := aggGenInput(6000, 5)
 	for _, groups := range [][]string{{"k1", "k2"}, nil} {
-		want := refAggregate(in, groups, allTestAggs)
+		want := aggReference(in, groups, aggTestCalls)
 		for i := 0; i < 2; i++ {
-			got := runAggregate(t, in, groups, allTestAggs, aggRun{batchSize: 3, drivers: 2, elastic: true})
-			compareAgg(t, got, want, allTestAggs, len(groups))
+			got := aggRunPipeline(t, in, groups, aggTestCalls, aggRunOpts{batchSize: 3, drivers: 2, elastic: true})
+			aggCompare(t, got, want, aggTestCalls, len(groups))
 		}
 	}
 }
@@ -551,7 +567,7 @@ func TestHashAggregateMemoryLimit(t *testing.T) {
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer checked.AssertSize(t, 0)
 	n := 100000
-	in := &aggInput{n: n, cols: []aggCol{{name: "k", typ: kernels.TInt64, vals: make([]kernels.Value, n)}}}
+	in := &aggTestInput{n: n, cols: []aggTestCol{{name: "k", typ: kernels.TInt64, vals: make([]kernels.Value, n)}}}
 	for i := range in.cols[0].vals {
 		in.cols[0].vals[i] = kernels.Value{I: int64(i)}
 	}
@@ -587,7 +603,7 @@ func TestHashAggregateMemoryLimit(t *testing.T) {
 func TestHashAggregateCloseWithoutFinalize(t *testing.T) {
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer checked.AssertSize(t, 0)
-	in := genAggInput(1000, 6)
+	in := aggGenInput(1000, 6)
 	batches := in.batches(checked, 100)
 	defer func() {
 		for _, b := range batches {
@@ -598,7 +614,7 @@ func TestHashAggregateCloseWithoutFinalize(t *testing.T) {
 	input := in.columns()
 	var out []planner.Column
 	var calls []planner.AggCall
-	for j, a := range allTestAggs {
+	for j, a := range aggTestCalls {
 		call := planner.AggCall{Func: a.fn, Distinct: a.distinct, Type: a.typ}
 		if a.arg != "" {
 			call.Args = []*planner.Expr{planner.Col(input[in.idx(a.arg)])}
@@ -638,14 +654,14 @@ func TestHashAggregateCloseWithoutFinalize(t *testing.T) {
 
 func TestHashAggregatePlanErrors(t *testing.T) {
 	q := NewQueryContext(nil, 0, 1)
-	in := genAggInput(1, 7)
+	in := aggGenInput(1, 7)
 	input := in.columns()
 	col := func(n string) *planner.Expr { return planner.Col(input[in.idx(n)]) }
 	for _, c := range []planner.AggCall{
-		{Func: "median", Args: []*planner.Expr{col("d")}, Type: tDec152},
+		{Func: "median", Args: []*planner.Expr{col("d")}, Type: aggDec152},
 		{Func: "sum", Args: []*planner.Expr{col("s")}, Type: kernels.TString},
 		{Func: "sum", Args: []*planner.Expr{col("d")}, Type: kernels.DecimalType(38, 3)},
-		{Func: "avg", Args: []*planner.Expr{col("d")}, Type: tDec152},
+		{Func: "avg", Args: []*planner.Expr{col("d")}, Type: aggDec152},
 		{Func: "min", Args: []*planner.Expr{col("d")}, Type: kernels.TFloat64},
 		{Func: "bool_and", Args: []*planner.Expr{col("i32")}, Type: kernels.TInt32},
 	} {
@@ -655,18 +671,18 @@ func TestHashAggregatePlanErrors(t *testing.T) {
 	}
 }
 
-// TestAggregateKeyRoundTrip checks that decodeKey inverts RowKeys.Encode
+// TestAggregateKeyRoundTrip checks that aggDecodeKey inverts RowKeys.Encode
 // for every type a group column can have.
 func TestAggregateKeyRoundTrip(t *testing.T) {
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer checked.AssertSize(t, 0)
-	in := genAggInput(500, 8)
-	iv := aggCol{name: "iv", typ: kernels.TInterval, vals: make([]kernels.Value, in.n)}
+	in := aggGenInput(500, 8)
+	iv := aggTestCol{name: "iv", typ: kernels.TInterval, vals: make([]kernels.Value, in.n)}
 	for i := range iv.vals {
 		iv.vals[i] = kernels.Value{Months: int32(i - 7), Days: -int32(i), Nanos: int64(i) * 1e9}
 	}
 	iv.vals[3] = kernels.NullValue
-	f32 := aggCol{name: "f32b", typ: kernels.TFloat32, vals: make([]kernels.Value, in.n)}
+	f32 := aggTestCol{name: "f32b", typ: kernels.TFloat32, vals: make([]kernels.Value, in.n)}
 	for i := range f32.vals {
 		f32.vals[i] = kernels.Value{F: float64(float32(float64(i) * 1.1))}
 	}
@@ -683,7 +699,7 @@ func TestAggregateKeyRoundTrip(t *testing.T) {
 	}
 	rk.Encode(b.Columns(), in.n)
 	for r := 0; r < in.n; r++ {
-		rest, err := decodeKey(rk.Key(r), types, blds)
+		rest, err := aggDecodeKey(rk.Key(r), types, blds)
 		if err != nil || len(rest) != 0 {
 			t.Fatalf("row %d: %v, %d bytes left", r, err, len(rest))
 		}
@@ -706,12 +722,12 @@ func BenchmarkHashAggregate(b *testing.B) {
 	const rows = 1 << 20
 	r := rand.New(rand.NewPCG(1, 2))
 	mem := memory.NewGoAllocator()
-	sch := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "d", Type: tDec152.Arrow()}}, nil)
+	sch := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "d", Type: aggDec152.Arrow()}}, nil)
 	mk := func(groups int) []arrow.RecordBatch {
 		var out []arrow.RecordBatch
 		for from := 0; from < rows; from += DefaultBatchSize {
 			kb := array.NewInt64Builder(mem)
-			db := array.NewDecimal128Builder(mem, tDec152.Arrow().(*arrow.Decimal128Type))
+			db := array.NewDecimal128Builder(mem, aggDec152.Arrow().(*arrow.Decimal128Type))
 			for i := from; i < min(rows, from+DefaultBatchSize); i++ {
 				kb.Append(int64(r.IntN(groups)))
 				db.Append(decimal128.FromI64(r.Int64N(1e7)))
@@ -725,7 +741,7 @@ func BenchmarkHashAggregate(b *testing.B) {
 		}
 		return out
 	}
-	input := []planner.Column{{ID: 1, Name: "k", Type: kernels.TInt64}, {ID: 2, Name: "d", Type: tDec152}}
+	input := []planner.Column{{ID: 1, Name: "k", Type: kernels.TInt64}, {ID: 2, Name: "d", Type: aggDec152}}
 	for _, bc := range []struct {
 		name    string
 		groups  int
@@ -739,6 +755,7 @@ func BenchmarkHashAggregate(b *testing.B) {
 	} {
 		batches := mk(bc.groups)
 		b.Run(bc.name, func(b *testing.B) {
+			cpu0 := aggProcessCPU()
 			for b.Loop() {
 				q := NewQueryContext(nil, 0, bc.drivers)
 				var groups []*planner.Expr
@@ -759,6 +776,8 @@ func BenchmarkHashAggregate(b *testing.B) {
 				agg.Close()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rows, "ns/row")
+			// CPU time per row (all threads): robust on a loaded machine.
+			b.ReportMetric(float64((aggProcessCPU()-cpu0).Nanoseconds())/float64(b.N)/rows, "cpu-ns/row")
 		})
 		for _, x := range batches {
 			x.Release()

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bellows-db/bellows/kernels"
 	"github.com/bellows-db/bellows/planner"
 )
 
@@ -244,12 +245,19 @@ func (b *builder) buildJoin(j *planner.Join) (*pipeBuilder, error) {
 	for _, c := range planner.Conjuncts(j.Cond) {
 		if c.Kind == planner.ECall && c.Func == "eq" && len(c.Args) == 2 {
 			a, bb := c.Args[0], c.Args[1]
-			switch {
-			case within(a, lset) && within(bb, rset):
+			if within(a, rset) && within(bb, lset) {
+				a, bb = bb, a
+			}
+			if within(a, lset) && within(bb, rset) {
+				if a.Type != bb.Type {
+					// keys hash as bytes: bring both sides to one type
+					t, ok := kernels.CommonType(a.Type, bb.Type)
+					if !ok {
+						return nil, fmt.Errorf("cannot join on %s = %s", a.Type, bb.Type)
+					}
+					a, bb = castExpr(a, t), castExpr(bb, t)
+				}
 				lk, rk = append(lk, a), append(rk, bb)
-				continue
-			case within(a, rset) && within(bb, lset):
-				lk, rk = append(lk, bb), append(rk, a)
 				continue
 			}
 		}
@@ -273,6 +281,13 @@ func (b *builder) buildJoin(j *planner.Join) (*pipeBuilder, error) {
 	b.op(lb, j, probe)
 	lb.ordered = false
 	return lb, nil
+}
+
+func castExpr(e *planner.Expr, t kernels.Type) *planner.Expr {
+	if e.Type == t {
+		return e
+	}
+	return &planner.Expr{Kind: planner.ECast, Type: t, Args: []*planner.Expr{e}}
 }
 
 func within(e *planner.Expr, set map[planner.ColumnID]bool) bool {

@@ -140,12 +140,13 @@ type colGather struct {
 	data  [][]byte  // gStr: whole value buffer
 	sqlT  kernels.Type
 	anyNl bool
+	avg   int // gStr: average value bytes, -1 until computed
 }
 
 // newColGather prepares typed access to srcs; dt is the output type (the
 // sources must share its physical layout).
 func newColGather(dt arrow.DataType, srcs []arrow.Array) *colGather {
-	g := &colGather{dt: dt, srcs: srcs, valid: make([][]byte, len(srcs)), voff: make([]int, len(srcs))}
+	g := &colGather{dt: dt, srcs: srcs, valid: make([][]byte, len(srcs)), voff: make([]int, len(srcs)), avg: -1}
 	for i, s := range srcs {
 		if s.NullN() > 0 && s.DataType().ID() != arrow.NULL {
 			g.valid[i] = s.NullBitmapBytes()
@@ -207,6 +208,24 @@ func newColGather(dt arrow.DataType, srcs []arrow.Array) *colGather {
 		g.sqlT = t
 	}
 	return g
+}
+
+// estimate guesses the string bytes of n gathered rows.
+func (g *colGather) estimate(n int) int {
+	if g.avg < 0 {
+		rows, bytes := 0, 0
+		for _, o := range g.offs {
+			if len(o) > 0 {
+				rows += len(o) - 1
+				bytes += int(o[len(o)-1] - o[0])
+			}
+		}
+		g.avg = 0
+		if rows > 0 {
+			g.avg = (bytes + rows - 1) / rows
+		}
+	}
+	return n*g.avg + 64
 }
 
 func gatherFixed[T any](ptrs []unsafe.Pointer, refs []rowRef, out []T) {
@@ -280,33 +299,35 @@ func (g *colGather) gather(mem memory.Allocator, refs []rowRef) (arrow.Array, er
 		}
 		bufs = []*memory.Buffer{validity, vals}
 	case gStr:
-		total := 0
-		for _, r := range refs {
-			if r.b != nullRef {
-				o := g.offs[r.b]
-				total += int(o[r.r+1] - o[r.r])
-			}
-		}
-		if total > 1<<31-1 {
-			if validity != nil {
-				validity.Release()
-			}
-			return nil, fmt.Errorf("string data of one batch exceeds 2 GiB")
-		}
+		// One pass, growing the data buffer from an estimate.
 		offBuf, offs := kernels.AllocFixed[int32](mem, n+1)
 		dataBuf := memory.NewResizableBuffer(mem)
-		dataBuf.Resize(total)
+		dataBuf.Resize(g.estimate(n))
 		data := dataBuf.Bytes()
-		pos := int32(0)
+		pos := 0
 		for i, r := range refs {
-			offs[i] = pos
+			offs[i] = int32(pos)
 			if r.b == nullRef {
 				continue
 			}
 			o := g.offs[r.b]
-			pos += int32(copy(data[pos:], g.data[r.b][o[r.r]:o[r.r+1]]))
+			v := g.data[r.b][o[r.r]:o[r.r+1]]
+			if pos+len(v) > len(data) {
+				if pos+len(v) > 1<<31-1 {
+					offBuf.Release()
+					dataBuf.Release()
+					if validity != nil {
+						validity.Release()
+					}
+					return nil, fmt.Errorf("string data of one batch exceeds 2 GiB")
+				}
+				dataBuf.Resize(max(2*len(data), pos+len(v)))
+				data = dataBuf.Bytes()
+			}
+			pos += copy(data[pos:], v)
 		}
-		offs[n] = pos
+		offs[n] = int32(pos)
+		dataBuf.Resize(pos)
 		bufs = []*memory.Buffer{validity, offBuf, dataBuf}
 	case gFixed:
 		vals := memory.NewResizableBuffer(mem)

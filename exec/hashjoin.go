@@ -1,11 +1,13 @@
 package exec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/bits"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -81,35 +83,38 @@ type hjChunk struct {
 	bytes  int64  // reserved in the pool
 }
 
-type hjIntEntry struct {
+// hjIntSlot and hjGenSlot are open-addressing slots of one distinct key:
+// row is its first build row + 1 (0: empty slot), dup the chain (through
+// hjTable.next) of its other rows + 1 (0: none).
+type hjIntSlot struct {
 	key int64
 	row uint32
+	dup uint32
 }
 
-type hjGenEntry struct {
+type hjGenSlot struct {
 	hash uint64
 	row  uint32
+	dup  uint32
 }
 
-// hjTable is the finalized build side. Rows with non-NULL keys are
-// indexed by slot; each of the JoinPartitions buckets owns a power-of-two
-// range of slots and its entries are stored contiguously.
+// hjTable is the finalized build side: the concatenated right columns and
+// an open-addressing (linear probing) index over the rows with non-NULL
+// keys. The index is split into JoinPartitions buckets by the top hash
+// bits; bucket p owns the power-of-two slot range partBase[p] +
+// [0, partMask[p]] and probes wrap inside it, so a bucket can be built,
+// probed or moved on its own.
 type hjTable struct {
 	n          int
 	cols       []arrow.Array
 	hasNullKey bool
 	partBase   [JoinPartitions]uint32
 	partMask   [JoinPartitions]uint64
-	slotOff    []uint32 // entries of slot s: [slotOff[s], slotOff[s+1])
-	ient       []hjIntEntry
-	gent       []hjGenEntry
-	kbuf       []byte  // generic keys by build row
-	koff       []int64 // row r: kbuf[koff[r]:koff[r+1]]
-}
-
-func (t *hjTable) slot(h uint64) uint32 {
-	p := h >> 56
-	return t.partBase[p] + uint32(h&t.partMask[p])
+	islots     []hjIntSlot // single integer-like key
+	gslots     []hjGenSlot // other keys, compared as RowKeys bytes
+	next       []uint32    // build row -> next row + 1 with the same key (nil: no duplicates)
+	kbuf       []byte      // generic keys by build row
+	koff       []int64     // row r: kbuf[koff[r]:koff[r+1]]
 }
 
 func (t *hjTable) key(r uint32) []byte { return t.kbuf[t.koff[r]:t.koff[r+1]] }
@@ -450,7 +455,7 @@ func (j *HashJoin) finalize(ctx context.Context) (err error) {
 	}
 
 	if len(j.rightKeys) > 0 {
-		if err := j.buildIndex(t, chunks); err != nil {
+		if err := j.buildIndex(ctx, t, chunks); err != nil {
 			return err
 		}
 	}
@@ -469,9 +474,10 @@ func (j *HashJoin) finalize(ctx context.Context) (err error) {
 	return nil
 }
 
-// buildIndex fills t's slots and entries from the chunks' hashes and keys.
-func (j *HashJoin) buildIndex(t *hjTable, chunks []*hjChunk) error {
-	var pc [JoinPartitions]int
+// buildIndex fills t's index from the chunks' hashes and keys. Buckets are
+// independent, so they are built by up to q.Parallelism() goroutines.
+func (j *HashJoin) buildIndex(ctx context.Context, t *hjTable, chunks []*hjChunk) error {
+	var pc [JoinPartitions + 1]int
 	keyBytes := 0
 	for _, c := range chunks {
 		for r, h := range c.hashes {
@@ -479,82 +485,152 @@ func (j *HashJoin) buildIndex(t *hjTable, chunks []*hjChunk) error {
 				t.hasNullKey = true
 				continue
 			}
-			pc[h>>56]++
+			pc[h>>56+1]++
 		}
 		keyBytes += len(c.kbuf)
 	}
 	slots := 0
-	entries := 0
-	for p, cnt := range pc {
-		sz := 1
-		if cnt > 1 {
-			sz = 1 << bits.Len(uint(cnt-1))
-		}
+	for p := range JoinPartitions {
+		cnt := pc[p+1]
+		sz := 1 << bits.Len(uint(cnt+cnt/3)) // load factor <= 3/4
 		t.partBase[p] = uint32(slots)
 		t.partMask[p] = uint64(sz - 1)
 		slots += sz
-		entries += cnt
 	}
-	need := int64(slots+1) * 4
+	for p := 1; p <= JoinPartitions; p++ {
+		pc[p] += pc[p-1] // bucket p's rows: order[pc[p]:pc[p+1]]
+	}
+	entries := pc[JoinPartitions]
+	tmp := int64(entries) * 12 // order, hashes
 	if j.intKey {
-		need += int64(entries) * 16
-	} else {
-		need += int64(entries)*16 + int64(keyBytes) + int64(t.n+1)*8
+		tmp += int64(entries) * 8 // ikeys
+	}
+	need := tmp + int64(slots)*16 + int64(t.n)*4
+	if !j.intKey {
+		need += int64(keyBytes) + int64(t.n+1)*8
 	}
 	if err := j.grow(need); err != nil {
 		return err
 	}
-	off := make([]uint32, slots+1)
+	// Rows by bucket, in row order (a counting sort).
+	order := make([]uint32, entries)
+	hashes := make([]uint64, entries)
+	var ikeys []int64
+	if j.intKey {
+		ikeys = make([]int64, entries)
+	}
+	fill := pc
+	row := uint32(0)
 	for _, c := range chunks {
 		for r, h := range c.hashes {
-			if len(c.nulls) > 0 && c.nulls[r] {
-				continue
-			}
-			off[t.slot(h)+1]++
-		}
-	}
-	for s := 1; s <= slots; s++ {
-		off[s] += off[s-1]
-	}
-	if j.intKey {
-		ent := make([]hjIntEntry, entries)
-		row := uint32(0)
-		for _, c := range chunks {
-			for r, h := range c.hashes {
-				if len(c.nulls) == 0 || !c.nulls[r] {
-					s := t.slot(h)
-					ent[off[s]] = hjIntEntry{key: c.ikeys[r], row: row}
-					off[s]++
+			if len(c.nulls) == 0 || !c.nulls[r] {
+				p := h >> 56
+				k := fill[p]
+				fill[p]++
+				order[k], hashes[k] = row, h
+				if ikeys != nil {
+					ikeys[k] = c.ikeys[r]
 				}
-				row++
 			}
+			row++
 		}
-		t.ient = ent
-	} else {
-		ent := make([]hjGenEntry, entries)
+	}
+	if !j.intKey {
 		kbuf := make([]byte, 0, keyBytes)
 		koff := make([]int64, 0, t.n+1)
-		row := uint32(0)
 		for _, c := range chunks {
-			for r, h := range c.hashes {
+			for r := 0; r < c.n; r++ {
 				koff = append(koff, int64(len(kbuf)+int(c.koffs[r])))
-				if len(c.nulls) == 0 || !c.nulls[r] {
-					s := t.slot(h)
-					ent[off[s]] = hjGenEntry{hash: h, row: row}
-					off[s]++
-				}
-				row++
 			}
 			kbuf = append(kbuf, c.kbuf...)
 		}
-		koff = append(koff, int64(len(kbuf)))
-		t.gent, t.kbuf, t.koff = ent, kbuf, koff
+		t.kbuf, t.koff = kbuf, append(koff, int64(len(kbuf)))
 	}
-	// off[s] now holds the end of slot s; shift to starts.
-	copy(off[1:], off[:slots])
-	off[0] = 0
-	t.slotOff = off
-	return nil
+	// The chunks' keys are copied out: free them before the index grows.
+	for _, c := range chunks {
+		c.hashes, c.ikeys, c.kbuf, c.koffs, c.nulls = nil, nil, nil, nil, nil
+		j.shrink(c.bytes)
+		c.bytes = 0
+	}
+	t.next = make([]uint32, t.n)
+	if j.intKey {
+		t.islots = make([]hjIntSlot, slots)
+	} else {
+		t.gslots = make([]hjGenSlot, slots)
+	}
+	var dups atomic.Bool
+	build := func(p int) {
+		base, mask := t.partBase[p], t.partMask[p]
+		lo, hi := pc[p], pc[p+1]
+		d := false
+		if j.intKey {
+			sl := t.islots[base : uint64(base)+mask+1]
+			for k := lo; k < hi; k++ {
+				h, key, r := hashes[k], ikeys[k], order[k]
+				for s := h & mask; ; s = (s + 1) & mask {
+					e := &sl[s]
+					if e.row == 0 {
+						*e = hjIntSlot{key: key, row: r + 1}
+						break
+					}
+					if e.key == key {
+						t.next[r], e.dup, d = e.dup, r+1, true
+						break
+					}
+				}
+			}
+		} else {
+			sl := t.gslots[base : uint64(base)+mask+1]
+			for k := lo; k < hi; k++ {
+				h, r := hashes[k], order[k]
+				key := t.key(r)
+				for s := h & mask; ; s = (s + 1) & mask {
+					e := &sl[s]
+					if e.row == 0 {
+						*e = hjGenSlot{hash: h, row: r + 1}
+						break
+					}
+					if e.hash == h && bytes.Equal(t.key(e.row-1), key) {
+						t.next[r], e.dup, d = e.dup, r+1, true
+						break
+					}
+				}
+			}
+		}
+		if d {
+			dups.Store(true)
+		}
+	}
+	workers := min(j.q.Parallelism(), runtime.GOMAXPROCS(0), 1+entries/65536)
+	if workers <= 1 {
+		for p := range JoinPartitions {
+			build(p)
+		}
+	} else {
+		var nextPart atomic.Int32
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					p := int(nextPart.Add(1)) - 1
+					if p >= JoinPartitions {
+						return
+					}
+					build(p)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	// The sort arrays were temporary; drop next when no key repeats.
+	if !dups.Load() {
+		t.next = nil
+		tmp += int64(t.n) * 4
+	}
+	j.shrink(tmp)
+	return ctx.Err()
 }
 
 // Close frees the build side and the table, whether or not the build

@@ -48,9 +48,9 @@ func (p *hjProbeFlush) Flush(ctx context.Context) ([]arrow.RecordBatch, error) {
 
 // hjMatchState is the resumable position of a candidate scan over one batch.
 type hjMatchState struct {
-	i        int    // probe row
-	pos, end uint32 // entry range (cross join: next build row in pos)
-	in       bool   // scanning row i's range
+	i   int    // probe row
+	pos uint32 // next candidate: build row (cross join) or build row + 1
+	in  bool   // resuming inside row i's candidates
 }
 
 // hjProbeLocal is one driver's probe state; the slices are reused scratch.
@@ -65,8 +65,8 @@ type hjProbeLocal struct {
 	opi    []int32 // output pairs; build row -1 is a NULL right side
 	obi    []int32
 	pm     []bool   // probe row matched
-	starts []uint32 // candidate entries of probe row i: [starts[i], ends[i])
-	ends   []uint32
+	first  []uint32 // probe row i's first matching build row + 1 (0: none)
+	dup    []uint32 // and the chain of its other matches (hjTable.next)
 	grown  int64
 }
 
@@ -102,7 +102,7 @@ func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out a
 		if err := l.probeKeys(in, n); err != nil {
 			return nil, err
 		}
-		l.ranges(n)
+		l.lookup(n)
 	}
 	l.pm = hjResize(l.pm, n)
 	clear(l.pm)
@@ -163,9 +163,11 @@ func (l *hjProbeLocal) Close() {
 
 // account reserves the scratch memory this driver holds.
 func (l *hjProbeLocal) account() error {
-	b := 4*int64(cap(l.pi)+cap(l.bi)+cap(l.opi)+cap(l.obi)+cap(l.rk.Offs)+cap(l.starts)+cap(l.ends)) +
-		8*int64(cap(l.ikeys)+cap(l.hashes)+cap(l.rk.Hash)) +
-		int64(cap(l.nulls)+cap(l.pm)+cap(l.rk.Buf)+cap(l.rk.AnyNull))
+	b := 4*int64(cap(l.pi)+cap(l.bi)+cap(l.opi)+cap(l.obi)+cap(l.rk.Offs)+cap(l.first)+cap(l.dup)) +
+		8*int64(cap(l.rk.Hash)) + int64(cap(l.pm)+cap(l.rk.Buf)+cap(l.rk.AnyNull))
+	if l.j.intKey { // otherwise hashes and nulls alias l.rk
+		b += 16*int64(cap(l.ikeys)) + int64(cap(l.nulls))
+	}
 	if b <= l.grown {
 		return nil
 	}
@@ -223,53 +225,28 @@ func (l *hjProbeLocal) fill(st *hjMatchState, n int, pi, bi []int32, limit int, 
 		}
 		return pi, bi
 	}
-	i, pos, end := st.i, st.pos, st.end
+	first, dup, next := l.first[:n], l.dup[:n], t.next
+	i, r := st.i, st.pos
 	resume := st.in
-	starts, ends := l.starts[:n], l.ends[:n]
-	if l.j.intKey {
-		ent, keys := t.ient, l.ikeys[:n]
-		for ; i < n; i++ {
-			if !resume {
-				if skip != nil && skip[i] {
-					continue
-				}
-				pos, end = starts[i], ends[i]
-			}
-			resume = false
-			k := keys[i]
-			for ; pos < end; pos++ {
-				if e := ent[pos]; e.key == k {
-					if len(pi) >= limit {
-						*st = hjMatchState{i: i, pos: pos, end: end, in: true}
-						return pi, bi
-					}
-					pi = append(pi, int32(i))
-					bi = append(bi, int32(e.row))
-				}
-			}
-		}
-		*st = hjMatchState{i: n}
-		return pi, bi
-	}
-	ent, hashes := t.gent, l.hashes
 	for ; i < n; i++ {
 		if !resume {
 			if skip != nil && skip[i] {
 				continue
 			}
-			pos, end = starts[i], ends[i]
+			r = first[i]
 		}
 		resume = false
-		h := hashes[i]
-		key := l.rk.Key(i)
-		for ; pos < end; pos++ {
-			if e := ent[pos]; e.hash == h && bytes.Equal(t.key(e.row), key) {
-				if len(pi) >= limit {
-					*st = hjMatchState{i: i, pos: pos, end: end, in: true}
-					return pi, bi
-				}
-				pi = append(pi, int32(i))
-				bi = append(bi, int32(e.row))
+		for r != 0 {
+			if len(pi) >= limit {
+				*st = hjMatchState{i: i, pos: r, in: true}
+				return pi, bi
+			}
+			pi = append(pi, int32(i))
+			bi = append(bi, int32(r-1))
+			if r == first[i] {
+				r = dup[i]
+			} else {
+				r = next[r-1]
 			}
 		}
 	}
@@ -277,21 +254,55 @@ func (l *hjProbeLocal) fill(st *hjMatchState, n int, pi, bi []int32, limit int, 
 	return pi, bi
 }
 
-// ranges looks up every probe row's slot: its candidate entries are
-// [starts[i], ends[i]) (empty for a NULL key). A separate pass keeps the
-// table's cache misses independent of each other.
-func (l *hjProbeLocal) ranges(n int) {
+// lookup finds every probe row's key in the table: first[i] is its first
+// build row + 1 (0: no match or a NULL key), dup[i] the chain of the other
+// rows. A separate pass over the batch keeps the table's cache misses
+// independent of each other.
+func (l *hjProbeLocal) lookup(n int) {
 	t := l.t
-	l.starts, l.ends = hjResize(l.starts, n), hjResize(l.ends, n)
-	starts, ends, off := l.starts[:n], l.ends[:n], t.slotOff
-	for i, h := range l.hashes[:n] {
-		p := h >> 56
-		s := t.partBase[p] + uint32(h&t.partMask[p])
-		starts[i], ends[i] = off[s], off[s+1]
+	l.first, l.dup = hjResize(l.first, n), hjResize(l.dup, n)
+	first, dup, hashes := l.first[:n], l.dup[:n], l.hashes[:n]
+	if l.j.intKey {
+		keys, sl := l.ikeys[:n], t.islots
+		for i, h := range hashes {
+			p := h >> 56
+			base, mask := uint64(t.partBase[p]), t.partMask[p]
+			k := keys[i]
+			f, d := uint32(0), uint32(0)
+			for s := h & mask; ; s = (s + 1) & mask {
+				e := &sl[base+s]
+				if e.row == 0 {
+					break
+				}
+				if e.key == k {
+					f, d = e.row, e.dup
+					break
+				}
+			}
+			first[i], dup[i] = f, d
+		}
+	} else {
+		sl := t.gslots
+		for i, h := range hashes {
+			p := h >> 56
+			base, mask := uint64(t.partBase[p]), t.partMask[p]
+			f, d := uint32(0), uint32(0)
+			for s := h & mask; ; s = (s + 1) & mask {
+				e := &sl[base+s]
+				if e.row == 0 {
+					break
+				}
+				if e.hash == h && bytes.Equal(t.key(e.row-1), l.rk.Key(i)) {
+					f, d = e.row, e.dup
+					break
+				}
+			}
+			first[i], dup[i] = f, d
+		}
 	}
 	for i, null := range l.nulls {
 		if null {
-			ends[i] = starts[i]
+			first[i] = 0
 		}
 	}
 }
@@ -305,30 +316,8 @@ func (l *hjProbeLocal) exists(n int) {
 		}
 		return
 	}
-	starts, ends := l.starts[:n], l.ends[:n]
-	if l.j.intKey {
-		ent, keys := t.ient, l.ikeys[:n]
-		for i := range keys {
-			k := keys[i]
-			for p := starts[i]; p < ends[i]; p++ {
-				if ent[p].key == k {
-					pm[i] = true
-					break
-				}
-			}
-		}
-		return
-	}
-	ent, hashes := t.gent, l.hashes
-	for i := 0; i < n; i++ {
-		h := hashes[i]
-		key := l.rk.Key(i)
-		for p := starts[i]; p < ends[i]; p++ {
-			if e := ent[p]; e.hash == h && bytes.Equal(t.key(e.row), key) {
-				pm[i] = true
-				break
-			}
-		}
+	for i, f := range l.first[:n] {
+		pm[i] = f != 0
 	}
 }
 

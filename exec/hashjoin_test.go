@@ -439,7 +439,7 @@ func TestHashJoinKeyTypes(t *testing.T) {
 				rrows = append(rrows, hjRow{gen(rng, typ), gen(rng, typ), {I: int64(i)}})
 			}
 			lb := hjBatches(q.Alloc, left, lrows, bs, true)
-			rb := hjBatches(q.Alloc, right, rrows, bs, false)
+			rb := hjBatches(q.Alloc, right, rrows, bs, ti%2 == 1)
 			for _, kind := range []planner.JoinKind{planner.JoinInner, planner.JoinFull, planner.JoinAnti} {
 				s := hjSpec{kind: kind, keys: [][2]int{{0, 0}}, residual: ti%2 == 0}
 				got, gerr := hjRun(t, q, s, left, right, lb, rb, nil)
@@ -534,6 +534,7 @@ func TestHashJoinMemoryLimit(t *testing.T) {
 					t.Fatalf("limit %d: %v", limit, err)
 				}
 				fails++
+				t.Logf("limit %d %s: %v", limit, s, err)
 			} else {
 				hjCompare(t, fmt.Sprintf("limit %d %s", limit, s), got, want, nil, nil)
 			}

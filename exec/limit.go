@@ -9,8 +9,7 @@ import (
 )
 
 // Limit passes at most count rows after skipping offset rows, counted over
-// all drivers together (each batch claims a range of row numbers in the
-// order drivers reach it).
+// all drivers together (each batch claims the next range of row numbers).
 type Limit struct {
 	lo, hi int64 // rows with position in [lo, hi) pass
 	seen   atomic.Int64

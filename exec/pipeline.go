@@ -325,7 +325,18 @@ func (q *QueryContext) Run(ctx context.Context, p *Pipeline) error {
 	if err := rp.flush(); err != nil {
 		return err
 	}
-	return p.Sink.Finalize(ctx)
+	return finalize(ctx, p.Sink)
+}
+
+// finalize runs a sink's Finalize, turning a memory-limit panic from an
+// allocation into an error.
+func finalize(ctx context.Context, s Sink) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = recoveredError(r)
+		}
+	}()
+	return s.Finalize(ctx)
 }
 
 func recoveredError(r any) error {

@@ -129,6 +129,12 @@ func scStatValues(ts metadata.TypedStatistics, ft arrow.DataType, nat kernels.Ty
 		if math.IsNaN(a) || math.IsNaN(b) {
 			return lo, hi, false
 		}
+		if a == 0 {
+			a = 0 // writers store -0 as a zero minimum
+		}
+		if b == 0 {
+			b = 0
+		}
 		return kernels.Value{F: a}, kernels.Value{F: b}, true
 	case kernels.Decimal:
 		switch s := ts.(type) {

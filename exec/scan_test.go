@@ -63,13 +63,13 @@ var scanTestRegistry = func() *kernels.Registry {
 	return reg
 }()
 
-var decType = kernels.DecimalType(15, 2)
+var scanDecType = kernels.DecimalType(15, 2)
 
-// testTableSchema is the Arrow schema of the generated test table.
-var testTableSchema = arrow.NewSchema([]arrow.Field{
+// scanTestSchema is the Arrow schema of the generated test table.
+var scanTestSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "id", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "I32", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
-	{Name: "dec", Type: decType.Arrow(), Nullable: true},
+	{Name: "dec", Type: scanDecType.Arrow(), Nullable: true},
 	{Name: "d", Type: arrow.FixedWidthTypes.Date32},
 	{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "extra", Type: arrow.PrimitiveTypes.Float64},
@@ -77,8 +77,8 @@ var testTableSchema = arrow.NewSchema([]arrow.Field{
 
 // row i of the test table: id = i, I32 = i%1000 (NULL when i%7 == 3),
 // dec = i*3 cents, d = 10000 + i/100, s = "s<i%50>" (NULL when i%11 == 5).
-func testBatch(start, n int) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, testTableSchema)
+func scanTestBatch(start, n int) arrow.RecordBatch {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, scanTestSchema)
 	defer b.Release()
 	for i := start; i < start+n; i++ {
 		b.Field(0).(*array.Int64Builder).Append(int64(i))
@@ -99,20 +99,20 @@ func testBatch(start, n int) arrow.RecordBatch {
 	return b.NewRecordBatch()
 }
 
-// writeTestParquet writes rows [start, start+n) in row groups of rg rows.
-func writeTestParquet(t testing.TB, path string, start, n, rg int) {
+// scanWriteParquet writes rows [start, start+n) in row groups of rg rows.
+func scanWriteParquet(t testing.TB, path string, start, n, rg int) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	props := parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(int64(rg)), parquet.WithStats(true))
-	w, err := pqarrow.NewFileWriter(testTableSchema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	w, err := pqarrow.NewFileWriter(scanTestSchema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for off := 0; off < n; off += rg {
-		b := testBatch(start+off, min(rg, n-off))
+		b := scanTestBatch(start+off, min(rg, n-off))
 		if err := w.Write(b); err != nil {
 			t.Fatal(err)
 		}
@@ -123,16 +123,16 @@ func writeTestParquet(t testing.TB, path string, start, n, rg int) {
 	}
 }
 
-var testCols = map[string]kernels.Type{
-	"id": kernels.TInt64, "I32": kernels.TInt32, "dec": decType, "d": kernels.TDate, "s": kernels.TString, "extra": kernels.TFloat64,
+var scanTestCols = map[string]kernels.Type{
+	"id": kernels.TInt64, "I32": kernels.TInt32, "dec": scanDecType, "d": kernels.TDate, "s": kernels.TString, "extra": kernels.TFloat64,
 }
 
-// testScan builds a scan of the named columns (file names given in any case).
-func testScan(format planner.FileFormat, paths []string, names ...string) *planner.Scan {
+// scanTestScan builds a scan of the named columns (file names given in any case).
+func scanTestScan(format planner.FileFormat, paths []string, names ...string) *planner.Scan {
 	s := &planner.Scan{Table: "t", Format: format, Paths: paths}
 	for i, n := range names {
 		t := kernels.TString
-		for k, v := range testCols {
+		for k, v := range scanTestCols {
 			if strings.EqualFold(k, n) {
 				t = v
 			}
@@ -143,7 +143,7 @@ func testScan(format planner.FileFormat, paths []string, names ...string) *plann
 	return s
 }
 
-func colOf(s *planner.Scan, name string) *planner.Expr {
+func scanColOf(s *planner.Scan, name string) *planner.Expr {
 	for _, c := range s.Cols {
 		if c.Name == name {
 			return planner.Col(c)
@@ -152,7 +152,7 @@ func colOf(s *planner.Scan, name string) *planner.Expr {
 	panic(name)
 }
 
-func newTestQuery(t *testing.T, drivers int) (*QueryContext, *memory.CheckedAllocator) {
+func scanTestQuery(t *testing.T, drivers int) (*QueryContext, *memory.CheckedAllocator) {
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	q := NewQueryContext(checked, 0, drivers)
 	q.Kernels = scanTestRegistry
@@ -160,7 +160,7 @@ func newTestQuery(t *testing.T, drivers int) (*QueryContext, *memory.CheckedAllo
 }
 
 // rows renders every row of the batches as text, for comparisons.
-func rowsOf(t *testing.T, schema []planner.Column, batches []arrow.RecordBatch) []string {
+func scanRows(t *testing.T, schema []planner.Column, batches []arrow.RecordBatch) []string {
 	t.Helper()
 	var out []string
 	for _, b := range batches {
@@ -183,8 +183,8 @@ func rowsOf(t *testing.T, schema []planner.Column, batches []arrow.RecordBatch) 
 	return out
 }
 
-// expectedRow renders row i of the test table for the named columns.
-func expectedRow(i int, names ...string) string {
+// scanExpectedRow renders row i of the test table for the named columns.
+func scanExpectedRow(i int, names ...string) string {
 	parts := make([]string, len(names))
 	for k, n := range names {
 		switch strings.ToLower(n) {
@@ -213,54 +213,54 @@ func expectedRow(i int, names ...string) string {
 	return strings.Join(parts, "|")
 }
 
-// parallelSink buffers batches and changes the query's parallelism when
+// scanParallelSink buffers batches and changes the query's parallelism when
 // given batch counts are reached.
-type parallelSink struct {
+type scanParallelSink struct {
 	*BufferSink
 	q       *QueryContext
 	n       atomic.Int64
 	changes map[int64]int
 }
 
-func (s *parallelSink) Local(ctx context.Context) (SinkLocal, error) {
+func (s *scanParallelSink) Local(ctx context.Context) (SinkLocal, error) {
 	l, _ := s.BufferSink.Local(ctx)
-	return parallelLocal{l, s}, nil
+	return scanParallelLocal{l, s}, nil
 }
 
-type parallelLocal struct {
+type scanParallelLocal struct {
 	SinkLocal
-	s *parallelSink
+	s *scanParallelSink
 }
 
-func (l parallelLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
+func (l scanParallelLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
 	if p, ok := l.s.changes[l.s.n.Add(1)]; ok {
 		l.s.q.SetParallelism(p)
 	}
 	return l.SinkLocal.Consume(ctx, in)
 }
 
-// runScan runs s through a pipeline and returns its rows as text.
-func runScan(t *testing.T, q *QueryContext, s *planner.Scan, changes map[int64]int) ([]string, *ScanSource, *Pipeline) {
+// scanRun runs s through a pipeline and returns its rows as text.
+func scanRun(t *testing.T, q *QueryContext, s *planner.Scan, changes map[int64]int) ([]string, *ScanSource, *Pipeline) {
 	t.Helper()
 	src, err := NewScan(q, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	sink := &parallelSink{BufferSink: NewBufferSink(q), q: q, changes: changes}
+	sink := &scanParallelSink{BufferSink: NewBufferSink(q), q: q, changes: changes}
 	defer sink.Close()
 	p := &Pipeline{Name: "scan", Source: src, Sink: sink}
 	if err := q.Run(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	return rowsOf(t, s.Cols, sink.Batches()), src.(*ScanSource), p
+	return scanRows(t, s.Cols, sink.Batches()), src.(*ScanSource), p
 }
 
-func checkRows(t *testing.T, got []string, ids []int, names ...string) {
+func scanCheckRows(t *testing.T, got []string, ids []int, names ...string) {
 	t.Helper()
 	want := make([]string, len(ids))
 	for k, i := range ids {
-		want[k] = expectedRow(i, names...)
+		want[k] = scanExpectedRow(i, names...)
 	}
 	slices.Sort(got)
 	slices.Sort(want)
@@ -274,7 +274,7 @@ func checkRows(t *testing.T, got []string, ids []int, names ...string) {
 	}
 }
 
-func idRange(lo, hi int, keep func(int) bool) []int {
+func scanIDs(lo, hi int, keep func(int) bool) []int {
 	var out []int
 	for i := lo; i < hi; i++ {
 		if keep == nil || keep(i) {
@@ -284,17 +284,17 @@ func idRange(lo, hi int, keep func(int) bool) []int {
 	return out
 }
 
-// twoFiles writes ids [0,6000) and [6000,10000) in row groups of 1000.
-func twoFiles(t *testing.T) []string {
+// scanTwoFiles writes ids [0,6000) and [6000,10000) in row groups of 1000.
+func scanTwoFiles(t *testing.T) []string {
 	dir := t.TempDir()
 	p1, p2 := filepath.Join(dir, "a.parquet"), filepath.Join(dir, "b.parquet")
-	writeTestParquet(t, p1, 0, 6000, 1000)
-	writeTestParquet(t, p2, 6000, 4000, 1000)
+	scanWriteParquet(t, p1, 0, 6000, 1000)
+	scanWriteParquet(t, p2, 6000, 4000, 1000)
 	return []string{p1, p2}
 }
 
 func TestScanParquetDrivers(t *testing.T) {
-	paths := twoFiles(t)
+	paths := scanTwoFiles(t)
 	names := []string{"id", "i32", "dec", "d", "s"} // "i32" matches "I32"
 	cases := []struct {
 		name    string
@@ -307,11 +307,11 @@ func TestScanParquetDrivers(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			q, checked := newTestQuery(t, c.drivers)
+			q, checked := scanTestQuery(t, c.drivers)
 			defer checked.AssertSize(t, 0)
 			q.BatchSize = 256
-			got, src, p := runScan(t, q, testScan(planner.FormatParquet, paths, names...), c.changes)
-			checkRows(t, got, idRange(0, 10000, nil), names...)
+			got, src, p := scanRun(t, q, scanTestScan(planner.FormatParquet, paths, names...), c.changes)
+			scanCheckRows(t, got, scanIDs(0, 10000, nil), names...)
 			if src.RowGroups != 10 || src.RowGroupsPruned != 0 || src.RowsRead.Load() != 10000 {
 				t.Errorf("row groups %d, pruned %d, rows read %d", src.RowGroups, src.RowGroupsPruned, src.RowsRead.Load())
 			}
@@ -323,14 +323,14 @@ func TestScanParquetDrivers(t *testing.T) {
 }
 
 func TestScanParquetProjection(t *testing.T) {
-	paths := twoFiles(t)
-	q, checked := newTestQuery(t, 2)
+	paths := scanTwoFiles(t)
+	q, checked := scanTestQuery(t, 2)
 	defer checked.AssertSize(t, 0)
 	// reordered subset, a column twice, and no columns at all
-	got, _, _ := runScan(t, q, testScan(planner.FormatParquet, paths, "S", "extra", "id", "extra"), nil)
-	checkRows(t, got, idRange(0, 10000, nil), "s", "extra", "id", "extra")
+	got, _, _ := scanRun(t, q, scanTestScan(planner.FormatParquet, paths, "S", "extra", "id", "extra"), nil)
+	scanCheckRows(t, got, scanIDs(0, 10000, nil), "s", "extra", "id", "extra")
 
-	src, err := NewScan(q, testScan(planner.FormatParquet, paths))
+	src, err := NewScan(q, scanTestScan(planner.FormatParquet, paths))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,18 +350,18 @@ func TestScanParquetProjection(t *testing.T) {
 }
 
 func TestScanParquetFilterPruning(t *testing.T) {
-	paths := twoFiles(t)
+	paths := scanTwoFiles(t)
 	names := []string{"id", "i32", "dec", "d", "s"}
-	s0 := testScan(planner.FormatParquet, paths, names...)
+	s0 := scanTestScan(planner.FormatParquet, paths, names...)
 	i64 := func(v int64) *planner.Expr { return planner.Const(kernels.TInt64, kernels.Value{I: v}) }
-	cmp := func(op, col string, c *planner.Expr) *planner.Expr { return planner.Call(op, kernels.TBool, colOf(s0, col), c) }
+	cmp := func(op, col string, c *planner.Expr) *planner.Expr { return planner.Call(op, kernels.TBool, scanColOf(s0, col), c) }
 	dec := func(cents int64) *planner.Expr {
-		return planner.Const(decType, kernels.DecValue(decimal128.FromI64(cents)))
+		return planner.Const(scanDecType, kernels.DecValue(decimal128.FromI64(cents)))
 	}
 	date := func(d int32) *planner.Expr { return planner.Const(kernels.TDate, kernels.Value{I: int64(d)}) }
 	str := func(s string) *planner.Expr { return planner.Const(kernels.TString, kernels.Value{S: s}) }
 	in := func(col string, vals ...*planner.Expr) *planner.Expr {
-		return &planner.Expr{Kind: planner.EIn, Type: kernels.TBool, Args: append([]*planner.Expr{colOf(s0, col)}, vals...)}
+		return &planner.Expr{Kind: planner.EIn, Type: kernels.TBool, Args: append([]*planner.Expr{scanColOf(s0, col)}, vals...)}
 	}
 	cases := []struct {
 		name   string
@@ -370,7 +370,7 @@ func TestScanParquetFilterPruning(t *testing.T) {
 		pruned int64
 	}{
 		{"id < 2500", []*planner.Expr{cmp("lt", "id", i64(2500))}, func(i int) bool { return i < 2500 }, 7},
-		{"2500 > id (flipped)", []*planner.Expr{planner.Call("gt", kernels.TBool, i64(2500), colOf(s0, "id"))}, func(i int) bool { return i < 2500 }, 7},
+		{"2500 > id (flipped)", []*planner.Expr{planner.Call("gt", kernels.TBool, i64(2500), scanColOf(s0, "id"))}, func(i int) bool { return i < 2500 }, 7},
 		{"range", []*planner.Expr{cmp("ge", "id", i64(9000)), cmp("le", "id", i64(9500))}, func(i int) bool { return i >= 9000 && i <= 9500 }, 9},
 		{"and tree", []*planner.Expr{planner.And(cmp("gt", "id", i64(3999)), cmp("lt", "id", i64(4001)))}, func(i int) bool { return i == 4000 }, 9},
 		{"eq", []*planner.Expr{cmp("eq", "id", i64(7777))}, func(i int) bool { return i == 7777 }, 9},
@@ -380,24 +380,24 @@ func TestScanParquetFilterPruning(t *testing.T) {
 		{"int32 out of range", []*planner.Expr{cmp("eq", "i32", planner.Const(kernels.TInt32, kernels.Value{I: 5000}))}, func(int) bool { return false }, 10},
 		{"int32 ne (no pruning)", []*planner.Expr{cmp("ne", "i32", planner.Const(kernels.TInt32, kernels.Value{I: 5}))},
 			func(i int) bool { return i%7 != 3 && i%1000 != 5 }, 0},
-		{"decimal", []*planner.Expr{cmp("gt", "dec", dec(29000*100))}, func(i int) bool { return i*3 > 2900000 }, 9},
-		{"decimal vs int", []*planner.Expr{cmp("le", "dec", i64(30))}, func(i int) bool { return i*3 <= 3000 }, 9},
+		{"decimal", []*planner.Expr{cmp("gt", "dec", dec(29000))}, func(i int) bool { return i*3 > 29000 }, 9},
+		{"decimal vs int", []*planner.Expr{cmp("le", "dec", i64(30))}, func(i int) bool { return i*3 <= 3000 }, 8},
 		{"date", []*planner.Expr{cmp("lt", "d", date(10010))}, func(i int) bool { return 10000+i/100 < 10010 }, 9},
 		{"string above max", []*planner.Expr{cmp("gt", "s", str("zzz"))}, func(int) bool { return false }, 10},
 		{"string eq", []*planner.Expr{cmp("eq", "s", str("s7"))}, func(i int) bool { return i%11 != 5 && i%50 == 7 }, 0},
-		{"is null on non-null column", []*planner.Expr{{Kind: planner.EIsNull, Type: kernels.TBool, Args: []*planner.Expr{colOf(s0, "id")}}}, func(int) bool { return false }, 10},
+		{"is null on non-null column", []*planner.Expr{{Kind: planner.EIsNull, Type: kernels.TBool, Args: []*planner.Expr{scanColOf(s0, "id")}}}, func(int) bool { return false }, 10},
 		{"null constant", []*planner.Expr{cmp("eq", "id", planner.NullConst(kernels.TInt64))}, func(int) bool { return false }, 10},
 		{"constant false", []*planner.Expr{planner.BoolConst(false)}, func(int) bool { return false }, 10},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, drivers := range []int{1, 3} {
-				q, checked := newTestQuery(t, drivers)
+				q, checked := scanTestQuery(t, drivers)
 				q.BatchSize = 300
 				s := *s0
 				s.Filter = c.filter
-				got, src, _ := runScan(t, q, &s, nil)
-				checkRows(t, got, idRange(0, 10000, c.keep), names...)
+				got, src, _ := scanRun(t, q, &s, nil)
+				scanCheckRows(t, got, scanIDs(0, 10000, c.keep), names...)
 				if src.RowGroupsPruned != c.pruned || src.RowGroups != 10 {
 					t.Errorf("pruned %d of %d row groups, want %d of 10", src.RowGroupsPruned, src.RowGroups, c.pruned)
 				}
@@ -493,8 +493,8 @@ func TestScanParquetConversions(t *testing.T) {
 			}
 			s.Cols = append(s.Cols, planner.Column{ID: planner.ColumnID(i + 1), Name: n, Type: typ})
 		}
-		q, checked := newTestQuery(t, 2)
-		got, _, _ := runScan(t, q, s, nil)
+		q, checked := scanTestQuery(t, 2)
+		got, _, _ := scanRun(t, q, s, nil)
 		want := make([]string, n)
 		for i := 0; i < n; i++ {
 			i8, ls, dict := "NULL", "NULL", "NULL"
@@ -520,7 +520,7 @@ func TestScanParquetConversions(t *testing.T) {
 func TestScanErrors(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.parquet")
-	writeTestParquet(t, good, 0, 3000, 1000)
+	scanWriteParquet(t, good, 0, 3000, 1000)
 	data, err := os.ReadFile(good)
 	if err != nil {
 		t.Fatal(err)
@@ -555,8 +555,8 @@ func TestScanErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			q, checked := newTestQuery(t, 2)
-			s := testScan(planner.FormatParquet, []string{c.path}, "id", "i32", "dec", "d", "s", "extra")
+			q, checked := scanTestQuery(t, 2)
+			s := scanTestScan(planner.FormatParquet, []string{c.path}, "id", "i32", "dec", "d", "s", "extra")
 			err := func() error {
 				src, err := NewScan(q, s)
 				if err != nil {
@@ -570,6 +570,7 @@ func TestScanErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
+			t.Log(err)
 			for _, n := range c.needle {
 				if !strings.Contains(err.Error(), n) {
 					t.Errorf("error %q does not mention %q", err, n)
@@ -585,9 +586,9 @@ func TestScanErrors(t *testing.T) {
 		})
 	}
 	t.Run("missing column", func(t *testing.T) {
-		q, checked := newTestQuery(t, 1)
+		q, checked := scanTestQuery(t, 1)
 		defer checked.AssertSize(t, 0)
-		_, err := NewScan(q, testScan(planner.FormatParquet, []string{good}, "id", "nosuch"))
+		_, err := NewScan(q, scanTestScan(planner.FormatParquet, []string{good}, "id", "nosuch"))
 		if err == nil || !strings.Contains(err.Error(), "good.parquet") || !strings.Contains(err.Error(), "nosuch") {
 			t.Fatalf("got %v", err)
 		}
@@ -595,7 +596,7 @@ func TestScanErrors(t *testing.T) {
 }
 
 func TestReadStatsParquet(t *testing.T) {
-	paths := twoFiles(t)
+	paths := scanTwoFiles(t)
 	ts, err := ReadStats(planner.FormatParquet, paths, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -624,7 +625,7 @@ func TestReadStatsParquet(t *testing.T) {
 	}
 	check("id", kernels.TInt64, "0", "9999", 0)
 	check("I32", kernels.TInt32, "0", "999", nulls(7, 3))
-	check("dec", decType, "0.00", "299.97", 0)
+	check("dec", scanDecType, "0.00", "299.97", 0)
 	check("d", kernels.TDate, kernels.FormatDate(10000), kernels.FormatDate(10099), 0)
 	check("s", kernels.TString, "s0", "s9", nulls(11, 5))
 	check("extra", kernels.TFloat64, "0", "4999.5", 0)
@@ -635,7 +636,7 @@ func TestScanCSVRoundTrip(t *testing.T) {
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "name", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "amount", Type: decType.Arrow(), Nullable: true},
+		{Name: "amount", Type: scanDecType.Arrow(), Nullable: true},
 		{Name: "day", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
 		{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 		{Name: "ok", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
@@ -688,7 +689,7 @@ func TestScanCSVRoundTrip(t *testing.T) {
 		cols[i] = planner.Column{ID: planner.ColumnID(i + 1), Name: f.Name, Type: typ}
 		fileCols[i] = f.Name
 	}
-	want := rowsOf(t, cols, batches)
+	want := scanRows(t, cols, batches)
 	slices.Sort(want)
 	for _, format := range []planner.FileFormat{planner.FormatCSV, planner.FormatArrow, planner.FormatParquet} {
 		t.Run(string(format), func(t *testing.T) {
@@ -710,10 +711,10 @@ func TestScanCSVRoundTrip(t *testing.T) {
 			}
 			w.Abort() // no effect after Close
 			for _, drivers := range []int{1, 3} {
-				q, checked := newTestQuery(t, drivers)
+				q, checked := scanTestQuery(t, drivers)
 				q.BatchSize = 333
 				s := &planner.Scan{Format: format, Paths: []string{path, path}, Cols: cols, FileCols: fileCols}
-				got, _, _ := runScan(t, q, s, nil)
+				got, _, _ := scanRun(t, q, s, nil)
 				slices.Sort(got)
 				w2 := make([]string, 0, 2*len(want))
 				for _, r := range want {
@@ -756,11 +757,11 @@ func TestWriterAbort(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewFileWriter(planner.FormatParquet, path, testTableSchema)
+	w, err := NewFileWriter(planner.FormatParquet, path, scanTestSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := testBatch(0, 10)
+	b := scanTestBatch(0, 10)
 	defer b.Release()
 	if err := w.Write(b); err != nil {
 		t.Fatal(err)
@@ -796,10 +797,10 @@ func TestScanCSVOptionsAndInference(t *testing.T) {
 	}
 	s := &planner.Scan{Format: planner.FormatCSV, Paths: []string{p}, FileCols: []string{"who", "id", "when", "price"}}
 	for i, n := range s.FileCols {
-		s.Cols = append(s.Cols, planner.Column{ID: planner.ColumnID(i + 1), Name: n, Type: types[matchIdx(names, n)]})
+		s.Cols = append(s.Cols, planner.Column{ID: planner.ColumnID(i + 1), Name: n, Type: types[scanMatchIdx(names, n)]})
 	}
-	q, checked := newTestQuery(t, 1)
-	got, _, _ := runScan(t, q, s, nil)
+	q, checked := scanTestQuery(t, 1)
+	got, _, _ := scanRun(t, q, s, nil)
 	slices.Sort(got)
 	want := []string{"NULL|-3|NULL|1000", "ann|1|2024-01-31|2.5", "b,ob|2|2024-02-29|NULL"}
 	if !slices.Equal(got, want) {
@@ -816,8 +817,8 @@ func TestScanCSVOptionsAndInference(t *testing.T) {
 	}
 	s2 := &planner.Scan{Format: planner.FormatCSV, Paths: []string{p2}, Options: opts, FileCols: []string{"column1", "column0"},
 		Cols: []planner.Column{{ID: 1, Name: "b", Type: kernels.TString}, {ID: 2, Name: "a", Type: kernels.TInt32}}}
-	q, checked = newTestQuery(t, 1)
-	got, _, _ = runScan(t, q, s2, nil)
+	q, checked = scanTestQuery(t, 1)
+	got, _, _ = scanRun(t, q, s2, nil)
 	if !slices.Equal(got, []string{"hello|5", "world|6"}) {
 		t.Fatalf("got %q", got)
 	}
@@ -839,7 +840,7 @@ func TestScanCSVOptionsAndInference(t *testing.T) {
 		{"a,b\n1,99999999999999999999\n", `line 2, column "b"`},
 	} {
 		write("bad.csv", c.text)
-		q, checked := newTestQuery(t, 1)
+		q, checked := scanTestQuery(t, 1)
 		src, err := NewScan(q, s3)
 		if err == nil {
 			sink := NewBufferSink(q)
@@ -852,7 +853,7 @@ func TestScanCSVOptionsAndInference(t *testing.T) {
 		}
 		checked.AssertSize(t, 0)
 	}
-	q, checked = newTestQuery(t, 1)
+	q, checked = scanTestQuery(t, 1)
 	defer checked.AssertSize(t, 0)
 	if _, err := NewScan(q, &planner.Scan{Format: planner.FormatCSV, Paths: []string{bad}, FileCols: []string{"zz"},
 		Cols: []planner.Column{{ID: 1, Name: "zz", Type: kernels.TInt64}}}); err == nil || !strings.Contains(err.Error(), `"zz"`) {
@@ -860,15 +861,15 @@ func TestScanCSVOptionsAndInference(t *testing.T) {
 	}
 }
 
-func matchIdx(names []string, n string) int { return scMatchColumn(names, n) }
+func scanMatchIdx(names []string, n string) int { return scMatchColumn(names, n) }
 
 func TestScanArrowStream(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.arrows")
 	f, _ := os.Create(path)
-	w := ipc.NewWriter(f, ipc.WithSchema(testTableSchema))
+	w := ipc.NewWriter(f, ipc.WithSchema(scanTestSchema))
 	for off := 0; off < 3000; off += 1000 {
-		b := testBatch(off, 1000)
+		b := scanTestBatch(off, 1000)
 		if err := w.Write(b); err != nil {
 			t.Fatal(err)
 		}
@@ -876,11 +877,11 @@ func TestScanArrowStream(t *testing.T) {
 	}
 	w.Close()
 	f.Close()
-	q, checked := newTestQuery(t, 2)
+	q, checked := scanTestQuery(t, 2)
 	defer checked.AssertSize(t, 0)
 	names := []string{"id", "s", "dec"}
-	got, _, _ := runScan(t, q, testScan(planner.FormatArrow, []string{path}, names...), nil)
-	checkRows(t, got, idRange(0, 3000, nil), names...)
+	got, _, _ := scanRun(t, q, scanTestScan(planner.FormatArrow, []string{path}, names...), nil)
+	scanCheckRows(t, got, scanIDs(0, 3000, nil), names...)
 	ts, err := ReadStats(planner.FormatArrow, []string{path}, nil)
 	if err != nil || ts.Rows != 3000 {
 		t.Fatalf("stats %v %v", ts, err)

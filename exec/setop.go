@@ -79,9 +79,8 @@ func (t *rowTable) grow() {
 	}
 }
 
-// SetOp computes UNION, INTERSECT or EXCEPT, with or without ALL, of two
-// inputs with the same column types. Run the pipeline into LeftSink, then
-// the one into RightSink; Source yields the result. NULLs compare equal.
+// SetOp is UNION/INTERSECT/EXCEPT [ALL] of two inputs (NULLs equal): run the
+// left pipeline into LeftSink, then the right one into RightSink; read Source.
 type SetOp struct {
 	q      *QueryContext
 	kind   planner.SetOpKind

@@ -83,13 +83,25 @@ func intervalSpan(v arrow.MonthDayNanoInterval) decimal128.Num {
 	return days.Mul(usPerDay).Add(decimal128.FromI64(v.Nanoseconds))
 }
 
+// growCap makes room for n more elements, doubling the capacity (append
+// grows large slices by 1.25x, which copies much more).
+func growCap[T any](s []T, n int) []T {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	ns := make([]T, len(s), max(2*cap(s), len(s)+n, 16))
+	copy(ns, s)
+	return ns
+}
+
 // appendArray appends the values of a to k.
 func (k *keyCol) appendArray(kind keyKind, a arrow.Array) error {
 	n := a.Len()
 	if a.NullN() > 0 {
 		if k.nulls == nil {
-			k.nulls = make([]bool, k.n, k.n+n)
+			k.nulls = make([]bool, k.n, max(2*k.n, k.n+n))
 		}
+		k.nulls = growCap(k.nulls, n)
 		if a.DataType().ID() == arrow.NULL {
 			for i := 0; i < n; i++ {
 				k.nulls = append(k.nulls, true)
@@ -100,9 +112,19 @@ func (k *keyCol) appendArray(kind keyKind, a arrow.Array) error {
 			}
 		}
 	} else if k.nulls != nil {
-		k.nulls = append(k.nulls, make([]bool, n)...)
+		k.nulls = append(growCap(k.nulls, n), make([]bool, n)...)
 	}
 	bad := false
+	switch kind {
+	case kInt:
+		k.i = growCap(k.i, n)
+	case kFloat:
+		k.f = growCap(k.f, n)
+	case kDec:
+		k.d = growCap(k.d, n)
+	case kStr:
+		k.s = growCap(k.s, n)
+	}
 	switch kind {
 	case kNull:
 		if a.NullN() != n {
@@ -270,26 +292,42 @@ func cmpRows(specs []keySpec, ka []keyCol, i int, kb []keyCol, j int, from int) 
 	return 0
 }
 
-// sortEnt is a row index with an order-preserving 64-bit prefix of its first
-// key: rows with smaller prefixes sort first.
+// sortEnt is a row index with order-preserving 64-bit prefixes of its first
+// two keys: rows with a smaller p0 sort first; among equal p0 (and an exact
+// first key) a smaller p1 sorts first.
 type sortEnt struct {
-	p uint64
-	i uint32
+	p0, p1 uint64
+	i      uint32
 }
 
-const sortEntBytes = 16
+const sortEntBytes = 24
 
-// keyPrefixes fills ents[i].p with the prefix of row i of k under sp. It
-// reports whether equal prefixes imply equal keys.
-func keyPrefixes(sp *keySpec, k *keyCol, ents []sortEnt) bool {
+// fillPrefixes stores the prefix of every row of k under sp into ents[i].p0
+// (or .p1 when second). It reports whether equal prefixes imply equal keys.
+func fillPrefixes(sp *keySpec, k *keyCol, ents []sortEnt, second bool) bool {
 	exact := true
-	for i := range ents {
-		var p uint64
-		switch sp.kind {
-		case kInt:
-			p = uint64(k.i[i]) ^ (1 << 63)
-		case kFloat:
-			f := k.f[i]
+	var flip uint64
+	if sp.desc {
+		flip = ^uint64(0)
+	}
+	put := func(i int, p uint64) {
+		if second {
+			ents[i].p1 = p ^ flip
+		} else {
+			ents[i].p0 = p ^ flip
+		}
+	}
+	switch sp.kind {
+	case kNull:
+		for i := range ents {
+			put(i, 0)
+		}
+	case kInt:
+		for i, v := range k.i[:len(ents)] {
+			put(i, uint64(v)^(1<<63))
+		}
+	case kFloat:
+		for i, f := range k.f[:len(ents)] {
 			var u uint64
 			switch {
 			case f != f:
@@ -300,12 +338,14 @@ func keyPrefixes(sp *keySpec, k *keyCol, ents []sortEnt) bool {
 				u = math.Float64bits(f)
 			}
 			if u>>63 != 0 {
-				p = ^u
+				u = ^u
 			} else {
-				p = u | 1<<63
+				u |= 1 << 63
 			}
-		case kDec:
-			d := k.d[i]
+			put(i, u)
+		}
+	case kDec:
+		for i, d := range k.d[:len(ents)] {
 			hi, lo := d.HighBits(), d.LowBits()
 			var v int64
 			switch {
@@ -316,26 +356,13 @@ func keyPrefixes(sp *keySpec, k *keyCol, ents []sortEnt) bool {
 			default:
 				v, exact = math.MaxInt64, false
 			}
-			p = uint64(v) ^ (1 << 63)
-		case kStr:
-			s := k.s[i]
-			if len(s) >= 8 {
-				_ = s[7]
-				p = uint64(s[0])<<56 | uint64(s[1])<<48 | uint64(s[2])<<40 | uint64(s[3])<<32 |
-					uint64(s[4])<<24 | uint64(s[5])<<16 | uint64(s[6])<<8 | uint64(s[7])
-			} else {
-				for j := 0; j < len(s); j++ {
-					p |= uint64(s[j]) << (56 - 8*j)
-				}
-			}
+			put(i, uint64(v)^(1<<63))
 		}
-		if sp.desc {
-			p = ^p
-		}
-		ents[i] = sortEnt{p: p, i: uint32(i)}
-	}
-	if sp.kind == kStr {
+	case kStr:
 		exact = false
+		for i, s := range k.s[:len(ents)] {
+			put(i, strPrefix(s, 0))
+		}
 	}
 	if k.nulls != nil {
 		sentinel := uint64(math.MaxUint64)
@@ -343,9 +370,13 @@ func keyPrefixes(sp *keySpec, k *keyCol, ents []sortEnt) bool {
 			sentinel = 0
 		}
 		for i, isNull := range k.nulls[:len(ents)] {
+			p := &ents[i].p0
+			if second {
+				p = &ents[i].p1
+			}
 			if isNull {
-				ents[i].p = sentinel
-			} else if ents[i].p == sentinel {
+				*p = sentinel
+			} else if *p == sentinel {
 				exact = false
 			}
 		}
@@ -353,12 +384,16 @@ func keyPrefixes(sp *keySpec, k *keyCol, ents []sortEnt) bool {
 	return exact
 }
 
-// radixSort sorts a by p (LSD, stable), using tmp (same length) as scratch,
-// and returns the slice holding the result (a or tmp).
-func radixSort(a, tmp []sortEnt) []sortEnt {
+// radixSort sorts a by p0 (or p1 when second) with a stable LSD radix
+// sort, using tmp (same length) as scratch, and returns the slice holding
+// the result (a or tmp).
+func radixSort(a, tmp []sortEnt, second bool) []sortEnt {
 	var cnt [8][256]int
-	for _, e := range a {
-		p := e.p
+	for i := range a {
+		p := a[i].p0
+		if second {
+			p = a[i].p1
+		}
 		for k := 0; k < 8; k++ {
 			cnt[k][byte(p>>(8*k))]++
 		}
@@ -366,17 +401,26 @@ func radixSort(a, tmp []sortEnt) []sortEnt {
 	src, dst := a, tmp
 	for k := 0; k < 8; k++ {
 		c := &cnt[k]
-		if c[byte(src[0].p>>(8*k))] == len(src) {
+		shift := uint(8 * k)
+		p0 := src[0].p0
+		if second {
+			p0 = src[0].p1
+		}
+		if c[byte(p0>>shift)] == len(src) {
 			continue // every entry has the same byte here
 		}
 		sum := 0
 		for j := range c {
 			c[j], sum = sum, sum+c[j]
 		}
-		shift := uint(8 * k)
-		for _, e := range src {
-			b := byte(e.p >> shift)
-			dst[c[b]] = e
+		for i := range src {
+			e := &src[i]
+			p := e.p0
+			if second {
+				p = e.p1
+			}
+			b := byte(p >> shift)
+			dst[c[b]] = *e
 			c[b]++
 		}
 		src, dst = dst, src
@@ -384,59 +428,176 @@ func radixSort(a, tmp []sortEnt) []sortEnt {
 	return src
 }
 
-// sortRows sorts the n rows described by keys. ents and tmp are scratch of
-// length n; the sorted entries are returned (aliasing one of them).
+// strPrefix returns bytes [off, off+8) of s, big-endian, zero-padded.
+func strPrefix(s string, off int) uint64 {
+	if off >= len(s) {
+		return 0
+	}
+	s = s[off:]
+	if len(s) >= 8 {
+		_ = s[7]
+		return uint64(s[0])<<56 | uint64(s[1])<<48 | uint64(s[2])<<40 | uint64(s[3])<<32 |
+			uint64(s[4])<<24 | uint64(s[5])<<16 | uint64(s[6])<<8 | uint64(s[7])
+	}
+	var p uint64
+	for j := 0; j < len(s); j++ {
+		p |= uint64(s[j]) << (56 - 8*j)
+	}
+	return p
+}
+
+// sortStrRun orders run, whose rows tie on the keys before a string key k and
+// share k's first 8*depth bytes (p1 equal, if depth > 1), by k's following
+// bytes (MSD radix over p1), then breaks what still ties with full.
+func sortStrRun(run, scratch []sortEnt, k *keyCol, desc bool, depth int, full func(a, b sortEnt) int) {
+	if len(run) < 32 || k.nulls != nil && slices.ContainsFunc(run, func(e sortEnt) bool { return k.nulls[e.i] }) {
+		slices.SortFunc(run, full)
+		return
+	}
+	off := 8 * depth
+	longest := 0
+	var flip uint64
+	if desc {
+		flip = ^uint64(0)
+	}
+	for i := range run {
+		s := k.s[run[i].i]
+		run[i].p1 = strPrefix(s, off) ^ flip
+		longest = max(longest, len(s))
+	}
+	if longest <= off { // only trailing zero bytes can differ
+		slices.SortFunc(run, full)
+		return
+	}
+	if len(run) >= radixMin {
+		if r := radixSort(run, scratch, true); &r[0] != &run[0] {
+			copy(run, r)
+		}
+	} else {
+		slices.SortFunc(run, func(a, b sortEnt) int { return cmpU64(a.p1, b.p1) })
+	}
+	for a := 0; a < len(run); {
+		b := a + 1
+		for b < len(run) && run[b].p1 == run[a].p1 {
+			b++
+		}
+		if b-a > 1 {
+			sortStrRun(run[a:b], scratch[a:b], k, desc, depth+1, full)
+		}
+		a = b
+	}
+}
+
+func cmpU64(a, b uint64) int {
+	if a < b {
+		return -1
+	}
+	if a > b {
+		return 1
+	}
+	return 0
+}
+
+const radixMin = 256 // below this many rows, comparison sorting wins
+
+// sortRows sorts the rows described by keys (len(ents) rows). ents and tmp
+// are scratch of that length; the sorted entries are returned (aliasing one
+// of them).
 func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
 	n := len(ents)
+	for i := range ents {
+		ents[i].i = uint32(i)
+	}
 	if len(specs) == 0 {
-		for i := range ents {
-			ents[i] = sortEnt{i: uint32(i)}
-		}
 		return ents
 	}
-	exact := keyPrefixes(&specs[0], &keys[0], ents)
-	from := 0
-	if exact {
-		from = 1
+	ex0 := fillPrefixes(&specs[0], &keys[0], ents, false)
+	ex1 := true
+	if len(specs) > 1 {
+		ex1 = fillPrefixes(&specs[1], &keys[1], ents, true)
 	}
-	tie := func(a, b sortEnt) int { return cmpRows(specs, keys, int(a.i), keys, int(b.i), from) }
-	// One remaining string key without NULLs: compare the strings directly.
-	if from == len(specs)-1 && specs[from].kind == kStr && keys[from].nulls == nil {
-		s, desc := keys[from].s, specs[from].desc
-		tie = func(a, b sortEnt) int {
-			c := strings.Compare(s[a.i], s[b.i])
-			if desc {
-				return -c
-			}
-			return c
+	nk := len(specs)
+	full := func(a, b sortEnt) int {
+		if a.p0 != b.p0 {
+			return cmpU64(a.p0, b.p0)
 		}
+		if !ex0 {
+			return cmpRows(specs, keys, int(a.i), keys, int(b.i), 0)
+		}
+		if nk == 1 {
+			return 0
+		}
+		if a.p1 != b.p1 {
+			return cmpU64(a.p1, b.p1)
+		}
+		if !ex1 {
+			return cmpRows(specs, keys, int(a.i), keys, int(b.i), 1)
+		}
+		if nk == 2 {
+			return 0
+		}
+		return cmpRows(specs, keys, int(a.i), keys, int(b.i), 2)
 	}
-	if n < 256 {
-		slices.SortFunc(ents, func(a, b sortEnt) int {
-			if a.p != b.p {
-				if a.p < b.p {
-					return -1
-				}
-				return 1
-			}
-			if from == len(specs) {
-				return 0
-			}
-			return tie(a, b)
-		})
+	if n < radixMin { // (the prefixes are filled: runs merge on them)
+		slices.SortFunc(ents, full)
 		return ents
 	}
-	s := radixSort(ents, tmp)
-	if from == len(specs) {
+	s := radixSort(ents, tmp, false)
+	other := tmp
+	if &s[0] == &tmp[0] {
+		other = ents
+	}
+	if ex0 && nk == 1 {
 		return s
 	}
 	for i := 0; i < n; {
 		j := i + 1
-		for j < n && s[j].p == s[i].p {
+		for j < n && s[j].p0 == s[i].p0 {
 			j++
 		}
 		if j-i > 1 {
-			slices.SortFunc(s[i:j], tie)
+			run := s[i:j]
+			switch {
+			case !ex0 && specs[0].kind == kStr:
+				// Strings sharing 8 bytes: go on with the next bytes. (full
+				// ignores p1 when the first key is not exact.)
+				sortStrRun(run, other[i:j], &keys[0], specs[0].desc, 1, full)
+			case !ex0:
+				slices.SortFunc(run, full)
+			default:
+				// Equal first keys: order by the second key's prefix, then
+				// break the remaining ties.
+				switch {
+				case len(run) <= 16:
+					for a := 1; a < len(run); a++ {
+						for b := a; b > 0 && run[b].p1 < run[b-1].p1; b-- {
+							run[b], run[b-1] = run[b-1], run[b]
+						}
+					}
+				case len(run) < radixMin:
+					slices.SortFunc(run, func(a, b sortEnt) int { return cmpU64(a.p1, b.p1) })
+				default:
+					if r := radixSort(run, other[i:j], true); &r[0] != &run[0] {
+						copy(run, r)
+					}
+				}
+				if !ex1 || nk > 2 {
+					for a := 0; a < len(run); {
+						b := a + 1
+						for b < len(run) && run[b].p1 == run[a].p1 {
+							b++
+						}
+						switch {
+						case b-a < 2:
+						case !ex1 && specs[1].kind == kStr:
+							sortStrRun(run[a:b], other[i+a:i+b], &keys[1], specs[1].desc, 1, full)
+						default:
+							slices.SortFunc(run[a:b], full)
+						}
+						a = b
+					}
+				}
+			}
 		}
 		i = j
 	}
@@ -532,7 +693,7 @@ func (st *rowStore) add(q *QueryContext, b arrow.RecordBatch, keys []arrow.Array
 			return err
 		}
 	}
-	st.refs = slices.Grow(st.refs, n)
+	st.refs = growCap(st.refs, n)
 	for r := 0; r < n; r++ {
 		st.refs = append(st.refs, rowRef{bi, uint32(r)})
 	}
@@ -615,8 +776,8 @@ func mergeRuns(ctx context.Context, specs []keySpec, runs []*sortedRun, bases []
 	pos := make([]int, len(runs))
 	less := func(a, b int) bool {
 		ea, eb := runs[a].ents[pos[a]], runs[b].ents[pos[b]]
-		if ea.p != eb.p {
-			return ea.p < eb.p
+		if ea.p0 != eb.p0 {
+			return ea.p0 < eb.p0
 		}
 		if c := cmpRows(specs, runs[a].st.keys, int(ea.i), runs[b].st.keys, int(eb.i), 0); c != 0 {
 			return c < 0
@@ -753,9 +914,8 @@ func schemaOf(cols []planner.Column) *arrow.Schema {
 // ---------------------------------------------------------------------------
 // Sort.
 
-// Sort is a pipeline breaker that orders its input. As a Sink it collects
-// every row (each driver sorts its share as it leaves); Finalize merges the
-// shares; Source hands the rows out in order.
+// Sort is a Sink collecting its input (each driver sorts its share as it
+// leaves); Finalize merges the shares and Source yields the rows in order.
 type Sort struct {
 	q     *QueryContext
 	input []planner.Column

@@ -333,6 +333,10 @@ var sxSortKeySets = [][]sxKey{
 	{{col: 3}, {col: 4, desc: true}, {col: 5, nullsFirst: true}, {col: 6, desc: true}, {col: 7}},
 	{{col: 4, nullsFirst: true}, {col: 1, desc: true, nullsFirst: true}},
 	{{col: 1}, {col: 0, desc: true}},
+	// Large groups of equal first keys (radix on the second key).
+	{{col: 7}, {col: 1, desc: true}, {col: 0}},
+	{{col: 7, desc: true, nullsFirst: true}, {col: 0}, {col: 3, desc: true}},
+	{{col: 7}, {col: 2, nullsFirst: true}},
 }
 
 func TestSortRandom(t *testing.T) {
@@ -343,8 +347,11 @@ func TestSortRandom(t *testing.T) {
 			for i := range ks {
 				ks[i].t = cols[ks[i].col].Type
 			}
-			n := 700
-			if ki%2 == 1 {
+			n := 300
+			switch {
+			case ki >= 7:
+				n = 700 // groups of equal booleans above the radix threshold
+			case ki%3 == 1:
 				n = 40 // below the radix threshold
 			}
 			rows := sxGenRows(r, cols, n, 0.15, 30)
@@ -471,7 +478,7 @@ func TestSortMemoryLimit(t *testing.T) {
 func TestTopNRandom(t *testing.T) {
 	cols := sxCols(sxSortTypes...)
 	type lo struct{ limit, offset int64 }
-	cases := []lo{{10, 0}, {7, 5}, {0, 3}, {1, 0}, {100, 650}, {5000, 2}, {-1, 20}, {250, 100}}
+	cases := []lo{{10, 0}, {7, 5}, {0, 3}, {1, 0}, {100, 350}, {5000, 2}, {-1, 20}, {250, 100}}
 	sxCase(t, func(t *testing.T, q *QueryContext, bs, drivers int) {
 		r := rand.New(rand.NewSource(int64(bs + drivers)))
 		for ci, c := range cases {
@@ -479,7 +486,7 @@ func TestTopNRandom(t *testing.T) {
 			for i := range ks {
 				ks[i].t = cols[ks[i].col].Type
 			}
-			n := 700
+			n := 400
 			rows := sxGenRows(r, cols, n, 0.15, 30)
 			in := sxMake(q, cols, rows, bs)
 			tn, err := NewTopN(q, cols, sxSortKeys(cols, ks), c.limit, c.offset)
@@ -551,11 +558,34 @@ func BenchmarkSort1M(b *testing.B) {
 	}
 	in := sxMake(q, cols, rows, DefaultBatchSize)
 	defer sxRelease(in)
+	keys := []sxKey{{col: 0}, {col: 1, desc: true}}
+	// The sort step alone: prefixes, radix sort, tie-breaks.
+	b.Run("sortRows", func(b *testing.B) {
+		evs, specs, err := compileKeys(q, cols, sxSortKeys(cols, keys))
+		if err != nil {
+			b.Fatal(err)
+		}
+		st := newRowStore("bench", specs)
+		defer st.release(q)
+		for _, batch := range in {
+			ks, _ := evalAll(q, evs, batch)
+			if err := st.add(q, batch, ks); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ents, tmp := make([]sortEnt, n), make([]sortEnt, n)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			sortRows(specs, st.keys, ents, tmp)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/row")
+	})
+	// End to end: consume, sort, merge, gather the output batches.
 	for _, d := range []int{1, 2} {
-		b.Run(fmt.Sprintf("drivers%d", d), func(b *testing.B) {
+		b.Run(fmt.Sprintf("pipeline/drivers%d", d), func(b *testing.B) {
 			q.SetParallelism(d)
 			for i := 0; i < b.N; i++ {
-				s, _ := NewSort(q, cols, sxSortKeys(cols, []sxKey{{col: 0}, {col: 1, desc: true}}))
+				s, _ := NewSort(q, cols, sxSortKeys(cols, keys))
 				if err := sxRun(q, in, nil, s, 0); err != nil {
 					b.Fatal(err)
 				}
@@ -572,5 +602,71 @@ func BenchmarkSort1M(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/row")
 		})
+	}
+}
+
+func sxRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }
+
+// sxRunSource runs a pipeline from src into sink.
+func sxRunSource(q *QueryContext, src Source, ops []Operator, sink Sink, maxDrivers int) error {
+	return q.Run(context.Background(), &Pipeline{Source: src, Ops: ops, Sink: sink, MaxDrivers: maxDrivers})
+}
+
+// TestSortRowsGroups drives sortRows directly over group sizes around the
+// radix and insertion-sort thresholds.
+func TestSortRowsGroups(t *testing.T) {
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+	q := NewQueryContext(checked, 0, 1)
+	cols := sxCols(kernels.TInt64, kernels.TString, sxDec, kernels.TFloat64, kernels.TInt64)
+	keySets := [][]sxKey{
+		{{col: 4}, {col: 0}},
+		{{col: 0}, {col: 4, desc: true}},
+		{{col: 0}, {col: 1}},
+		{{col: 0, desc: true, nullsFirst: true}, {col: 3, desc: true}, {col: 1}},
+		{{col: 2}, {col: 0}},
+		{{col: 3, nullsFirst: true}, {col: 2, desc: true}},
+		{{col: 1, desc: true}, {col: 0, nullsFirst: true}},
+	}
+	r := sxRand(11)
+	for _, n := range []int{0, 1, 2, 17, 255, 256, 1000, 6000} {
+		for _, dom := range []int{1, 3, 40, 100000} {
+			for _, ks := range keySets {
+				for i := range ks {
+					ks[i].t = cols[ks[i].col].Type
+				}
+				rows := sxGenRows(r, cols, n, 0.1, dom)
+				for _, row := range rows {
+					if v := &row[4]; v.Null || v.I < 0 {
+						*v = kernels.Value{I: int64(len(v.S)) + v.I*v.I} // non-negative, no NULL: one radix pass
+					}
+				}
+				in := sxMake(q, cols, rows, max(n, 1))
+				evs, specs, err := compileKeys(q, cols, sxSortKeys(cols, ks))
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := newRowStore("test", specs)
+				for _, b := range in {
+					keys, _ := evalAll(q, evs, b)
+					if err := st.add(q, b, keys); err != nil {
+						t.Fatal(err)
+					}
+				}
+				sxRelease(in)
+				ents := sortRows(specs, st.keys, make([]sortEnt, n), make([]sortEnt, n))
+				seen := make([]bool, n)
+				for i, e := range ents {
+					if seen[e.i] {
+						t.Fatalf("row %d twice", e.i)
+					}
+					seen[e.i] = true
+					if i > 0 && sxCmpKeys(ks, rows[ents[i-1].i], rows[e.i]) > 0 {
+						t.Fatalf("n=%d dom=%d keys %v: rows %d and %d out of order: %s > %s", n, dom, ks, i-1, i, sxRowKey(rows[ents[i-1].i]), sxRowKey(rows[e.i]))
+					}
+				}
+				st.release(q)
+			}
+		}
 	}
 }

@@ -11,10 +11,8 @@ import (
 	"github.com/bellows-db/bellows/planner"
 )
 
-// TopN is ORDER BY ... LIMIT ... OFFSET ...: a Sort that keeps only the
-// first offset+limit rows. Each driver keeps a bounded buffer: it compacts
-// to the best offset+limit rows as it grows and then drops incoming rows
-// that sort after its current last kept row.
+// TopN is a Sort keeping only the first offset+limit rows: each driver's
+// buffer stays bounded (compacted to the best rows, later rows filtered).
 type TopN struct {
 	q      *QueryContext
 	input  []planner.Column

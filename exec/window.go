@@ -16,13 +16,8 @@ import (
 	"github.com/bellows-db/bellows/planner"
 )
 
-// Window computes window functions. As a Sink it collects its input;
-// Finalize sorts the rows by (partition keys, order keys) of each function
-// and computes it; Source yields every input batch with one column per
-// function appended (input columns ++ function columns, in input order).
-//
-// Frames follow PostgreSQL's default: with ORDER BY, RANGE UNBOUNDED
-// PRECEDING to CURRENT ROW (peers share a value); without, the partition.
+// Window is a Sink collecting its input; Finalize computes the window
+// functions and Source yields the input batches with one column per function.
 type Window struct {
 	q      *QueryContext
 	input  []planner.Column
@@ -77,8 +72,8 @@ func (r *winResult) bytes() int64 {
 	return 8*int64(cap(r.i)+cap(r.f)) + 16*int64(cap(r.d)) + 4*int64(cap(r.src)) + int64(cap(r.nulls))
 }
 
-// NewWindow returns the operator computing funcs over input (columns
-// input); its output is input ++ one column per function (funcs[i].Col).
+// NewWindow computes funcs over input; with ORDER BY a frame is RANGE UNBOUNDED
+// PRECEDING..CURRENT ROW (peers share a value), without it the partition.
 func NewWindow(q *QueryContext, input []planner.Column, funcs []planner.WindowFunc) (*Window, error) {
 	w := &Window{q: q, input: input, locals: map[*windowLocal]bool{}}
 	exprIdx := map[string]int{}
