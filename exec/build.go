@@ -20,6 +20,10 @@ type Plan struct {
 	NodeStats map[planner.Node]*OpStats
 	// Elapsed per pipeline, filled by Run.
 	Elapsed []time.Duration
+	// Held is the memory the query holds when each pipeline ends (the
+	// state its sink keeps: hash tables, sorted runs); Peak the query's
+	// peak so far.
+	Held, Peak []int64
 }
 
 // Build lowers a logical plan into pipelines whose final sink is sink.
@@ -44,6 +48,8 @@ func (p *Plan) Run(ctx context.Context, q *QueryContext) error {
 			return err
 		}
 		p.Elapsed = append(p.Elapsed, time.Since(t0))
+		p.Held = append(p.Held, q.Pool.Used())
+		p.Peak = append(p.Peak, q.Pool.Peak())
 	}
 	return nil
 }
@@ -311,7 +317,23 @@ func (p *Plan) Describe() string {
 		if i < len(p.Elapsed) {
 			el = p.Elapsed[i]
 		}
-		fmt.Fprintf(&sb, "pipeline %d: %s (drivers: %d started, %d at once; %s)\n", i, pl.Name, pl.DriversStarted.Load(), pl.MaxConcurrent.Load(), el.Round(time.Microsecond))
+		held, peak := int64(0), int64(0)
+		if i < len(p.Held) {
+			held, peak = p.Held[i], p.Peak[i]
+		}
+		fmt.Fprintf(&sb, "pipeline %d: %s (drivers: %d started, %d at once; %s; sink holds %s, peak %s)\n", i, pl.Name, pl.DriversStarted.Load(), pl.MaxConcurrent.Load(), el.Round(time.Microsecond), bytesStr(held), bytesStr(peak))
 	}
 	return sb.String()
+}
+
+func bytesStr(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

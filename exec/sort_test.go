@@ -637,6 +637,10 @@ func TestSortRowsGroups(t *testing.T) {
 				}
 				rows := sxGenRows(r, cols, n, 0.1, dom)
 				for _, row := range rows {
+					if v := &row[1]; dom > 1000 && !v.Null {
+						// Long shared prefixes: MSD refinement over 8-byte steps.
+						v.S = fmt.Sprintf("Customer#%012d%s", len(v.S)%3, v.S)
+					}
 					if v := &row[4]; v.Null || v.I < 0 {
 						*v = kernels.Value{I: int64(len(v.S)) + v.I*v.I} // non-negative, no NULL: one radix pass
 					}
@@ -669,4 +673,42 @@ func TestSortRowsGroups(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTopNManyLocals merges the runs of many drivers that came and went.
+func TestTopNManyLocals(t *testing.T) {
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+	q := NewQueryContext(checked, 0, 1)
+	q.BatchSize = 16
+	cols := sxCols(kernels.TString, kernels.TInt64)
+	ks := []sxKey{{col: 0, t: kernels.TString, desc: true, nullsFirst: true}, {col: 1, t: kernels.TInt64}}
+	tn, _ := NewTopN(q, cols, sxSortKeys(cols, ks), 20, 3)
+	r := sxRand(9)
+	var all [][]kernels.Value
+	ctx := context.Background()
+	for d := 0; d < 30; d++ {
+		l, _ := tn.Local(ctx)
+		rows := sxGenRows(r, cols, 40, 0.1, 50)
+		all = append(all, rows...)
+		in := sxMake(q, cols, rows, 16)
+		for _, b := range in {
+			if err := l.Consume(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sxRelease(in)
+		if err := l.Combine(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(tn.runs) >= maxTopNRuns {
+			t.Fatalf("%d runs kept", len(tn.runs))
+		}
+	}
+	if err := tn.Finalize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := sxDrain(t, q, tn.Source())
+	tn.Close()
+	sxCheckSorted(t, ks, all, got, 3, 23)
 }

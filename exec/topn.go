@@ -136,51 +136,78 @@ func (l *topNLocal) compact(ctx context.Context) error {
 		return err
 	}
 	defer run.release(t.q)
-	st := newRowStore("top-n", t.specs)
-	l.st = st
-	keep := min(t.k, len(run.ents))
-	refs := make([]rowRef, keep)
-	for i, e := range run.ents[:keep] {
-		refs[i] = run.st.refs[e.i]
+	st, err := t.gatherBest(ctx, []*sortedRun{run})
+	if err != nil {
+		return err
 	}
-	old := run.st
-	schema := old.batches[0].Schema()
-	gs := columnGatherers(schema, old.batches)
+	l.st = st
+	l.thr = st.n == t.k
+	return nil
+}
+
+// gatherBest copies the best k rows of sorted runs, in order, into a new
+// store (the runs are left as they are).
+func (t *TopN) gatherBest(ctx context.Context, runs []*sortedRun) (*rowStore, error) {
+	bases := make([]uint32, len(runs))
+	var batches []arrow.RecordBatch
+	var keyArrs [][]arrow.Array
+	for i, r := range runs {
+		bases[i] = uint32(len(batches))
+		batches = append(batches, r.st.batches...)
+		keyArrs = append(keyArrs, r.st.keyArrs...)
+	}
+	st := newRowStore("top-n", t.specs)
+	if len(batches) == 0 {
+		return st, nil
+	}
+	refs, err := mergeRuns(ctx, t.specs, runs, bases, t.k)
+	if err != nil {
+		return nil, err
+	}
+	schema := batches[0].Schema()
+	gs := columnGatherers(schema, batches)
 	kgs := make([]*colGather, len(t.specs))
 	for k := range kgs {
-		srcs := make([]arrow.Array, len(old.keyArrs))
-		for b, ks := range old.keyArrs {
+		srcs := make([]arrow.Array, len(keyArrs))
+		for b, ks := range keyArrs {
 			srcs[b] = ks[k]
 		}
 		kgs[k] = newColGather(srcs[0].DataType(), srcs)
 	}
 	bs := max(t.q.BatchSize, 1)
-	for lo := 0; lo < keep; lo += bs {
+	for lo := 0; lo < len(refs); lo += bs {
 		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
+			st.release(t.q)
+			return nil, context.Cause(ctx)
 		}
-		part := refs[lo:min(lo+bs, keep)]
+		part := refs[lo:min(lo+bs, len(refs))]
 		b, err := gatherBatch(t.q.Alloc, schema, gs, part)
 		if err != nil {
-			return err
+			st.release(t.q)
+			return nil, err
 		}
 		keys := make([]arrow.Array, len(kgs))
 		for k, g := range kgs {
 			if keys[k], err = g.gather(t.q.Alloc, part); err != nil {
 				releaseAll(keys)
 				b.Release()
-				return err
+				st.release(t.q)
+				return nil, err
 			}
 		}
 		err = st.add(t.q, b, keys)
 		b.Release()
 		if err != nil {
-			return err
+			st.release(t.q)
+			return nil, err
 		}
 	}
-	l.thr = st.n == t.k
-	return nil
+	return st, nil
 }
+
+// maxTopNRuns bounds the runs the global state keeps (each of at most k
+// rows) before merging them into one.
+const maxTopNRuns = 8
 
 // Combine implements SinkLocal.
 func (l *topNLocal) Combine(ctx context.Context) error {
@@ -208,6 +235,23 @@ func (l *topNLocal) Combine(ctx context.Context) error {
 		return nil
 	}
 	t.runs = append(t.runs, run)
+	if len(t.runs) < maxTopNRuns || t.k == math.MaxInt32 {
+		return nil
+	}
+	st, err := t.gatherBest(ctx, t.runs)
+	if err == nil {
+		run, err = sortStore(t.q, st)
+		if err != nil {
+			st.release(t.q)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range t.runs {
+		r.release(t.q)
+	}
+	t.runs = []*sortedRun{run}
 	return nil
 }
 
