@@ -20,47 +20,182 @@ type RowKeys struct {
 	Offs    []int32 // row i is Buf[Offs[i]:Offs[i+1]]
 	AnyNull []bool  // some key column of row i is NULL
 	Hash    []uint64
+	cursor  []int32 // scratch: per-row write position
 }
 
 // Key returns the encoded key of row i (aliases Buf).
 func (rk *RowKeys) Key(i int) []byte { return rk.Buf[rk.Offs[i]:rk.Offs[i+1]] }
 
 // Encode fills rk with the keys of n rows made of cols (each of length n or
-// a length-1 constant) and their hashes.
+// a length-1 constant) and their hashes. It works column by column (one type
+// switch per column) into precomputed row offsets; the bytes are the same as
+// appending each row's values in column order: per column a 1/0 marker, then
+// (for non-NULL values) the value's encoding.
 func (rk *RowKeys) Encode(cols []arrow.Array, n int) {
-	rk.Buf = rk.Buf[:0]
 	if cap(rk.Offs) < n+1 {
 		rk.Offs = make([]int32, n+1)
 		rk.AnyNull = make([]bool, n)
 		rk.Hash = make([]uint64, n)
+		rk.cursor = make([]int32, n)
 	}
-	rk.Offs = rk.Offs[:n+1]
-	rk.AnyNull = rk.AnyNull[:n]
-	rk.Hash = rk.Hash[:n]
-	for i := range rk.AnyNull {
+	rk.Offs, rk.AnyNull, rk.Hash, rk.cursor = rk.Offs[:n+1], rk.AnyNull[:n], rk.Hash[:n], rk.cursor[:n]
+	// Pass 1: row lengths.
+	lens := rk.cursor
+	for i := range lens {
+		lens[i] = 0
 		rk.AnyNull[i] = false
 	}
-	// Row-major encoding: for each row, each column.
-	for i := 0; i < n; i++ {
-		rk.Offs[i] = int32(len(rk.Buf))
-		for _, c := range cols {
-			j := i
-			if c.Len() == 1 && n != 1 {
-				j = 0
+	for _, c := range cols {
+		w := fixedWidth(c)
+		bc := c.Len() == 1 && n != 1
+		switch {
+		case w > 0 && c.NullN() == 0:
+			for i := range lens {
+				lens[i] += int32(1 + w)
 			}
-			if c.IsNull(j) {
-				rk.Buf = append(rk.Buf, 0)
-				rk.AnyNull[i] = true
-				continue
+		case w > 0:
+			for i := range lens {
+				if isNull(c, i, bc) {
+					lens[i]++
+					rk.AnyNull[i] = true
+				} else {
+					lens[i] += int32(1 + w)
+				}
 			}
-			rk.Buf = append(rk.Buf, 1)
-			rk.Buf = appendValue(rk.Buf, c, j)
+		default:
+			for i := range lens {
+				j := i
+				if bc {
+					j = 0
+				}
+				if c.IsNull(j) {
+					lens[i]++
+					rk.AnyNull[i] = true
+					continue
+				}
+				lens[i] += 1 + int32(varLen(c, j))
+			}
 		}
 	}
-	rk.Offs[n] = int32(len(rk.Buf))
-	for i := 0; i < n; i++ {
-		rk.Hash[i] = xxh3.Hash(rk.Buf[rk.Offs[i]:rk.Offs[i+1]])
+	total := int32(0)
+	for i, l := range lens {
+		rk.Offs[i] = total
+		total += l
 	}
+	rk.Offs[n] = total
+	if cap(rk.Buf) < int(total) {
+		rk.Buf = make([]byte, total, total+total/4)
+	}
+	rk.Buf = rk.Buf[:total]
+	cur := rk.cursor
+	copy(cur, rk.Offs[:n])
+	buf := rk.Buf
+	// Pass 2: fill, one column at a time.
+	for _, c := range cols {
+		bc := c.Len() == 1 && n != 1
+		nulls := c.NullN() > 0
+		put8 := func(get func(j int) uint64) {
+			for i := 0; i < n; i++ {
+				j := i
+				if bc {
+					j = 0
+				}
+				p := cur[i]
+				if nulls && c.IsNull(j) {
+					buf[p] = 0
+					cur[i] = p + 1
+					continue
+				}
+				buf[p] = 1
+				binary.LittleEndian.PutUint64(buf[p+1:], get(j))
+				cur[i] = p + 9
+			}
+		}
+		switch a := c.(type) {
+		case *array.Int64:
+			v := a.Int64Values()
+			put8(func(j int) uint64 { return uint64(v[j]) })
+		case *array.Int32:
+			v := a.Int32Values()
+			put8(func(j int) uint64 { return uint64(int64(v[j])) })
+		case *array.Int16:
+			v := a.Int16Values()
+			put8(func(j int) uint64 { return uint64(int64(v[j])) })
+		case *array.Date32:
+			v := a.Date32Values()
+			put8(func(j int) uint64 { return uint64(int64(v[j])) })
+		case *array.Timestamp:
+			v := a.TimestampValues()
+			put8(func(j int) uint64 { return uint64(int64(v[j])) })
+		case *array.Float64:
+			v := a.Float64Values()
+			put8(func(j int) uint64 { return floatBits(v[j]) })
+		case *array.Float32:
+			v := a.Float32Values()
+			put8(func(j int) uint64 { return floatBits(float64(v[j])) })
+		default:
+			for i := 0; i < n; i++ {
+				j := i
+				if bc {
+					j = 0
+				}
+				p := cur[i]
+				if c.IsNull(j) {
+					buf[p] = 0
+					cur[i] = p + 1
+					continue
+				}
+				buf[p] = 1
+				out := appendValue(buf[p+1:p+1], c, j)
+				cur[i] = p + 1 + int32(len(out))
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		rk.Hash[i] = xxh3.Hash(buf[rk.Offs[i]:rk.Offs[i+1]])
+	}
+}
+
+func isNull(c arrow.Array, i int, broadcast bool) bool {
+	if broadcast {
+		return c.IsNull(0)
+	}
+	return c.IsNull(i)
+}
+
+// fixedWidth is the encoded size of a non-NULL value of c's type, or 0 for
+// variable-size encodings.
+func fixedWidth(c arrow.Array) int {
+	switch c.(type) {
+	case *array.Int64, *array.Int32, *array.Int16, *array.Date32, *array.Timestamp, *array.Float64, *array.Float32:
+		return 8
+	case *array.Decimal128:
+		return 16
+	case *array.Boolean:
+		return 1
+	case *array.MonthDayNanoInterval:
+		return 16
+	}
+	return 0
+}
+
+// varLen is the encoded size of value j of a variable-size column.
+func varLen(c arrow.Array, j int) int {
+	if s, ok := c.(*array.String); ok {
+		l := len(s.Value(j))
+		return uvarintLen(uint64(l)) + l
+	}
+	var scratch [64]byte
+	return len(appendValue(scratch[:0], c, j))
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
 }
 
 func appendValue(buf []byte, c arrow.Array, j int) []byte {

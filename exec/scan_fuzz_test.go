@@ -3,6 +3,8 @@ package exec
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"time"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,6 +19,9 @@ import (
 // and drains a scan of every column (with a prunable filter). Errors are
 // fine; panics and hangs are not.
 func fuzzScan(t *testing.T, format planner.FileFormat, data []byte, opts map[string]string) {
+	// A hang is a failure too: crash with the input saved by the fuzzer.
+	watchdog := time.AfterFunc(fuzzHangLimit, func() { panic(fmt.Sprintf("scan of a %d-byte %s input did not finish in %s", len(data), format, fuzzHangLimit)) })
+	defer watchdog.Stop()
 	p := filepath.Join(t.TempDir(), "f."+string(format))
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -62,6 +67,9 @@ func fuzzScan(t *testing.T, format planner.FileFormat, data []byte, opts map[str
 		b.Release()
 	}
 }
+
+// fuzzHangLimit bounds one fuzz input's scan.
+const fuzzHangLimit = 5 * time.Second
 
 func FuzzParquetScan(f *testing.F) {
 	dir := f.TempDir()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -292,136 +293,171 @@ func cmpRows(specs []keySpec, ka []keyCol, i int, kb []keyCol, j int, from int) 
 	return 0
 }
 
-// sortEnt is a row index with order-preserving 64-bit prefixes of its first
-// two keys: rows with a smaller p0 sort first; among equal p0 (and an exact
-// first key) a smaller p1 sorts first.
+// sortEnt is a row index with order-preserving prefixes of its first two
+// keys: rows with a smaller p0 sort first; among equal p0 (and an exact
+// first key) a smaller p1 sorts first. 16 bytes, for cheap radix passes.
 type sortEnt struct {
-	p0, p1 uint64
-	i      uint32
+	p0 uint64
+	p1 uint32
+	i  uint32
 }
 
-const sortEntBytes = 24
+const sortEntBytes = 16
+
+// prefixAt returns the 64-bit order-preserving prefix of row i of k under sp
+// (ascending; NULLs not handled) and whether it determines the value.
+func prefixAt(sp *keySpec, k *keyCol, i int) (uint64, bool) {
+	switch sp.kind {
+	case kInt:
+		return uint64(k.i[i]) ^ (1 << 63), true
+	case kFloat:
+		f := k.f[i]
+		var u uint64
+		switch {
+		case f != f:
+			u = 0x7ff8000000000000
+		case f == 0:
+			u = 0
+		default:
+			u = math.Float64bits(f)
+		}
+		if u>>63 != 0 {
+			return ^u, true
+		}
+		return u | 1<<63, true
+	case kDec:
+		d := k.d[i]
+		hi, lo := d.HighBits(), d.LowBits()
+		switch {
+		case hi == 0 && lo < 1<<63, hi == -1 && lo >= 1<<63:
+			return lo ^ (1 << 63), true
+		case hi < 0:
+			return 0, false
+		}
+		return math.MaxUint64, false
+	case kStr:
+		return strPrefix(k.s[i], 0), false
+	}
+	return 0, true
+}
+
+// fullPrefix is prefixAt with direction and NULL placement applied; a
+// non-NULL value whose prefix equals the NULL sentinel is not exact.
+func fullPrefix(sp *keySpec, k *keyCol, i int) (uint64, bool) {
+	sentinel := uint64(math.MaxUint64)
+	if sp.nullsFirst {
+		sentinel = 0
+	}
+	if k.nulls != nil && k.nulls[i] {
+		return sentinel, true
+	}
+	p, ex := prefixAt(sp, k, i)
+	if sp.desc {
+		p = ^p
+	}
+	return p, ex && p != sentinel
+}
 
 // fillPrefixes stores the prefix of every row of k under sp into ents[i].p0
-// (or .p1 when second). It reports whether equal prefixes imply equal keys.
+// (or, when second, 32 bits of it into .p1). It reports whether equal
+// prefixes imply equal keys.
 func fillPrefixes(sp *keySpec, k *keyCol, ents []sortEnt, second bool) bool {
 	exact := true
-	var flip uint64
-	if sp.desc {
-		flip = ^uint64(0)
-	}
-	put := func(i int, p uint64) {
-		if second {
-			ents[i].p1 = p ^ flip
-		} else {
-			ents[i].p0 = p ^ flip
-		}
-	}
-	switch sp.kind {
-	case kNull:
+	if !second {
 		for i := range ents {
-			put(i, 0)
+			p, ex := fullPrefix(sp, k, i)
+			ents[i].p0 = p
+			exact = exact && ex
 		}
-	case kInt:
-		for i, v := range k.i[:len(ents)] {
-			put(i, uint64(v)^(1<<63))
+		return exact
+	}
+	if sp.kind == kStr {
+		// The first 4 bytes; sortStrRun goes on from byte 4.
+		for i := range ents {
+			p, _ := fullPrefix(sp, k, i)
+			ents[i].p1 = uint32(p >> 32)
 		}
-	case kFloat:
-		for i, f := range k.f[:len(ents)] {
-			var u uint64
-			switch {
-			case f != f:
-				u = 0x7ff8000000000000
-			case f == 0:
-				u = 0
-			default:
-				u = math.Float64bits(f)
-			}
-			if u>>63 != 0 {
-				u = ^u
-			} else {
-				u |= 1 << 63
-			}
-			put(i, u)
+		return false
+	}
+	// Keep the 32 most significant bits that vary: exact if no more vary.
+	var first, diff uint64
+	for i := range ents {
+		p, ex := fullPrefix(sp, k, i)
+		if i == 0 {
+			first = p
 		}
-	case kDec:
-		for i, d := range k.d[:len(ents)] {
-			hi, lo := d.HighBits(), d.LowBits()
-			var v int64
-			switch {
-			case hi == 0 && lo < 1<<63, hi == -1 && lo >= 1<<63:
-				v = int64(lo)
-			case hi < 0:
-				v, exact = math.MinInt64, false
-			default:
-				v, exact = math.MaxInt64, false
-			}
-			put(i, uint64(v)^(1<<63))
-		}
-	case kStr:
-		exact = false
-		for i, s := range k.s[:len(ents)] {
-			put(i, strPrefix(s, 0))
+		diff |= p ^ first
+		exact = exact && ex
+	}
+	shift := 0
+	if top := 64 - bits.LeadingZeros64(diff); top > 32 {
+		shift = top - 32
+		if bits.TrailingZeros64(diff) < shift {
+			exact = false
 		}
 	}
-	if k.nulls != nil {
-		sentinel := uint64(math.MaxUint64)
-		if sp.nullsFirst {
-			sentinel = 0
-		}
-		for i, isNull := range k.nulls[:len(ents)] {
-			p := &ents[i].p0
-			if second {
-				p = &ents[i].p1
-			}
-			if isNull {
-				*p = sentinel
-			} else if *p == sentinel {
-				exact = false
-			}
-		}
+	for i := range ents {
+		p, _ := fullPrefix(sp, k, i)
+		ents[i].p1 = uint32(p >> shift)
 	}
 	return exact
 }
 
 // radixSort sorts a by p0 (or p1 when second) with a stable LSD radix
-// sort, using tmp (same length) as scratch, and returns the slice holding
-// the result (a or tmp).
+// sort over the bits that vary, using tmp (same length) as scratch, and
+// returns the slice holding the result (a or tmp).
 func radixSort(a, tmp []sortEnt, second bool) []sortEnt {
-	var cnt [8][256]int
-	for i := range a {
-		p := a[i].p0
+	key := func(e *sortEnt) uint64 {
 		if second {
-			p = a[i].p1
+			return uint64(e.p1)
 		}
-		for k := 0; k < 8; k++ {
-			cnt[k][byte(p>>(8*k))]++
+		return e.p0
+	}
+	first := key(&a[0])
+	var diff uint64
+	for i := range a {
+		diff |= key(&a[i]) ^ first
+	}
+	if diff == 0 {
+		return a
+	}
+	lo := bits.TrailingZeros64(diff)
+	nbits := 64 - bits.LeadingZeros64(diff) - lo
+	maxWidth := 8
+	if len(a) >= 1<<16 {
+		maxWidth = 11 // larger digits pay off on large inputs
+	}
+	passes := (nbits + maxWidth - 1) / maxWidth
+	width := (nbits + passes - 1) / passes
+	buckets := 1 << width
+	mask := uint64(buckets - 1)
+	var small [8 * 256]int
+	var cnt []int
+	if passes*buckets <= len(small) {
+		cnt = small[:passes*buckets]
+	} else {
+		cnt = make([]int, passes*buckets)
+	}
+	for i := range a {
+		p := key(&a[i]) >> lo
+		for k := 0; k < passes; k++ {
+			cnt[k*buckets+int(p&mask)]++
+			p >>= width
 		}
 	}
 	src, dst := a, tmp
-	for k := 0; k < 8; k++ {
-		c := &cnt[k]
-		shift := uint(8 * k)
-		p0 := src[0].p0
-		if second {
-			p0 = src[0].p1
-		}
-		if c[byte(p0>>shift)] == len(src) {
-			continue // every entry has the same byte here
-		}
+	for k := 0; k < passes; k++ {
+		c := cnt[k*buckets : (k+1)*buckets]
+		shift := uint(lo + k*width)
 		sum := 0
 		for j := range c {
 			c[j], sum = sum, sum+c[j]
 		}
 		for i := range src {
 			e := &src[i]
-			p := e.p0
-			if second {
-				p = e.p1
-			}
-			b := byte(p >> shift)
-			dst[c[b]] = *e
-			c[b]++
+			d := (key(e) >> shift) & mask
+			dst[c[d]] = *e
+			c[d]++
 		}
 		src, dst = dst, src
 	}
@@ -446,23 +482,22 @@ func strPrefix(s string, off int) uint64 {
 	return p
 }
 
-// sortStrRun orders run, whose rows tie on the keys before a string key k and
-// share k's first 8*depth bytes (p1 equal, if depth > 1), by k's following
-// bytes (MSD radix over p1), then breaks what still ties with full.
-func sortStrRun(run, scratch []sortEnt, k *keyCol, desc bool, depth int, full func(a, b sortEnt) int) {
+// sortStrRun orders run, whose rows tie on the keys before a string key k
+// and share its first off bytes (and p1, when set from them), by the next
+// bytes, 4 at a time in p1 (MSD radix), then breaks what still ties with full.
+func sortStrRun(run, scratch []sortEnt, k *keyCol, desc bool, off int, full func(a, b sortEnt) int) {
 	if len(run) < 32 || k.nulls != nil && slices.ContainsFunc(run, func(e sortEnt) bool { return k.nulls[e.i] }) {
 		slices.SortFunc(run, full)
 		return
 	}
-	off := 8 * depth
 	longest := 0
-	var flip uint64
+	var flip uint32
 	if desc {
-		flip = ^uint64(0)
+		flip = ^uint32(0)
 	}
 	for i := range run {
 		s := k.s[run[i].i]
-		run[i].p1 = strPrefix(s, off) ^ flip
+		run[i].p1 = uint32(strPrefix(s, off)>>32) ^ flip
 		longest = max(longest, len(s))
 	}
 	if longest <= off { // only trailing zero bytes can differ
@@ -474,7 +509,7 @@ func sortStrRun(run, scratch []sortEnt, k *keyCol, desc bool, depth int, full fu
 			copy(run, r)
 		}
 	} else {
-		slices.SortFunc(run, func(a, b sortEnt) int { return cmpU64(a.p1, b.p1) })
+		slices.SortFunc(run, func(a, b sortEnt) int { return cmpU32(a.p1, b.p1) })
 	}
 	for a := 0; a < len(run); {
 		b := a + 1
@@ -482,10 +517,20 @@ func sortStrRun(run, scratch []sortEnt, k *keyCol, desc bool, depth int, full fu
 			b++
 		}
 		if b-a > 1 {
-			sortStrRun(run[a:b], scratch[a:b], k, desc, depth+1, full)
+			sortStrRun(run[a:b], scratch[a:b], k, desc, off+4, full)
 		}
 		a = b
 	}
+}
+
+func cmpU32(a, b uint32) int {
+	if a < b {
+		return -1
+	}
+	if a > b {
+		return 1
+	}
+	return 0
 }
 
 func cmpU64(a, b uint64) int {
@@ -528,7 +573,7 @@ func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
 			return 0
 		}
 		if a.p1 != b.p1 {
-			return cmpU64(a.p1, b.p1)
+			return cmpU32(a.p1, b.p1)
 		}
 		if !ex1 {
 			return cmpRows(specs, keys, int(a.i), keys, int(b.i), 1)
@@ -561,7 +606,7 @@ func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
 			case !ex0 && specs[0].kind == kStr:
 				// Strings sharing 8 bytes: go on with the next bytes. (full
 				// ignores p1 when the first key is not exact.)
-				sortStrRun(run, other[i:j], &keys[0], specs[0].desc, 1, full)
+				sortStrRun(run, other[i:j], &keys[0], specs[0].desc, 8, full)
 			case !ex0:
 				slices.SortFunc(run, full)
 			default:
@@ -575,7 +620,7 @@ func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
 						}
 					}
 				case len(run) < radixMin:
-					slices.SortFunc(run, func(a, b sortEnt) int { return cmpU64(a.p1, b.p1) })
+					slices.SortFunc(run, func(a, b sortEnt) int { return cmpU32(a.p1, b.p1) })
 				default:
 					if r := radixSort(run, other[i:j], true); &r[0] != &run[0] {
 						copy(run, r)
@@ -590,7 +635,7 @@ func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
 						switch {
 						case b-a < 2:
 						case !ex1 && specs[1].kind == kStr:
-							sortStrRun(run[a:b], other[i+a:i+b], &keys[1], specs[1].desc, 1, full)
+							sortStrRun(run[a:b], other[i+a:i+b], &keys[1], specs[1].desc, 4, full)
 						default:
 							slices.SortFunc(run[a:b], full)
 						}
@@ -661,7 +706,9 @@ type rowStore struct {
 	batches []arrow.RecordBatch
 	keyArrs [][]arrow.Array // per batch, per key (owned)
 	keys    []keyCol
-	refs    []rowRef // per row: its batch and position
+	starts  []int // first row of each batch
+	uniform bool  // every batch but the last has size bsize
+	bsize   int
 	n       int
 	held    int64 // Go bytes reported to the pool
 }
@@ -671,7 +718,7 @@ func newRowStore(what string, specs []keySpec) *rowStore {
 }
 
 func (st *rowStore) goBytes() int64 {
-	b := 8*int64(cap(st.refs)) + 24*int64(cap(st.batches)+cap(st.keyArrs))
+	b := 8*int64(cap(st.starts)) + 24*int64(cap(st.batches)+cap(st.keyArrs))
 	for i := range st.keys {
 		b += st.keys[i].bytes()
 	}
@@ -687,21 +734,42 @@ func (st *rowStore) add(q *QueryContext, b arrow.RecordBatch, keys []arrow.Array
 	if uint64(st.n)+uint64(n) >= math.MaxUint32 {
 		return fmt.Errorf("%s: too many rows for one operator", st.what)
 	}
-	bi := uint32(len(st.batches) - 1)
 	for k := range st.keys {
 		if err := st.keys[k].appendArray(st.specs[k].kind, keys[k]); err != nil {
 			return err
 		}
 	}
-	st.refs = growCap(st.refs, n)
-	for r := 0; r < n; r++ {
-		st.refs = append(st.refs, rowRef{bi, uint32(r)})
+	if nb := len(st.starts); nb == 0 {
+		st.uniform, st.bsize = true, n
+	} else if st.n-st.starts[nb-1] != st.bsize {
+		st.uniform = false // the previous last batch has another size
 	}
+	st.starts = append(st.starts, st.n)
 	st.n += n
 	return accountTo(q, &st.held, st.goBytes(), st.what)
 }
 
-// dropKeys frees the keys, keeping batches and refs.
+// ref returns the batch and position of row i.
+func (st *rowStore) ref(i uint32) rowRef {
+	var b int
+	if st.uniform && st.bsize > 0 {
+		b = min(int(i)/st.bsize, len(st.starts)-1)
+	} else {
+		lo, hi := 0, len(st.starts)-1 // the last start <= i
+		for lo < hi {
+			m := int(uint(lo+hi+1) >> 1)
+			if st.starts[m] <= int(i) {
+				lo = m
+			} else {
+				hi = m - 1
+			}
+		}
+		b = lo
+	}
+	return rowRef{uint32(b), i - uint32(st.starts[b])}
+}
+
+// dropKeys frees the keys, keeping the batches.
 func (st *rowStore) dropKeys(q *QueryContext) {
 	for _, ks := range st.keyArrs {
 		releaseAll(ks)
@@ -719,7 +787,7 @@ func (st *rowStore) release(q *QueryContext) {
 	for _, ks := range st.keyArrs {
 		releaseAll(ks)
 	}
-	st.batches, st.keyArrs, st.keys, st.refs, st.n = nil, nil, nil, nil, 0
+	st.batches, st.keyArrs, st.keys, st.starts, st.n = nil, nil, nil, nil, 0
 	q.Pool.Shrink(st.held)
 	st.held = 0
 }
@@ -767,7 +835,7 @@ func mergeRuns(ctx context.Context, specs []keySpec, runs []*sortedRun, bases []
 	if len(runs) == 1 {
 		r := runs[0]
 		for _, e := range r.ents[:total] {
-			ref := r.st.refs[e.i]
+			ref := r.st.ref(e.i)
 			ref.b += bases[0]
 			out = append(out, ref)
 		}
@@ -816,7 +884,7 @@ func mergeRuns(ctx context.Context, specs []keySpec, runs []*sortedRun, bases []
 		}
 		ri := h[0]
 		r := runs[ri]
-		ref := r.st.refs[r.ents[pos[ri]].i]
+		ref := r.st.ref(r.ents[pos[ri]].i)
 		ref.b += bases[ri]
 		out = append(out, ref)
 		pos[ri]++

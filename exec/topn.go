@@ -97,7 +97,7 @@ func (l *topNLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
 		}
 		l.sel = sel
 		for k := range l.tmp {
-			l.tmp[k].reset() // drop string references into keys
+			l.tmp[k].reset() // the arrays behind its strings are released below
 		}
 		switch len(sel) {
 		case 0:

@@ -14,11 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-// Cast converts arr (of SQL type from) to type to with PostgreSQL semantics:
-// NULLs stay NULL; out-of-range values and malformed strings fail with
-// PostgreSQL's messages. The result belongs to the caller; arr is not
-// retained. An arr whose Arrow type is not from.Arrow() is first converted
-// with Normalize.
+// Cast converts arr (SQL type from; any Arrow layout Normalize accepts) to type to with
+// PostgreSQL semantics and errors; NULLs stay NULL. The result is the caller's; arr is not retained.
 func Cast(ctx *Context, arr arrow.Array, from, to Type) (arrow.Array, error) {
 	if from.ID != Null && arr.DataType().ID() != arrow.NULL && !arrow.TypeEqual(arr.DataType(), from.Arrow()) {
 		norm, got, err := Normalize(ctx, arr)
@@ -469,7 +466,7 @@ func castDecimal(ctx *Context, arr arrow.Array, from, to Type) (arrow.Array, err
 // exponent) and rounds it half away from zero to scale s, checking
 // precision p. b is the trimmed text.
 func parseDecimal[S string | []byte](b S, p, s int32) (decimal128.Num, error) {
-	bad := errors.New("syntax")
+	bad := errDecSyntax
 	i := 0
 	neg := false
 	if i < len(b) && (b[i] == '+' || b[i] == '-') {
@@ -566,6 +563,8 @@ exp:
 	}
 	return r, nil
 }
+
+var errDecSyntax = errors.New("invalid numeric syntax")
 
 // ParseDecimal parses text as numeric(p,s) with PostgreSQL's rules
 // (surrounding whitespace ignored, rounding half away from zero).
@@ -702,9 +701,8 @@ func parseDateTime(v string, t TypeID) (days, tod int64, err error) {
 		}
 		return x, i-j >= minD
 	}
-	lower := strings.ToLower(s)
 	bc := false
-	if strings.HasSuffix(lower, " bc") {
+	if len(s) > 3 && strings.EqualFold(s[len(s)-3:], " bc") {
 		bc = true
 		s = strings.TrimSpace(s[:len(s)-3])
 	}
@@ -1030,9 +1028,8 @@ func appendInterval(b []byte, v arrow.MonthDayNanoInterval) []byte {
 	return b
 }
 
-// ParseInterval parses PostgreSQL interval text: "1 year 2 mons 3 days
-// 04:05:06.5", "10 hours", "-1 day +02:00", "@ 1 day ago", fractional units
-// ("1.5 days"), a bare number of seconds, and ISO 8601 "P1Y2M3DT4H5M6S".
+// ParseInterval parses PostgreSQL interval text ("1 year 2 mons 3 days 04:05:06.5", "10 hours",
+// "-1 day +02:00", "@ 1 day ago", "1.5 days", "P1Y2M3DT4H5M6S").
 func ParseInterval(text string) (arrow.MonthDayNanoInterval, error) {
 	bad := func() (arrow.MonthDayNanoInterval, error) {
 		return arrow.MonthDayNanoInterval{}, syntaxErr(TInterval, text)
@@ -1231,10 +1228,8 @@ func (a *ivAcc) result(text string) (arrow.MonthDayNanoInterval, error) {
 	return arrow.MonthDayNanoInterval{Months: int32(months), Days: int32(wholeDays), Nanoseconds: int64(ns)}, nil
 }
 
-// Normalize converts an array of any Arrow type FromArrow accepts into the
-// canonical Arrow representation of its SQL type (e.g. int8 -> int16,
-// large_string -> utf8, timestamp[ms] -> timestamp[us], dictionary ->
-// decoded). The result belongs to the caller.
+// Normalize converts an array of any Arrow type FromArrow accepts (int8, large_string,
+// timestamp[ms], dictionary, ...) to its SQL type's canonical layout; the result is the caller's.
 func Normalize(ctx *Context, arr arrow.Array) (arrow.Array, Type, error) {
 	dt := arr.DataType()
 	t, err := FromArrow(dt)

@@ -18,11 +18,8 @@ func mergeDecimal(a, b Type) Type {
 	return DecimalType(max(a.Precision-a.Scale, b.Precision-b.Scale)+s, s)
 }
 
-// CommonType returns the type both sides of a comparison, arithmetic,
-// UNION or CASE are cast to, and false when the types do not mix. Integers
-// widen, integers and decimals merge into a decimal, anything numeric with a
-// float gives double precision (real only with real), date with timestamp
-// gives timestamp, and NULL adopts the other type.
+// CommonType is the type both sides of a comparison/arithmetic/UNION/CASE are cast to (false if
+// they do not mix): integers widen, int+decimal merge, float wins (as double), date+timestamp -> timestamp.
 func CommonType(a, b Type) (Type, bool) {
 	if a == b {
 		return a, true
@@ -59,10 +56,8 @@ func CommonType(a, b Type) (Type, bool) {
 	return Type{}, false
 }
 
-// CanImplicitCast reports whether a value of type from may be converted to
-// type to without an explicit CAST: numeric widening (integers to wider
-// integers, decimals, floats; decimals to wider decimals and floats; real to
-// double), date to timestamp, and NULL to anything.
+// CanImplicitCast reports whether from converts to to without CAST: numeric widening (to a
+// numeric(38,s) always), int/decimal -> float, real -> double, date -> timestamp, NULL -> any.
 func CanImplicitCast(from, to Type) bool {
 	if from == to || from.ID == Null {
 		return true
@@ -83,7 +78,9 @@ func CanImplicitCast(from, to Type) bool {
 		case to.IsFloat():
 			return true
 		case to.ID == Decimal:
-			return to.Scale >= from.Scale && to.Precision-to.Scale >= from.Precision-from.Scale
+			// a 38-digit target is as wide as decimals get: allowed, may overflow
+			return to.Scale >= from.Scale &&
+				(to.Precision-to.Scale >= from.Precision-from.Scale || to.Precision == MaxDecimalPrecision)
 		}
 	case from.ID == Float32:
 		return to.ID == Float64

@@ -65,14 +65,6 @@ func releaseBuf(b *memory.Buffer) {
 	}
 }
 
-// decScale returns the scale of a decimal type (0 for non-decimals).
-func decScale(t Type) int32 {
-	if t.ID == Decimal {
-		return t.Scale
-	}
-	return 0
-}
-
 // boolBits returns a boolean array's value bitmap and bit offset.
 func boolBits(a arrow.Array) ([]byte, int) {
 	return a.Data().Buffers()[1].Bytes(), a.Data().Offset()
@@ -204,29 +196,4 @@ func stringAt(a *array.String, i int) string {
 // decOut allocates a decimal result.
 func decOut(mem memory.Allocator, n int) (*memory.Buffer, []decimal128.Num) {
 	return allocT[decimal128.Num](mem, n)
-}
-
-// ivOut allocates an interval result.
-func ivOut(mem memory.Allocator, n int) (*memory.Buffer, []arrow.MonthDayNanoInterval) {
-	return allocT[arrow.MonthDayNanoInterval](mem, n)
-}
-
-// finishWith wraps values into an array of SQL type t with the AND of the
-// arguments' validity.
-func finishWith(ctx *Context, t Type, values *memory.Buffer, args []arrow.Array, n int) arrow.Array {
-	validity, nulls := Validity(ctx.Alloc, args, n)
-	return FinishFixed(t.Arrow(), n, values, validity, nulls)
-}
-
-// sameIDs reports whether in has exactly the given type IDs.
-func sameIDs(in []Type, ids ...TypeID) bool {
-	if len(in) != len(ids) {
-		return false
-	}
-	for i, t := range in {
-		if t.ID != ids[i] {
-			return false
-		}
-	}
-	return true
 }

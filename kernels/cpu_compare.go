@@ -62,64 +62,109 @@ type ordered interface {
 	~int16 | ~int32 | ~int64 | ~float32 | ~float64
 }
 
+// The packed loops below write 8 results per output byte. Only < and = are
+// spelled out; the other operators swap operands or invert the bits (valid
+// because callers never pass NaN here).
+
+func ltVV[T ordered](a, b []T, out []byte) {
+	b = b[:len(a)]
+	j := 0
+	for ; j+8 <= len(a); j += 8 {
+		x, y := a[j:j+8:j+8], b[j:j+8:j+8]
+		out[j>>3] = b2u(x[0] < y[0]) | b2u(x[1] < y[1])<<1 | b2u(x[2] < y[2])<<2 | b2u(x[3] < y[3])<<3 |
+			b2u(x[4] < y[4])<<4 | b2u(x[5] < y[5])<<5 | b2u(x[6] < y[6])<<6 | b2u(x[7] < y[7])<<7
+	}
+	for ; j < len(a); j++ {
+		out[j>>3] |= b2u(a[j] < b[j]) << (j & 7)
+	}
+}
+
+func eqVV[T ordered](a, b []T, out []byte) {
+	b = b[:len(a)]
+	j := 0
+	for ; j+8 <= len(a); j += 8 {
+		x, y := a[j:j+8:j+8], b[j:j+8:j+8]
+		out[j>>3] = b2u(x[0] == y[0]) | b2u(x[1] == y[1])<<1 | b2u(x[2] == y[2])<<2 | b2u(x[3] == y[3])<<3 |
+			b2u(x[4] == y[4])<<4 | b2u(x[5] == y[5])<<5 | b2u(x[6] == y[6])<<6 | b2u(x[7] == y[7])<<7
+	}
+	for ; j < len(a); j++ {
+		out[j>>3] |= b2u(a[j] == b[j]) << (j & 7)
+	}
+}
+
+func ltVS[T ordered](a []T, s T, out []byte) {
+	j := 0
+	for ; j+8 <= len(a); j += 8 {
+		x := a[j : j+8 : j+8]
+		out[j>>3] = b2u(x[0] < s) | b2u(x[1] < s)<<1 | b2u(x[2] < s)<<2 | b2u(x[3] < s)<<3 |
+			b2u(x[4] < s)<<4 | b2u(x[5] < s)<<5 | b2u(x[6] < s)<<6 | b2u(x[7] < s)<<7
+	}
+	for ; j < len(a); j++ {
+		out[j>>3] |= b2u(a[j] < s) << (j & 7)
+	}
+}
+
+func gtVS[T ordered](a []T, s T, out []byte) {
+	j := 0
+	for ; j+8 <= len(a); j += 8 {
+		x := a[j : j+8 : j+8]
+		out[j>>3] = b2u(x[0] > s) | b2u(x[1] > s)<<1 | b2u(x[2] > s)<<2 | b2u(x[3] > s)<<3 |
+			b2u(x[4] > s)<<4 | b2u(x[5] > s)<<5 | b2u(x[6] > s)<<6 | b2u(x[7] > s)<<7
+	}
+	for ; j < len(a); j++ {
+		out[j>>3] |= b2u(a[j] > s) << (j & 7)
+	}
+}
+
+func eqVS[T ordered](a []T, s T, out []byte) {
+	j := 0
+	for ; j+8 <= len(a); j += 8 {
+		x := a[j : j+8 : j+8]
+		out[j>>3] = b2u(x[0] == s) | b2u(x[1] == s)<<1 | b2u(x[2] == s)<<2 | b2u(x[3] == s)<<3 |
+			b2u(x[4] == s)<<4 | b2u(x[5] == s)<<5 | b2u(x[6] == s)<<6 | b2u(x[7] == s)<<7
+	}
+	for ; j < len(a); j++ {
+		out[j>>3] |= b2u(a[j] == s) << (j & 7)
+	}
+}
+
+// invertBits flips the first n bits.
+func invertBits(out []byte, n int) {
+	for i := 0; i < n/8; i++ {
+		out[i] = ^out[i]
+	}
+	if r := n & 7; r != 0 {
+		out[n/8] ^= byte(1)<<r - 1
+	}
+}
+
 // cmpVV compares two full columns into a zeroed bitmap.
 func cmpVV[T ordered](op cmpOp, a, b []T, out []byte) {
-	b = b[:len(a)]
 	switch op {
-	case opEQ:
-		for i := range a {
-			out[i>>3] |= b2u(a[i] == b[i]) << (i & 7)
-		}
-	case opNE:
-		for i := range a {
-			out[i>>3] |= b2u(a[i] != b[i]) << (i & 7)
-		}
-	case opLT:
-		for i := range a {
-			out[i>>3] |= b2u(a[i] < b[i]) << (i & 7)
-		}
-	case opLE:
-		for i := range a {
-			out[i>>3] |= b2u(a[i] <= b[i]) << (i & 7)
-		}
-	case opGT:
-		for i := range a {
-			out[i>>3] |= b2u(a[i] > b[i]) << (i & 7)
-		}
-	case opGE:
-		for i := range a {
-			out[i>>3] |= b2u(a[i] >= b[i]) << (i & 7)
-		}
+	case opEQ, opNE:
+		eqVV(a, b, out)
+	case opLT, opGE:
+		ltVV(a, b, out)
+	case opGT, opLE:
+		ltVV(b, a, out)
+	}
+	if op == opNE || op == opGE || op == opLE {
+		invertBits(out, len(a))
 	}
 }
 
 // cmpVS compares a column with a constant into a zeroed bitmap.
 func cmpVS[T ordered](op cmpOp, a []T, s T, out []byte) {
 	switch op {
-	case opEQ:
-		for i, x := range a {
-			out[i>>3] |= b2u(x == s) << (i & 7)
-		}
-	case opNE:
-		for i, x := range a {
-			out[i>>3] |= b2u(x != s) << (i & 7)
-		}
-	case opLT:
-		for i, x := range a {
-			out[i>>3] |= b2u(x < s) << (i & 7)
-		}
-	case opLE:
-		for i, x := range a {
-			out[i>>3] |= b2u(x <= s) << (i & 7)
-		}
-	case opGT:
-		for i, x := range a {
-			out[i>>3] |= b2u(x > s) << (i & 7)
-		}
-	case opGE:
-		for i, x := range a {
-			out[i>>3] |= b2u(x >= s) << (i & 7)
-		}
+	case opEQ, opNE:
+		eqVS(a, s, out)
+	case opLT, opGE:
+		ltVS(a, s, out)
+	case opGT, opLE:
+		gtVS(a, s, out)
+	}
+	if op == opNE || op == opGE || op == opLE {
+		invertBits(out, len(a))
 	}
 }
 

@@ -2,6 +2,9 @@ package kernels
 
 import (
 	"math"
+	"math/rand"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -79,5 +82,91 @@ func TestCompareSlicedInputs(t *testing.T) {
 	}
 	if want := "true,false,NULL,true"; got != want {
 		t.Fatalf("bool slice: got %s want %s", got, want)
+	}
+}
+
+// TestCompareRandom checks every operator and broadcast shape on columns
+// long enough for the packed loops against a row-by-row reference.
+func TestCompareRandom(t *testing.T) {
+	mem := newMem(t)
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewSource(4))
+	const n = 37
+	gen := map[string]func() any{
+		"int": func() any { return rng.Intn(5) },
+		"float": func() any {
+			if rng.Intn(6) == 0 {
+				return math.NaN()
+			}
+			return float64(rng.Intn(5)) / 2
+		},
+		"dec": func() any { return []string{"1.5", "2", "-0.5", "2.0", "1.2"}[rng.Intn(5)] },
+		"str": func() any { return []string{"a", "ab", "b", "", "é"}[rng.Intn(5)] },
+	}
+	types := map[string][2]Type{
+		"int":   {TInt64, TInt64},
+		"float": {TFloat64, TFloat64},
+		"dec":   {dec(10, 2), dec(5, 1)},
+		"str":   {TString, TString},
+	}
+	decSlow := [2]Type{dec(38, 2), dec(38, 1)}
+	ref := func(kind string, x, y any) int {
+		switch kind {
+		case "int":
+			return cmpOrd(int64(x.(int)), int64(y.(int)))
+		case "float":
+			return cmpFloatNaN(x.(float64), y.(float64))
+		case "dec":
+			fx, _ := strconv.ParseFloat(x.(string), 64)
+			fy, _ := strconv.ParseFloat(y.(string), 64)
+			return cmpOrd(fx, fy)
+		}
+		return strings.Compare(x.(string), y.(string))
+	}
+	for _, kind := range []string{"int", "float", "dec", "dec-slow", "str"} {
+		base := strings.TrimSuffix(kind, "-slow")
+		ts := types[base]
+		if kind == "dec-slow" {
+			ts = decSlow
+		}
+		for shape := 0; shape < 3; shape++ {
+			la, lb := n, n
+			if shape == 1 {
+				lb = 1
+			} else if shape == 2 {
+				la = 1
+			}
+			av, bv := make([]any, la), make([]any, lb)
+			for i := range av {
+				av[i] = gen[base]()
+				if rng.Intn(10) == 0 {
+					av[i] = nil
+				}
+			}
+			for i := range bv {
+				bv[i] = gen[base]()
+			}
+			a, b := mk(t, mem, ts[0], av...), mk(t, mem, ts[1], bv...)
+			for name, op := range cmpOps {
+				got, _, err := call(t, mem, name, ts[:], []arrow.Array{a, b}, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := make([]string, n)
+				for i := range want {
+					x, y := av[min(i, la-1)], bv[min(i, lb-1)]
+					if x == nil {
+						want[i] = "NULL"
+						continue
+					}
+					want[i] = strconv.FormatBool(op.test(ref(base, x, y)))
+				}
+				if w := strings.Join(want, ","); got != w {
+					t.Fatalf("%s %s shape %d:\n a=%v\n b=%v\n got  %s\n want %s", kind, name, shape, av, bv, got, w)
+				}
+			}
+			a.Release()
+			b.Release()
+		}
 	}
 }

@@ -371,9 +371,8 @@ func parseField(name string, arg TypeID, trunc bool) (dtField, error) {
 // isFloatField reports whether extract returns a fractional value for f.
 func isFloatField(f dtField) bool { return f == fSecond || f == fMilliseconds || f == fEpoch }
 
-// ExtractType validates an EXTRACT field for an argument of type arg (Date or
-// Timestamp) and reports the result type: double precision for second,
-// milliseconds and epoch (bind those to "date_part"), bigint otherwise.
+// ExtractType validates an EXTRACT field for arg (Date or Timestamp) and gives its result type:
+// double for second, milliseconds, epoch (bind those to "date_part"), bigint otherwise.
 func ExtractType(field string, arg Type) (Type, error) {
 	f, err := parseField(field, arg.ID, false)
 	if err != nil {
@@ -514,7 +513,7 @@ func truncTS(f dtField, us int64) int64 {
 		if y > 0 {
 			y = y / 10 * 10
 		} else {
-			y = -((8-(y-1))/10)*10
+			y = -((8 - (y - 1)) / 10) * 10
 		}
 		m = 1
 	case fYear:
@@ -555,7 +554,11 @@ func fieldArg(a arrow.Array, arg TypeID, trunc bool, n int) (func(i int) (dtFiel
 // date_part (Float64 result).
 func extractKernel(arg TypeID, asFloat bool) ExecFn {
 	return func(ctx *Context, args []arrow.Array, n int) (arrow.Array, error) {
-		field, err := fieldArg(args[0], arg, false, n)
+		check := arg
+		if asFloat {
+			check = Timestamp // date_part(text, date) works on the date as a timestamp
+		}
+		field, err := fieldArg(args[0], check, false, n)
 		if err != nil {
 			return nil, err
 		}

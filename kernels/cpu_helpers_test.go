@@ -85,6 +85,8 @@ func show(arr arrow.Array, typ Type, i int) string {
 		return string(appendInterval(nil, arrow.MonthDayNanoInterval{Months: v.Months, Days: v.Days, Nanoseconds: v.Nanos}))
 	case Timestamp:
 		return string(appendTimestamp(nil, v.I))
+	case Date:
+		return string(appendDate(nil, v.I, false))
 	case Decimal:
 		return string(appendDecimal(nil, v.Dec, typ.Scale))
 	}

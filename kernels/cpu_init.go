@@ -7,9 +7,8 @@ const CPUBackend = "cpu"
 
 func init() { RegisterCPU(Default) }
 
-// RegisterCPU registers the CPU kernels into r. Comparison and arithmetic
-// expect both operands already coerced to one type family (see CommonType);
-// decimals may still differ in precision and scale.
+// RegisterCPU registers the CPU kernels into r (done for Default at init). Comparison and
+// arithmetic take operands already coerced to one type family; decimals may differ in p/s.
 func RegisterCPU(r *Registry) {
 	reg := func(name string, res Resolver) { r.Register(CPUBackend, name, res) }
 

@@ -2,6 +2,8 @@ package kernels
 
 import (
 	"math/bits"
+	"strconv"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 )
@@ -10,28 +12,29 @@ import (
 // arithmetic here never allocates (decimal128.Num's Div goes through big.Int).
 type u128 struct{ hi, lo uint64 }
 
-// pow10u[k] = 10^k for k in [0, 38].
-var pow10u [39]u128
-
-// pow10i[k] = 10^k for k in [0, 18].
-var pow10i [19]int64
-
-// maxDec is 10^38: decimal magnitudes must stay below it.
-var maxDec u128
-
-func init() {
+// pow10u[k] = 10^k for k in [0, 38] (a var initializer, so it is ready
+// before any init function runs).
+var pow10u = func() (t [39]u128) {
 	p := u128{lo: 1}
-	for k := range pow10u {
-		pow10u[k] = p
+	for k := range t {
+		t[k] = p
 		p, _ = p.mul64(10)
 	}
+	return t
+}()
+
+// pow10i[k] = 10^k for k in [0, 18].
+var pow10i = func() (t [19]int64) {
 	v := int64(1)
-	for k := range pow10i {
-		pow10i[k] = v
+	for k := range t {
+		t[k] = v
 		v *= 10
 	}
-	maxDec, _ = pow10u[37].mul64(10)
-}
+	return t
+}()
+
+// maxDec is 10^38: decimal magnitudes must stay below it.
+var maxDec = pow10u[38]
 
 // magOf splits a two's complement decimal into sign and magnitude.
 func magOf(x decimal128.Num) (u128, bool) {
@@ -295,15 +298,19 @@ func decCmpScaled(a decimal128.Num, sa int32, b decimal128.Num, sb int32) int {
 	return a.Cmp(b)
 }
 
-// decToFloat converts an unscaled decimal at scale s to float64.
+// decToFloat converts an unscaled decimal at scale s to the nearest float64.
 func decToFloat(x decimal128.Num, s int32) float64 {
 	if fits64(x) {
 		v := int64(x.LowBits())
 		if v > -(1<<53) && v < 1<<53 && s >= 0 && s <= 22 {
-			return float64(v) / pow10f[s]
+			return float64(v) / pow10f[s] // both exact: one rounding
 		}
 	}
-	return x.ToFloat64(s)
+	// correctly rounded through the decimal text
+	var buf [48]byte
+	b := appendDecimal(buf[:0], x, s)
+	f, _ := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
+	return f
 }
 
 // pow10f[k] = 10^k exactly for k in [0, 22].

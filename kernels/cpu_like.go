@@ -188,27 +188,38 @@ func foldRune(r rune) rune {
 	return m
 }
 
-// foldCase appends s case-folded for ILIKE.
+// upperASCII maps ASCII lower-case letters to upper case (the smallest rune
+// of their folding orbit) and every other byte to itself.
+var upperASCII = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if 'a' <= i && i <= 'z' {
+			t[i] = byte(i - ('a' - 'A'))
+		}
+	}
+	return t
+}()
+
+// foldCase returns s case-folded for ILIKE, reusing dst's storage.
 func foldCase(dst []byte, s string) []byte {
+	if cap(dst) < len(s) {
+		dst = make([]byte, 0, 2*len(s))
+	}
+	dst = dst[:len(s)]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= utf8.RuneSelf {
+			dst = dst[:i]
 			for _, r := range s[i:] {
 				if r < utf8.RuneSelf {
-					if 'a' <= r && r <= 'z' {
-						r -= 'a' - 'A'
-					}
-					dst = append(dst, byte(r))
+					dst = append(dst, upperASCII[r])
 				} else {
 					dst = utf8.AppendRune(dst, foldRune(r))
 				}
 			}
 			return dst
 		}
-		if 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		dst = append(dst, c)
+		dst[i] = upperASCII[c]
 	}
 	return dst
 }

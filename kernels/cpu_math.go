@@ -162,36 +162,28 @@ const (
 
 // decRoundK divides x by 10^k (k >= 0) rounding per mode.
 func decRoundK(x decimal128.Num, k int64, mode roundMode) decimal128.Num {
-	if k == 0 {
+	if k == 0 || x.Sign() == 0 {
 		return x
 	}
 	if k > 38 {
-		k = 39 // every decimal is below 10^38: the quotient is 0
-	}
-	var q decimal128.Num
-	if mode == rmRound {
-		if k > 38 {
-			return decimal128.Num{}
+		// |x| < 10^38 <= 10^k: the quotient is 0 (floor/ceil move away from it)
+		switch {
+		case mode == rmFloor && x.Sign() < 0:
+			return decimal128.FromI64(-1)
+		case mode == rmCeil && x.Sign() > 0:
+			return decimal128.FromI64(1)
 		}
+		return decimal128.Num{}
+	}
+	if mode == rmRound {
 		return decScaleDown(x, int32(k))
 	}
-	if k > 38 {
-		q = decimal128.Num{}
-	} else {
-		q = decTrunc(x, int32(k))
-	}
-	if x.Sign() != 0 {
-		exact := k <= 38
-		if exact {
-			back, _ := decScaleUp(q, int32(k))
-			exact = back == x
-		}
-		if !exact {
-			if mode == rmFloor && x.Sign() < 0 {
-				q = q.Sub(decimal128.FromI64(1))
-			} else if mode == rmCeil && x.Sign() > 0 {
-				q = q.Add(decimal128.FromI64(1))
-			}
+	q := decTrunc(x, int32(k))
+	if back, _ := decScaleUp(q, int32(k)); back != x {
+		if mode == rmFloor && x.Sign() < 0 {
+			q = q.Sub(decimal128.FromI64(1))
+		} else if mode == rmCeil && x.Sign() > 0 {
+			q = q.Add(decimal128.FromI64(1))
 		}
 	}
 	return q

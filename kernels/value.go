@@ -100,36 +100,7 @@ func FormatTimestamp(us int64) string {
 
 // FormatInterval prints an interval in PostgreSQL's style.
 func FormatInterval(months, days int32, nanos int64) string {
-	s := ""
-	add := func(n int64, unit string) {
-		if n == 0 {
-			return
-		}
-		if s != "" {
-			s += " "
-		}
-		s += strconv.FormatInt(n, 10) + " " + unit
-		if n != 1 && n != -1 {
-			s += "s"
-		}
-	}
-	add(int64(months/12), "year")
-	add(int64(months%12), "mon")
-	add(int64(days), "day")
-	if nanos != 0 {
-		d := time.Duration(nanos)
-		h := int64(d / time.Hour)
-		m := int64((d % time.Hour) / time.Minute)
-		sec := float64(d%time.Minute) / 1e9
-		if s != "" {
-			s += " "
-		}
-		s += fmt.Sprintf("%02d:%02d:%s", h, m, strconv.FormatFloat(sec, 'f', -1, 64))
-	}
-	if s == "" {
-		return "00:00:00"
-	}
-	return s
+	return string(appendInterval(nil, arrow.MonthDayNanoInterval{Months: months, Days: days, Nanoseconds: nanos}))
 }
 
 // ParseDate parses YYYY-MM-DD into days since the epoch.

@@ -645,11 +645,10 @@ func (b *Binder) binary(fn, op string, l, r *planner.Expr, loc int32) (*planner.
 		}
 		args = []*planner.Expr{l, r}
 	}
-	e, err := b.call(fn, args, loc)
-	if err != nil {
+	if _, err := b.kernels.Resolve(fn, []kernels.Type{args[0].Type, args[1].Type}, ""); err != nil {
 		return nil, b.errAt(loc, "operator does not exist: %s %s %s", args[0].Type, op, args[1].Type)
 	}
-	return e, nil
+	return b.call(fn, args, loc)
 }
 
 func looksLikeInterval(s string) bool {
@@ -894,6 +893,11 @@ func (b *Binder) bindFuncCall(ctx *exprCtx, fc *pg.FuncCall) (*planner.Expr, err
 			if isUntypedLiteral(args[1]) {
 				if args[1], err = b.castTo(args[1], kernels.TTimestamp, fc.Location); err != nil {
 					return nil, err
+				}
+			}
+			if name == "extract" {
+				if t, err := kernels.ExtractType(a.Value.S, args[1].Type); err == nil && t.ID == kernels.Float64 {
+					name = "date_part"
 				}
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ func rootCmd() *cobra.Command {
 }
 
 func sqlCmd() *cobra.Command {
-	var tables, dataDir, format, command, file string
+	var tables, dataDir, format, command, file, cpuProfile string
 	c := &cobra.Command{
 		Use:   "sql",
 		Short: "run SQL statements non-interactively (or a shell without -c/-f)",
@@ -66,6 +67,17 @@ func sqlCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if tables != "" {
 				if err := db.RegisterDir(tables); err != nil {
 					return err
@@ -92,6 +104,7 @@ func sqlCmd() *cobra.Command {
 	c.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
 	c.Flags().StringVarP(&command, "command", "c", "", "SQL to run")
 	c.Flags().StringVarP(&file, "file", "f", "", "file of SQL statements to run")
+	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
 	return c
 }
 
