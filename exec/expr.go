@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -227,6 +228,39 @@ type logicNode struct {
 	args []node
 }
 
+// boolBits returns the value and validity bitmaps of a boolean array as
+// n-bit, offset-0 bitmaps (a length-1 constant is broadcast).
+func boolBits(q *QueryContext, a *array.Boolean, n int) (val, valid []byte) {
+	nb := int(bitutil.BytesForBits(int64(n)))
+	val, valid = make([]byte, nb), make([]byte, nb)
+	if a.Len() == 1 && n != 1 {
+		v, ok := boolAt(a, 0)
+		fill := func(b []byte, on bool) {
+			if on {
+				for i := range b {
+					b[i] = 0xff
+				}
+			}
+		}
+		fill(valid, ok)
+		fill(val, ok && v)
+		return val, valid
+	}
+	off := a.Data().Offset()
+	bitutil.CopyBitmap(a.Data().Buffers()[1].Bytes(), off, n, val, 0)
+	if a.NullN() == 0 {
+		for i := range valid {
+			valid[i] = 0xff
+		}
+	} else {
+		bitutil.CopyBitmap(a.NullBitmapBytes(), off, n, valid, 0)
+	}
+	return val, valid
+}
+
+// eval combines the arguments with Kleene logic, a byte at a time:
+// AND is FALSE if any side is FALSE, TRUE if all are TRUE, else NULL;
+// OR is TRUE if any side is TRUE, FALSE if all are FALSE, else NULL.
 func (l *logicNode) eval(q *QueryContext, b arrow.RecordBatch) (arrow.Array, error) {
 	args, err := evalArgs(q, b, l.args)
 	if err != nil {
@@ -234,44 +268,42 @@ func (l *logicNode) eval(q *QueryContext, b arrow.RecordBatch) (arrow.Array, err
 	}
 	defer releaseAll(args)
 	n := rowsOf(b, args)
+	nb := int(bitutil.BytesForBits(int64(n)))
+	// decided: rows where some argument decides the result (FALSE for AND,
+	// TRUE for OR); allDefinite: rows where every argument is the neutral
+	// value (TRUE for AND, FALSE for OR).
+	decided := make([]byte, nb)
+	allNeutral := make([]byte, nb)
+	for i := range allNeutral {
+		allNeutral[i] = 0xff
+	}
+	for _, a := range args {
+		val, valid := boolBits(q, a.(*array.Boolean), n)
+		for i := 0; i < nb; i++ {
+			var dec, neu byte
+			if l.and {
+				dec = valid[i] &^ val[i]
+				neu = valid[i] & val[i]
+			} else {
+				dec = valid[i] & val[i]
+				neu = valid[i] &^ val[i]
+			}
+			decided[i] |= dec
+			allNeutral[i] &= neu
+		}
+	}
 	vals := kernels.AllocBits(q.Alloc, n)
 	valid := kernels.AllocBits(q.Alloc, n)
-	vb, nb := vals.Bytes(), valid.Bytes()
-	bools := make([]*array.Boolean, len(args))
-	for i, a := range args {
-		bools[i] = a.(*array.Boolean)
-	}
-	nulls := 0
-	for i := 0; i < n; i++ {
-		// AND: false dominates, then NULL, then true. OR: true dominates.
-		sawNull := false
-		decided := false
-		for _, a := range bools {
-			v, ok := boolAt(a, i)
-			if !ok {
-				sawNull = true
-				continue
-			}
-			if v != l.and {
-				decided = true
-				break
-			}
-		}
-		switch {
-		case decided:
-			bitutil.SetBit(nb, i)
-			if !l.and {
-				bitutil.SetBit(vb, i)
-			}
-		case sawNull:
-			nulls++
-		default:
-			bitutil.SetBit(nb, i)
-			if l.and {
-				bitutil.SetBit(vb, i)
-			}
+	vb, vd := vals.Bytes(), valid.Bytes()
+	for i := 0; i < nb; i++ {
+		vd[i] = decided[i] | allNeutral[i]
+		if l.and {
+			vb[i] = allNeutral[i] &^ decided[i]
+		} else {
+			vb[i] = decided[i]
 		}
 	}
+	nulls := n - bitutil.CountSetBits(vd, 0, n)
 	if nulls == 0 {
 		valid.Release()
 		valid = nil
@@ -405,6 +437,9 @@ type inNode struct {
 	consts map[string]bool // encoded constant list, when all constant
 	t      kernels.Type
 	hasNul bool
+
+	strsOnce sync.Once
+	strs     map[string]bool
 }
 
 func compileIn(e *planner.Expr, args []node, reg *kernels.Registry) (node, error) {
@@ -444,6 +479,9 @@ func (in *inNode) eval(q *QueryContext, b arrow.RecordBatch) (arrow.Array, error
 	}
 	defer x.Release()
 	if in.consts != nil {
+		if sa, ok := x.(*array.String); ok {
+			return in.evalStrings(q, sa)
+		}
 		n := x.Len()
 		vals := kernels.AllocBits(q.Alloc, n)
 		valid := kernels.AllocBits(q.Alloc, n)
@@ -482,4 +520,40 @@ type constArr struct{ a arrow.Array }
 func (c *constArr) eval(q *QueryContext, b arrow.RecordBatch) (arrow.Array, error) {
 	c.a.Retain()
 	return c.a, nil
+}
+
+// evalStrings is IN over a constant list for strings, without building a
+// key per row.
+func (in *inNode) evalStrings(q *QueryContext, x *array.String) (arrow.Array, error) {
+	in.strsOnce.Do(func() {
+		m := make(map[string]bool, len(in.consts))
+		for k := range in.consts {
+			m[k[1:]] = true // KeyOf strings are "s" + value
+		}
+		in.strs = m
+	})
+	n := x.Len()
+	vals := kernels.AllocBits(q.Alloc, n)
+	valid := kernels.AllocBits(q.Alloc, n)
+	vb, vd := vals.Bytes(), valid.Bytes()
+	nulls := 0
+	for i := 0; i < n; i++ {
+		if x.IsNull(i) {
+			nulls++
+			continue
+		}
+		if in.strs[x.Value(i)] {
+			bitutil.SetBit(vb, i)
+			bitutil.SetBit(vd, i)
+		} else if in.hasNul {
+			nulls++
+		} else {
+			bitutil.SetBit(vd, i)
+		}
+	}
+	if nulls == 0 {
+		valid.Release()
+		valid = nil
+	}
+	return kernels.NewBoolFromBits(n, vals, valid, nulls), nil
 }
