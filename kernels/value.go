@@ -79,7 +79,16 @@ func FormatFloat(f float64, bits int) string {
 	case math.IsNaN(f):
 		return "NaN"
 	}
-	return strconv.FormatFloat(f, 'g', -1, bits)
+	// Shortest round-trip digits; exponent form only outside [1e-4, 1e15),
+	// like PostgreSQL's float output.
+	if f != 0 {
+		if a := math.Abs(f); a < 1e-4 || a >= 1e15 {
+			s := strconv.FormatFloat(f, 'e', -1, bits)
+			// Go writes e+06; PostgreSQL e+06 too, but never a 3-digit pad
+			return s
+		}
+	}
+	return strconv.FormatFloat(f, 'f', -1, bits)
 }
 
 var epoch = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -905,7 +905,18 @@ func (b *Binder) bindFuncCall(ctx *exprCtx, fc *pg.FuncCall) (*planner.Expr, err
 	if !b.kernels.Has(name) {
 		return nil, b.errAt(fc.Location, "function %s does not exist", name)
 	}
-	return b.resolveScalar(name, args, fc.Location)
+	e, err := b.resolveScalar(name, args, fc.Location)
+	if err != nil {
+		return nil, err
+	}
+	// round/trunc(numeric, d) has scale d in PostgreSQL.
+	if (name == "round" || name == "trunc") && len(args) == 2 && e.Type.ID == kernels.Decimal && args[1].Kind == planner.EConst && !args[1].Value.Null {
+		d := int32(args[1].Value.I)
+		if d >= 0 && d <= kernels.MaxDecimalPrecision {
+			return b.castTo(e, kernels.DecimalType(e.Type.Precision-e.Type.Scale+d, d), fc.Location)
+		}
+	}
+	return e, nil
 }
 
 // resolveScalar finds an overload of name, trying the arguments as they are,
