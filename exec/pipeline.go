@@ -99,6 +99,20 @@ type Pipeline struct {
 	MaxConcurrent atomic.Int64
 }
 
+// Doner is implemented by operators that can tell the pipeline no more
+// input is needed (a satisfied LIMIT). Done must be safe for concurrent use.
+type Doner interface{ Done() bool }
+
+// done reports whether an operator needs no more input.
+func (p *Pipeline) done() bool {
+	for _, op := range p.Ops {
+		if d, ok := op.(Doner); ok && d.Done() {
+			return true
+		}
+	}
+	return false
+}
+
 type runningPipeline struct {
 	q      *QueryContext
 	p      *Pipeline
@@ -205,6 +219,9 @@ func (rp *runningPipeline) run() (left bool, err error) {
 		record(rp.p.SourceStats, 0, b, t0)
 		if err := rp.push(ctx, ops, 0, sink, b); err != nil {
 			return false, err
+		}
+		if rp.p.done() {
+			break // a LIMIT has all its rows: stop reading
 		}
 	}
 	return false, sink.Combine(ctx)

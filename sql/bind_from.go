@@ -526,71 +526,76 @@ func (b *Binder) bindSimpleSelect(sel *pg.SelectStmt, outer *scope) (*boundQuery
 	}
 	var sorts []sortRef
 	hidden := 0
-	for _, s := range sel.SortClause {
-		sb := s.GetSortBy()
+	distinctOn := len(sel.DistinctClause) > 0 && sel.DistinctClause[0] != nil && sel.DistinctClause[0].Node != nil
+	// resolve finds the projected column an ORDER BY / DISTINCT ON item
+	// names (position, output alias or expression), adding a hidden one.
+	resolve := func(n *pg.Node, what string, loc int32) (int, error) {
 		idx := -1
-		if c := sb.Node.GetAConst(); c != nil {
+		if c := n.GetAConst(); c != nil {
 			if iv, ok := c.Val.(*pg.A_Const_Ival); ok {
 				i := int(iv.Ival.Ival)
 				if i < 1 || i > len(items) {
-					return nil, b.errAt(c.Location, "ORDER BY position %d is not in select list", i)
+					return 0, b.errAt(c.Location, "%s position %d is not in select list", what, i)
 				}
-				idx = i - 1
+				return i - 1, nil
 			}
 		}
-		if idx < 0 {
-			if cr := sb.Node.GetColumnRef(); cr != nil && len(cr.Fields) == 1 && cr.Fields[0].GetString_() != nil {
-				name := strings.ToLower(cr.Fields[0].GetString_().Sval)
-				hits := 0
-				for i, n := range outNames[:len(items)] {
-					if n == name {
-						if hits == 0 {
-							idx = i
-						}
-						hits++
-					}
+		if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 && cr.Fields[0].GetString_() != nil {
+			name := strings.ToLower(cr.Fields[0].GetString_().Sval)
+			for i, nm := range outNames[:len(items)] {
+				if nm != name {
+					continue
 				}
-				if hits > 1 {
-					// the same expression twice is fine
-					same := true
-					for i, n := range outNames[:len(items)] {
-						if n == name && outExprs[i].String() != outExprs[idx].String() {
-							same = false
-						}
-					}
-					if !same {
-						return nil, b.errAt(cr.Location, "ORDER BY %q is ambiguous", name)
-					}
+				if idx >= 0 && outExprs[i].String() != outExprs[idx].String() {
+					return 0, b.errAt(cr.Location, "%s %q is ambiguous", what, name)
+				}
+				if idx < 0 {
+					idx = i
 				}
 			}
+			if idx >= 0 {
+				return idx, nil
+			}
 		}
-		if idx < 0 {
-			octx := &exprCtx{sc: sc, agg: agg, win: win, clause: "ORDER BY"}
-			e, err := b.bindExpr(octx, sb.Node)
+		octx := &exprCtx{sc: sc, agg: agg, win: win, clause: what}
+		e, err := b.bindExpr(octx, n)
+		if err != nil {
+			return 0, err
+		}
+		if agg != nil {
+			if e, err = b.finishAgg(agg, e, loc); err != nil {
+				return 0, err
+			}
+		}
+		key := e.String()
+		for i, x := range outExprs {
+			if x.String() == key {
+				return i, nil
+			}
+		}
+		if len(sel.DistinctClause) > 0 && !distinctOn {
+			return 0, b.errAt(loc, "for SELECT DISTINCT, ORDER BY expressions must appear in select list")
+		}
+		outExprs = append(outExprs, e)
+		outNames = append(outNames, "?order?")
+		hidden++
+		return len(outExprs) - 1, nil
+	}
+	var onIdx []int
+	if distinctOn {
+		for _, d := range sel.DistinctClause {
+			i, err := resolve(d, "DISTINCT ON", -1)
 			if err != nil {
 				return nil, err
 			}
-			if agg != nil {
-				if e, err = b.finishAgg(agg, e, sb.Location); err != nil {
-					return nil, err
-				}
-			}
-			key := e.String()
-			for i, x := range outExprs {
-				if x.String() == key {
-					idx = i
-					break
-				}
-			}
-			if idx < 0 {
-				if len(sel.DistinctClause) > 0 {
-					return nil, b.errAt(sb.Location, "for SELECT DISTINCT, ORDER BY expressions must appear in select list")
-				}
-				outExprs = append(outExprs, e)
-				outNames = append(outNames, "?order?")
-				idx = len(outExprs) - 1
-				hidden++
-			}
+			onIdx = append(onIdx, i)
+		}
+	}
+	for _, s := range sel.SortClause {
+		sb := s.GetSortBy()
+		idx, err := resolve(sb.Node, "ORDER BY", sb.Location)
+		if err != nil {
+			return nil, err
 		}
 		desc := sb.SortbyDir == pg.SortByDir_SORTBY_DESC
 		nf := desc
@@ -617,10 +622,36 @@ func (b *Binder) bindSimpleSelect(sel *pg.SelectStmt, outer *scope) (*boundQuery
 		proj.Cols[i].Nullable = nullable(e, node)
 	}
 	node = proj
-	if len(sel.DistinctClause) > 0 {
-		if sel.DistinctClause[0] != nil && len(sel.DistinctClause) > 0 && sel.DistinctClause[0].Node != nil {
-			return nil, &Error{Msg: "SELECT DISTINCT ON is not supported"}
+	if distinctOn {
+		// DISTINCT ON (keys): the first row of each key group in ORDER BY
+		// order = row_number() OVER (PARTITION BY keys ORDER BY ...) = 1.
+		if len(sorts) < len(onIdx) {
+			return nil, &Error{Msg: "SELECT DISTINCT ON expressions must match initial ORDER BY expressions"}
 		}
+		for i, oi := range onIdx {
+			found := false
+			for _, s := range sorts[:len(onIdx)] {
+				if s.out == oi {
+					found = true
+				}
+			}
+			if !found {
+				_ = i
+				return nil, &Error{Msg: "SELECT DISTINCT ON expressions must match initial ORDER BY expressions"}
+			}
+		}
+		wf := planner.WindowFunc{Func: "row_number", Col: b.newCol("row_number", kernels.TInt64, false)}
+		for _, oi := range onIdx {
+			wf.PartitionBy = append(wf.PartitionBy, planner.Col(proj.Cols[oi]))
+		}
+		for _, s := range sorts {
+			wf.OrderBy = append(wf.OrderBy, planner.SortKey{Expr: planner.Col(proj.Cols[s.out]), Desc: s.desc, NullsFirst: s.nf})
+		}
+		node = &planner.Window{Input: node, Funcs: []planner.WindowFunc{wf}}
+		eq := planner.Call("eq", kernels.TBool, planner.Col(wf.Col), planner.Const(kernels.TInt64, kernels.Value{I: 1}))
+		node = &planner.Filter{Input: node, Cond: eq}
+		hidden++
+	} else if len(sel.DistinctClause) > 0 {
 		var groups []*planner.Expr
 		var gcols []planner.Column
 		for _, c := range proj.Cols {
