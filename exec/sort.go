@@ -359,9 +359,11 @@ func fullPrefix(sp *keySpec, k *keyCol, i int) (uint64, bool) {
 }
 
 // fillPrefixes stores the prefix of every row of k under sp into ents[i].p0
-// (or, when second, 32 bits of it into .p1). It reports whether equal
-// prefixes imply equal keys.
-func fillPrefixes(sp *keySpec, k *keyCol, ents []sortEnt, second bool) bool {
+// (or, when second, bits [shift, shift+32) of it into .p1). It reports
+// whether equal prefixes imply equal keys, shift, and the first row's full
+// prefix (the bits of p1's that are not kept are those of every row, when
+// exact; the bits above them always are).
+func fillPrefixes(sp *keySpec, k *keyCol, ents []sortEnt, second bool) (bool, int, uint64) {
 	exact := true
 	if !second {
 		for i := range ents {
@@ -369,7 +371,7 @@ func fillPrefixes(sp *keySpec, k *keyCol, ents []sortEnt, second bool) bool {
 			ents[i].p0 = p
 			exact = exact && ex
 		}
-		return exact
+		return exact, 0, 0
 	}
 	if sp.kind == kStr {
 		// The first 4 bytes; sortStrRun goes on from byte 4.
@@ -377,7 +379,7 @@ func fillPrefixes(sp *keySpec, k *keyCol, ents []sortEnt, second bool) bool {
 			p, _ := fullPrefix(sp, k, i)
 			ents[i].p1 = uint32(p >> 32)
 		}
-		return false
+		return false, 32, 0
 	}
 	// Keep the 32 most significant bits that vary: exact if no more vary.
 	var first, diff uint64
@@ -400,7 +402,7 @@ func fillPrefixes(sp *keySpec, k *keyCol, ents []sortEnt, second bool) bool {
 		p, _ := fullPrefix(sp, k, i)
 		ents[i].p1 = uint32(p >> shift)
 	}
-	return exact
+	return exact, shift, first
 }
 
 // radixSort sorts a by p0 (or p1 when second) with a stable LSD radix
@@ -545,22 +547,48 @@ func cmpU64(a, b uint64) int {
 
 const radixMin = 256 // below this many rows, comparison sorting wins
 
+// prefixInfo describes the prefixes of sorted entries, for merging runs.
+type prefixInfo struct {
+	ex0, ex1 bool
+	shift1   int    // p1 holds bits [shift1, shift1+32) of the full prefix
+	first1   uint64 // the full prefix of some row
+}
+
+// p1Order tells how the p1 of two runs compare: ok when they keep the same
+// bits and agree above them; same when, moreover, equal p1 means equal keys.
+func p1Order(a, b *prefixInfo) (ok, same bool) {
+	if a.shift1 != b.shift1 {
+		return false, false
+	}
+	var upper uint64
+	if a.shift1 < 32 {
+		upper = ^uint64(0) << (a.shift1 + 32)
+	}
+	window := uint64(math.MaxUint32) << a.shift1
+	d := a.first1 ^ b.first1
+	if d&upper != 0 {
+		return false, false
+	}
+	return true, a.ex1 && b.ex1 && d&^window == 0
+}
+
 // sortRows sorts the rows described by keys (len(ents) rows). ents and tmp
 // are scratch of that length; the sorted entries are returned (aliasing one
-// of them).
-func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
+// of them) with a description of their prefixes.
+func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) ([]sortEnt, prefixInfo) {
 	n := len(ents)
 	for i := range ents {
 		ents[i].i = uint32(i)
 	}
 	if len(specs) == 0 {
-		return ents
+		return ents, prefixInfo{ex0: true, ex1: true}
 	}
-	ex0 := fillPrefixes(&specs[0], &keys[0], ents, false)
-	ex1 := true
+	ex0, _, _ := fillPrefixes(&specs[0], &keys[0], ents, false)
+	info := prefixInfo{ex0: ex0, ex1: true}
 	if len(specs) > 1 {
-		ex1 = fillPrefixes(&specs[1], &keys[1], ents, true)
+		info.ex1, info.shift1, info.first1 = fillPrefixes(&specs[1], &keys[1], ents, true)
 	}
+	ex1 := info.ex1
 	nk := len(specs)
 	full := func(a, b sortEnt) int {
 		if a.p0 != b.p0 {
@@ -585,7 +613,7 @@ func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
 	}
 	if n < radixMin { // (the prefixes are filled: runs merge on them)
 		slices.SortFunc(ents, full)
-		return ents
+		return ents, info
 	}
 	s := radixSort(ents, tmp, false)
 	other := tmp
@@ -593,7 +621,7 @@ func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
 		other = ents
 	}
 	if ex0 && nk == 1 {
-		return s
+		return s, info
 	}
 	for i := 0; i < n; {
 		j := i + 1
@@ -635,7 +663,11 @@ func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
 						switch {
 						case b-a < 2:
 						case !ex1 && specs[1].kind == kStr:
+							p1 := run[a].p1
 							sortStrRun(run[a:b], other[i+a:i+b], &keys[1], specs[1].desc, 4, full)
+							for x := a; x < b; x++ {
+								run[x].p1 = p1 // back to the first 4 bytes, for merging
+							}
 						default:
 							slices.SortFunc(run[a:b], full)
 						}
@@ -646,7 +678,7 @@ func sortRows(specs []keySpec, keys []keyCol, ents, tmp []sortEnt) []sortEnt {
 		}
 		i = j
 	}
-	return s
+	return s, info
 }
 
 // ---------------------------------------------------------------------------
@@ -769,16 +801,6 @@ func (st *rowStore) ref(i uint32) rowRef {
 	return rowRef{uint32(b), i - uint32(st.starts[b])}
 }
 
-// dropKeys frees the keys, keeping the batches.
-func (st *rowStore) dropKeys(q *QueryContext) {
-	for _, ks := range st.keyArrs {
-		releaseAll(ks)
-	}
-	st.keyArrs = nil
-	st.keys = nil
-	_ = accountTo(q, &st.held, st.goBytes(), st.what)
-}
-
 // release frees everything.
 func (st *rowStore) release(q *QueryContext) {
 	for _, b := range st.batches {
@@ -796,6 +818,7 @@ func (st *rowStore) release(q *QueryContext) {
 type sortedRun struct {
 	st   *rowStore
 	ents []sortEnt
+	info prefixInfo
 	held int64 // bytes of ents
 }
 
@@ -808,7 +831,7 @@ func sortStore(q *QueryContext, st *rowStore) (*sortedRun, error) {
 		return nil, err
 	}
 	ents, tmp := make([]sortEnt, n), make([]sortEnt, n)
-	run.ents = sortRows(st.specs, st.keys, ents, tmp)
+	run.ents, run.info = sortRows(st.specs, st.keys, ents, tmp)
 	q.Pool.Shrink(scratch - sortEntBytes*int64(n))
 	run.held = sortEntBytes * int64(n)
 	return run, nil
@@ -843,11 +866,24 @@ func mergeRuns(ctx context.Context, specs []keySpec, runs []*sortedRun, bases []
 	}
 	pos := make([]int, len(runs))
 	less := func(a, b int) bool {
-		ea, eb := runs[a].ents[pos[a]], runs[b].ents[pos[b]]
+		ra, rb := runs[a], runs[b]
+		ea, eb := ra.ents[pos[a]], rb.ents[pos[b]]
 		if ea.p0 != eb.p0 {
 			return ea.p0 < eb.p0
 		}
-		if c := cmpRows(specs, runs[a].st.keys, int(ea.i), runs[b].st.keys, int(eb.i), 0); c != 0 {
+		from := 0
+		if ra.info.ex0 && rb.info.ex0 && len(specs) > 1 {
+			from = 1
+			if ok, same := p1Order(&ra.info, &rb.info); ok {
+				if ea.p1 != eb.p1 {
+					return ea.p1 < eb.p1
+				}
+				if same {
+					from = 2
+				}
+			}
+		}
+		if c := cmpRows(specs, ra.st.keys, int(ea.i), rb.st.keys, int(eb.i), from); c != 0 {
 			return c < 0
 		}
 		return a < b

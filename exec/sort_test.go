@@ -658,7 +658,7 @@ func TestSortRowsGroups(t *testing.T) {
 					}
 				}
 				sxRelease(in)
-				ents := sortRows(specs, st.keys, make([]sortEnt, n), make([]sortEnt, n))
+				ents, _ := sortRows(specs, st.keys, make([]sortEnt, n), make([]sortEnt, n))
 				seen := make([]bool, n)
 				for i, e := range ents {
 					if seen[e.i] {
@@ -711,4 +711,98 @@ func TestTopNManyLocals(t *testing.T) {
 	got, _ := sxDrain(t, q, tn.Source())
 	tn.Close()
 	sxCheckSorted(t, ks, all, got, 3, 23)
+}
+
+func TestRowStoreRefs(t *testing.T) {
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+	q := NewQueryContext(checked, 0, 1)
+	cols := sxCols(kernels.TInt64)
+	for _, sizes := range [][]int{{4}, {4, 4, 4, 2}, {4, 4, 7}, {3, 3, 5, 1, 3}, {1, 2, 3}, {5, 5, 5, 5}} {
+		st := newRowStore("test", []keySpec{{kind: kInt}})
+		var want []rowRef
+		for b, n := range sizes {
+			rows := make([][]kernels.Value, n)
+			for i := range rows {
+				rows[i] = []kernels.Value{{I: int64(i)}}
+				want = append(want, rowRef{uint32(b), uint32(i)})
+			}
+			in := sxMake(q, cols, rows, n)
+			keys, _ := evalAll(q, []*Evaluator{{root: &colNode{i: 0}, Type: kernels.TInt64}}, in[0])
+			if err := st.add(q, in[0], keys); err != nil {
+				t.Fatal(err)
+			}
+			sxRelease(in)
+		}
+		for i, w := range want {
+			if got := st.ref(uint32(i)); got != w {
+				t.Fatalf("sizes %v: row %d is %v, want %v", sizes, i, got, w)
+			}
+		}
+		st.release(q)
+	}
+}
+
+// TestSortMergeRuns merges runs whose second keys lie in different ranges
+// (their p1 prefixes keep different bits) or hold NULLs.
+func TestSortMergeRuns(t *testing.T) {
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+	q := NewQueryContext(checked, 0, 1)
+	q.BatchSize = 50
+	cols := sxCols(kernels.TInt32, kernels.TInt64, kernels.TString, sxDec)
+	ctx := context.Background()
+	r := sxRand(4)
+	for _, ks := range [][]sxKey{
+		{{col: 0}, {col: 1}, {col: 2}},
+		{{col: 0, desc: true}, {col: 1, desc: true, nullsFirst: true}},
+		{{col: 0}, {col: 3}, {col: 1, desc: true}},
+		{{col: 0, nullsFirst: true}, {col: 2, desc: true}, {col: 1}},
+	} {
+		for i := range ks {
+			ks[i].t = cols[ks[i].col].Type
+		}
+		s, _ := NewSort(q, cols, sxSortKeys(cols, ks))
+		var all [][]kernels.Value
+		for d := 0; d < 6; d++ {
+			nullP := 0.0
+			if d == 0 {
+				nullP = 0.1 // NULLs: p1 keeps the top bits
+			}
+			rows := sxGenRows(r, cols, 300+d, nullP, 3)
+			for _, row := range rows {
+				if row[1].Null {
+					continue
+				}
+				row[1].I++ // 0..2
+				switch d % 3 {
+				case 1:
+					row[1].I += 1 << 40 // same kept bits, other high bits
+				case 2:
+					row[1].I = row[1].I<<34 | int64(5+2*(d%2)) // other low bits
+				}
+				if d%2 == 1 && !row[3].Null {
+					row[3] = kernels.DecValue(decimal128.FromI64(row[1].I))
+				}
+			}
+			all = append(all, rows...)
+			l, _ := s.Local(ctx)
+			in := sxMake(q, cols, rows, 50)
+			for _, b := range in {
+				if err := l.Consume(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sxRelease(in)
+			if err := l.Combine(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Finalize(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := sxDrain(t, q, s.Source())
+		s.Close()
+		sxCheckSorted(t, ks, all, got, 0, len(all))
+	}
 }

@@ -334,7 +334,7 @@ func (w *Window) computeGroup(ctx context.Context, g *winGroup, n int) error {
 	if err := grow(int64((2*sortEntBytes + 6) * n)); err != nil {
 		return err
 	}
-	ents := sortRows(g.specs, keys, make([]sortEnt, n), make([]sortEnt, n))
+	ents, _ := sortRows(g.specs, keys, make([]sortEnt, n), make([]sortEnt, n))
 	order := make([]uint32, n)
 	for i, e := range ents {
 		order[i] = e.i
