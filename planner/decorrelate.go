@@ -80,6 +80,14 @@ func (d *decorrelator) filter(f *Filter) (Node, error) {
 		if e.Kind == ENot && e.Args[0].Kind == ESubquery {
 			neg, e = true, e.Args[0]
 		}
+		if e.Kind == ESubquery && e.Sub.Cmp != nil {
+			j, err := d.quantified(input, e.Sub, neg)
+			if err != nil {
+				return nil, err
+			}
+			input = j
+			continue
+		}
 		if e.Kind == ESubquery && (e.Sub.Kind == SubExists || e.Sub.Kind == SubIn) {
 			sub, preds, err := d.subPlan(e.Sub)
 			if err != nil {
@@ -106,6 +114,42 @@ func (d *decorrelator) filter(f *Filter) (Node, error) {
 		return &Filter{Input: input, Cond: cond}, nil
 	}
 	return input, nil
+}
+
+// quantified turns a WHERE conjunct [NOT] x <op> ANY|ALL (subquery) into a
+// semi or anti join whose condition tests each pair three-valued:
+//
+//	x op ANY  : some pair TRUE          -> semi join on  cmp
+//	x op ALL  : no pair FALSE or NULL   -> anti join on  cmp IS NOT TRUE
+//	NOT ANY   : no pair TRUE or NULL    -> anti join on  cmp IS NOT FALSE
+//	NOT ALL   : some pair FALSE         -> semi join on  cmp IS FALSE
+func (d *decorrelator) quantified(input Node, s *Subquery, neg bool) (Node, error) {
+	plan, err := d.node(s.Plan)
+	if err != nil {
+		return nil, err
+	}
+	plan, preds, err := d.pullUp(plan)
+	if err != nil {
+		return nil, err
+	}
+	cmp := s.Cmp
+	isNull := &Expr{Kind: EIsNull, Type: kernels.TBool, Args: []*Expr{cmp}}
+	notTrue := &Expr{Kind: ECase, Type: kernels.TBool, HasElse: true, Args: []*Expr{isNull, BoolConst(true), &Expr{Kind: ENot, Type: kernels.TBool, Args: []*Expr{cmp}}}}
+	notFalse := &Expr{Kind: ECase, Type: kernels.TBool, HasElse: true, Args: []*Expr{isNull, BoolConst(true), cmp}}
+	isFalse := &Expr{Kind: ECase, Type: kernels.TBool, HasElse: true, Args: []*Expr{isNull, BoolConst(false), &Expr{Kind: ENot, Type: kernels.TBool, Args: []*Expr{cmp}}}}
+	var kind JoinKind
+	var pair *Expr
+	switch {
+	case !s.All && !neg:
+		kind, pair = JoinSemi, cmp
+	case s.All && !neg:
+		kind, pair = JoinAnti, notTrue
+	case !s.All && neg:
+		kind, pair = JoinAnti, notFalse
+	default:
+		kind, pair = JoinSemi, isFalse
+	}
+	return &Join{Kind: kind, Left: input, Right: plan, Cond: And(append(preds, pair)...)}, nil
 }
 
 // subPlan decorrelates an EXISTS/IN subquery: it returns the subquery plan
@@ -181,6 +225,10 @@ func (d *decorrelator) replaceSubqueries(input Node, e *Expr) (Node, *Expr, erro
 			}
 			return col
 		default:
+			if x.Sub.Cmp != nil {
+				ferr = fmt.Errorf("ANY/ALL subqueries are supported only as WHERE conditions")
+				return x
+			}
 			sub, preds, err := d.subPlan(x.Sub)
 			if err != nil {
 				ferr = err

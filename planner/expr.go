@@ -73,6 +73,11 @@ type Subquery struct {
 	Plan  Node
 	Test  *Expr // SubIn: the left-hand side
 	Outer []ColumnID
+	// Cmp, when set, makes SubIn a quantified comparison: Test <op> ANY
+	// (or ALL when All is set) of the subquery's column; Cmp is the
+	// comparison over Test and that column.
+	Cmp *Expr
+	All bool
 }
 
 // Col returns a column reference expression.

@@ -654,7 +654,19 @@ func (b *Binder) bindSubLink(ctx *exprCtx, sl *pg.SubLink) (*planner.Expr, error
 			sub.Test = test
 			return &planner.Expr{Kind: planner.ESubquery, Type: kernels.TBool, Sub: sub}, nil
 		}
-		return nil, b.errAt(sl.Location, "%s %s subqueries are not supported (only IN / = ANY)", op, map[bool]string{true: "ALL", false: "ANY"}[sl.SubLinkType == pg.SubLinkType_ALL_SUBLINK])
+		fn, ok := binaryOps[op]
+		if !ok || !comparisons[fn] {
+			return nil, b.errAt(sl.Location, "operator %s is not supported with ANY/ALL", op)
+		}
+		cmp, err := b.binary(fn, op, test, planner.Col(cols[0]), sl.Location)
+		if err != nil {
+			return nil, err
+		}
+		sub.Kind = planner.SubIn
+		sub.Test = test
+		sub.Cmp = cmp
+		sub.All = sl.SubLinkType == pg.SubLinkType_ALL_SUBLINK
+		return &planner.Expr{Kind: planner.ESubquery, Type: kernels.TBool, Sub: sub}, nil
 	}
 	return nil, b.errAt(sl.Location, "unsupported subquery type")
 }
