@@ -1,0 +1,115 @@
+package planner_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/planner"
+	"github.com/bellows-db/bellows/sql"
+)
+
+type cat map[string]*sql.Table
+
+func (c cat) Lookup(n string) (*sql.Table, bool) { t, ok := c[n]; return t, ok }
+func (c cat) TableFunction(n string, _ []kernels.Value) (*sql.Table, error) {
+	return nil, fmt.Errorf("no table function %s", n)
+}
+
+// table makes a file table with integer key columns whose min/max stats
+// make their distinct counts known.
+func table(name string, rows float64, cols ...string) *sql.Table {
+	t := &sql.Table{Name: name, Format: planner.FormatParquet, Stats: &planner.TableStats{Rows: rows, Columns: map[string]planner.ColumnStat{}}}
+	for _, c := range cols {
+		t.Columns = append(t.Columns, sql.ColumnDef{Name: c, Type: kernels.TInt64})
+		max := rows
+		switch {
+		case strings.HasSuffix(c, "_nation"):
+			max = 25
+		case c == "f_a": // foreign keys range over their dimension's keys
+			max = 2e5
+		case c == "f_b":
+			max = 1e4
+		}
+		t.Stats.Columns[c] = planner.ColumnStat{HasMinMax: true, Min: kernels.Value{I: 1}, Max: kernels.Value{I: int64(max)}}
+	}
+	return t
+}
+
+func plan(t *testing.T, q string) string {
+	t.Helper()
+	c := cat{
+		"fact": table("fact", 6e6, "f_a", "f_b", "f_v"),
+		"dima": table("dima", 2e5, "a_key", "a_nation", "a_v"),
+		"dimb": table("dimb", 1e4, "b_key", "b_nation"),
+		"tiny": table("tiny", 25, "t_nation", "t_v"),
+	}
+	ps, err := sql.Parse(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sql.Bind(c, ps[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := planner.Optimize(st.Query.Plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return planner.Explain(out, nil)
+}
+
+func TestPushDownIntoScans(t *testing.T) {
+	p := plan(t, "SELECT f_v FROM fact, dima WHERE f_a = a_key AND a_v > 3 AND f_v < 10")
+	if !strings.Contains(p, "Scan dima [a_key, a_v] filter: (a_v > 3)") || !strings.Contains(p, "filter: (f_v < 10)") {
+		t.Fatalf("filters not pushed into scans / columns not pruned:\n%s", p)
+	}
+	if strings.Contains(p, "Filter") {
+		t.Fatalf("a filter stayed above the join:\n%s", p)
+	}
+}
+
+func TestOrFactoring(t *testing.T) {
+	p := plan(t, "SELECT f_v FROM fact, dima WHERE (f_a = a_key AND a_v = 1 AND f_v = 1) OR (f_a = a_key AND a_v = 2 AND f_v = 2)")
+	if !strings.Contains(p, "HashJoin inner on ((f_a = a_key)") && !strings.Contains(p, "HashJoin inner on ((a_key = f_a)") {
+		t.Fatalf("common join key not factored out of the OR:\n%s", p)
+	}
+	if !strings.Contains(p, "Scan dima [a_key, a_v] filter: ((a_v = 1) OR (a_v = 2))") {
+		t.Fatalf("implied OR not pushed to dima:\n%s", p)
+	}
+}
+
+// TestJoinOrderAvoidsCrossProducts: FROM order puts two unconnected
+// tables first; the greedy order must join along predicates.
+func TestJoinOrderAvoidsCrossProducts(t *testing.T) {
+	p := plan(t, "SELECT count(*) FROM dima, dimb, fact, tiny WHERE f_a = a_key AND f_b = b_key AND b_nation = t_nation")
+	if strings.Contains(p, "HashJoin inner (est") {
+		t.Fatalf("plan has a cross product:\n%s", p)
+	}
+	// the fact table must be on the probe side (left) of the lowest join
+	lines := strings.Split(p, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "HashJoin") && i+1 < len(lines) && strings.Contains(lines[i+1], "Scan") {
+			if !strings.Contains(lines[i+1], "Scan fact") {
+				t.Fatalf("the lowest join does not probe with the fact table:\n%s", p)
+			}
+			break
+		}
+	}
+}
+
+func TestBuildSideIsSmaller(t *testing.T) {
+	p := plan(t, "SELECT f_v FROM dimb JOIN fact ON f_b = b_key")
+	i, j := strings.Index(p, "Scan fact"), strings.Index(p, "Scan dimb")
+	if i < 0 || j < 0 || i > j {
+		t.Fatalf("the small table is not the build (right) side:\n%s", p)
+	}
+}
+
+func TestFoldConstants(t *testing.T) {
+	p := plan(t, "SELECT f_v FROM fact WHERE f_v > 2 * 3 + 1 AND (1 = 1 OR f_a = 2)")
+	if !strings.Contains(p, "filter: (f_v > 7)") || strings.Contains(p, "f_a") {
+		t.Fatalf("constants not folded:\n%s", p)
+	}
+}
