@@ -254,6 +254,9 @@ func (d *decorrelator) scalar(input Node, s *Subquery) (Node, *Expr, error) {
 	}
 	plan, preds, err := d.pullUp(sp)
 	if err != nil {
+		if n, out, err2 := d.scalarByRow(input, sp, col); err2 == nil {
+			return n, out, nil
+		}
 		return nil, nil, err
 	}
 	kind := JoinSingle
@@ -267,6 +270,61 @@ func (d *decorrelator) scalar(input Node, s *Subquery) (Node, *Expr, error) {
 		out = &Expr{Kind: ECoalesce, Type: col.Type, Args: []*Expr{Col(col), Const(col.Type, kernels.Value{I: 0})}}
 	}
 	return &Join{Kind: kind, Left: input, Right: plan, Cond: And(preds...)}, out, nil
+}
+
+// scalarByRow decorrelates (SELECT agg(...) FROM ... WHERE <correlation>)
+// whatever the correlation's shape: number the outer rows, left-join the
+// subquery's input on the correlation, aggregate per outer row. A marker
+// column on the inner side makes count(*) count matches only.
+func (d *decorrelator) scalarByRow(input Node, sp Node, col Column) (Node, *Expr, error) {
+	n := sp
+	proj, _ := n.(*Project)
+	if proj != nil {
+		n = proj.Input
+	}
+	agg, ok := n.(*Aggregate)
+	if !ok || len(agg.Groups) > 0 {
+		return nil, nil, fmt.Errorf("unsupported correlated subquery")
+	}
+	inner, preds, err := d.pullUp(agg.Input)
+	if err != nil {
+		return nil, nil, err
+	}
+	mark := d.newCol("matched", kernels.TBool)
+	var exprs []*Expr
+	icols := inner.Columns()
+	for _, c := range icols {
+		exprs = append(exprs, Col(c))
+	}
+	inner = &Project{Input: inner, Exprs: append(exprs, BoolConst(true)), Cols: append(append([]Column{}, icols...), mark)}
+	rn := d.newCol("row_id", kernels.TInt64)
+	numbered := &Window{Input: input, Funcs: []WindowFunc{{Func: "row_number", Col: rn}}}
+	j := &Join{Kind: JoinLeft, Left: numbered, Right: inner, Cond: And(preds...)}
+	outer := input.Columns()
+	groups := []*Expr{Col(rn)}
+	gcols := []Column{rn}
+	for _, c := range outer {
+		groups = append(groups, Col(c))
+		gcols = append(gcols, c)
+	}
+	aggs := make([]AggCall, len(agg.Aggs))
+	for i, a := range agg.Aggs {
+		aggs[i] = a
+		if a.Func == "count_star" {
+			aggs[i].Func, aggs[i].Args = "count", []*Expr{Col(mark)}
+		}
+	}
+	var top Node = &Aggregate{Input: j, Groups: groups, GroupCols: gcols, Aggs: aggs, AggCols: agg.AggCols}
+	if proj != nil {
+		pe := append([]*Expr{}, proj.Exprs...)
+		pc := append([]Column{}, proj.Cols...)
+		for _, c := range outer {
+			pe = append(pe, Col(c))
+			pc = append(pc, c)
+		}
+		top = &Project{Input: top, Exprs: pe, Cols: pc}
+	}
+	return top, Col(col), nil
 }
 
 func hasGroupedAgg(n Node) bool {
