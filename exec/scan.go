@@ -26,6 +26,7 @@ type FileError struct {
 	Err      error
 }
 
+// Error names the file and the position, then the cause.
 func (e *FileError) Error() string {
 	var b strings.Builder
 	b.WriteString("file ")
@@ -105,30 +106,31 @@ type scanSplit struct{ file, unit int }
 
 // scanFormat is the per-format part of a scan.
 type scanFormat interface {
-	local() formatLocal
+	local() scanFormatLocal
 	// where names a split in errors.
 	where(sp scanSplit) (path string, rowGroup int)
 	close()
 }
 
-// formatLocal is one driver's file state (an open file, reused between the
+// scanFormatLocal is one driver's file state (an open file, reused between the
 // splits of that file).
-type formatLocal interface {
-	open(sp scanSplit) (splitReader, error)
+type scanFormatLocal interface {
+	open(sp scanSplit) (scanSplitReader, error)
 	close()
 }
 
-// splitReader reads one split. next returns batches in the scan's output
+// scanSplitReader reads one split. next returns batches in the scan's output
 // layout (owned by the caller), last = true on the split's final batch when
 // known, or io.EOF.
-type splitReader interface {
+type scanSplitReader interface {
 	next() (b arrow.RecordBatch, last bool, err error)
 	close()
 }
 
 // NewScan reads a planner.Scan: columns FileCols (matched by name, case
 // insensitively) of the files in Paths, converted to Cols' types, keeping
-// the rows for which every conjunct of Filter is TRUE.
+// the rows for which every conjunct of Filter is TRUE. It returns a
+// *ScanSource; errors name the file (and row group or line).
 func NewScan(q *QueryContext, s *planner.Scan) (Source, error) {
 	if len(s.FileCols) != len(s.Cols) {
 		return nil, fmt.Errorf("internal error: scan of %s has %d columns but %d file columns", s.Table, len(s.Cols), len(s.FileCols))
@@ -191,8 +193,8 @@ func (s *ScanSource) Close() { s.format.close() }
 
 type scanLocal struct {
 	s    *ScanSource
-	fl   formatLocal
-	cur  splitReader
+	fl   scanFormatLocal
+	cur  scanSplitReader
 	sp   scanSplit
 	keep []byte
 	sel  []int32

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 
@@ -50,7 +51,12 @@ func openArrow(path string, mem memory.Allocator) (af *arrowFile, err error) {
 	af.size = st.Size()
 	head := make([]byte, len(arrowMagic))
 	n, _ := f.ReadAt(head, 0)
-	if n == len(head) && bytes.Equal(head, arrowMagic) {
+	isFile := n == len(head) && bytes.Equal(head, arrowMagic)
+	if err := checkArrowMetadata(f, af.size, isFile); err != nil {
+		f.Close()
+		return nil, scFileErr(path, -1, err)
+	}
+	if isFile {
 		fr, err := ipc.NewFileReader(f, af.ipcOptions(mem)...)
 		if err != nil {
 			f.Close()
@@ -131,6 +137,23 @@ func newArrowScan(src *ScanSource) (*arrowScan, error) {
 	return as, nil
 }
 
+// assemble validates the needed columns of an IPC batch, then converts them.
+func (as *arrowScan) assemble(raw arrow.RecordBatch, pos []int) (arrow.RecordBatch, error) {
+	if raw.NumRows() < 0 || raw.NumRows() > maxIPCRows {
+		return nil, fmt.Errorf("%w: batch of %d rows", errBadArrowMetadata, raw.NumRows())
+	}
+	for _, p := range pos {
+		c := raw.Column(p)
+		if int64(c.Len()) != raw.NumRows() {
+			return nil, fmt.Errorf("%w: column of %d rows in a batch of %d", errBadArrowMetadata, c.Len(), raw.NumRows())
+		}
+		if err := checkArrowArray(c); err != nil {
+			return nil, err
+		}
+	}
+	return as.src.assemble(raw, pos)
+}
+
 func (as *arrowScan) where(sp scanSplit) (string, int) {
 	if sp.file < 0 || sp.file >= len(as.files) {
 		return "?", -1
@@ -144,10 +167,15 @@ func (as *arrowScan) close() {
 	}
 }
 
-func (as *arrowScan) local() formatLocal { return as }
+func (as *arrowScan) local() scanFormatLocal { return arrowLocal{as} }
 
-// open implements formatLocal.
-func (as *arrowScan) open(sp scanSplit) (splitReader, error) {
+// arrowLocal opens splits; the files themselves belong to the arrowScan.
+type arrowLocal struct{ as *arrowScan }
+
+func (l arrowLocal) close() {}
+
+func (l arrowLocal) open(sp scanSplit) (scanSplitReader, error) {
+	as := l.as
 	af := as.files[sp.file]
 	if af.fr != nil {
 		return &arrowBatchSplit{as: as, af: af, i: sp.unit}, nil
@@ -177,7 +205,7 @@ func (s *arrowBatchSplit) next() (arrow.RecordBatch, bool, error) {
 		return nil, true, err
 	}
 	defer raw.Release()
-	b, err := s.as.src.assemble(raw, s.af.pos)
+	b, err := s.as.assemble(raw, s.af.pos)
 	return b, true, err
 }
 
@@ -201,7 +229,7 @@ func (s *arrowStreamSplit) next() (arrow.RecordBatch, bool, error) {
 		}
 		return nil, true, err
 	}
-	b, err := s.as.src.assemble(s.r.RecordBatch(), s.af.pos)
+	b, err := s.as.assemble(s.r.RecordBatch(), s.af.pos)
 	return b, false, err
 }
 

@@ -349,18 +349,60 @@ func scUnpackDict(mem memory.Allocator, d *array.Dictionary, to kernels.Type) (a
 	n := d.Len()
 	idx := make([]int32, n)
 	size := dict.Len()
-	for i := 0; i < n; i++ {
-		if d.IsNull(i) {
-			idx[i] = -1
-			continue
+	var bad int64 = -1
+	switch ix := d.Indices().(type) {
+	case *array.Int8:
+		bad = scDictIndices(ix.Int8Values(), idx, size)
+	case *array.Uint8:
+		bad = scDictIndices(ix.Uint8Values(), idx, size)
+	case *array.Int16:
+		bad = scDictIndices(ix.Int16Values(), idx, size)
+	case *array.Uint16:
+		bad = scDictIndices(ix.Uint16Values(), idx, size)
+	case *array.Int32:
+		bad = scDictIndices(ix.Int32Values(), idx, size)
+	case *array.Uint32:
+		bad = scDictIndices(ix.Uint32Values(), idx, size)
+	case *array.Int64:
+		bad = scDictIndices(ix.Int64Values(), idx, size)
+	case *array.Uint64:
+		bad = scDictIndices(ix.Uint64Values(), idx, size)
+	default:
+		return nil, fmt.Errorf("unsupported dictionary index type %s", d.Indices().DataType())
+	}
+	if d.NullN() > 0 {
+		for i := 0; i < n; i++ {
+			if d.IsNull(i) {
+				idx[i] = -1
+			}
 		}
-		k := d.GetValueIndex(i)
-		if k < 0 || k >= size {
-			return nil, fmt.Errorf("dictionary index %d out of range (dictionary has %d values)", k, size)
+	}
+	if bad >= 0 {
+		// out of range is fine in NULL slots only
+		for i := 0; i < n; i++ {
+			if idx[i] == -2 {
+				return nil, fmt.Errorf("dictionary index out of range (dictionary has %d values)", size)
+			}
+		}
+	}
+	return scTake(mem, dict, idx)
+}
+
+// scDictIndices copies dictionary indices to idx, marking those outside
+// [0, size) with -2; it returns the first such position or -1.
+func scDictIndices[T int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64](src []T, idx []int32, size int) int64 {
+	bad := int64(-1)
+	for i, k := range src {
+		if uint64(k) >= uint64(size) {
+			idx[i] = -2
+			if bad < 0 {
+				bad = int64(i)
+			}
+			continue
 		}
 		idx[i] = int32(k)
 	}
-	return scTake(mem, dict, idx)
+	return bad
 }
 
 // scTake gathers arr[idx[i]] (idx[i] < 0: NULL) into a new array of

@@ -274,10 +274,15 @@ func (cs *csvScan) where(sp scanSplit) (string, int) {
 
 func (cs *csvScan) close() {}
 
-func (cs *csvScan) local() formatLocal { return cs }
+func (cs *csvScan) local() scanFormatLocal { return csvLocal{cs} }
 
-// open implements formatLocal: a CSV split is a whole file.
-func (cs *csvScan) open(sp scanSplit) (splitReader, error) {
+// csvLocal opens splits; a CSV split is a whole file.
+type csvLocal struct{ cs *csvScan }
+
+func (l csvLocal) close() {}
+
+func (l csvLocal) open(sp scanSplit) (scanSplitReader, error) {
+	cs := l.cs
 	cf := cs.files[sp.file]
 	f, err := os.Open(cf.path)
 	if err != nil {

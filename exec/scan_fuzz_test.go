@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"time"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -20,7 +20,9 @@ import (
 // fine; panics and hangs are not.
 func fuzzScan(t *testing.T, format planner.FileFormat, data []byte, opts map[string]string) {
 	// A hang is a failure too: crash with the input saved by the fuzzer.
-	watchdog := time.AfterFunc(fuzzHangLimit, func() { panic(fmt.Sprintf("scan of a %d-byte %s input did not finish in %s", len(data), format, fuzzHangLimit)) })
+	watchdog := time.AfterFunc(fuzzHangLimit, func() {
+		panic(fmt.Sprintf("scan of a %d-byte %s input did not finish in %s", len(data), format, fuzzHangLimit))
+	})
 	defer watchdog.Stop()
 	p := filepath.Join(t.TempDir(), "f."+string(format))
 	if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -69,7 +71,7 @@ func fuzzScan(t *testing.T, format planner.FileFormat, data []byte, opts map[str
 }
 
 // fuzzHangLimit bounds one fuzz input's scan.
-const fuzzHangLimit = 5 * time.Second
+const fuzzHangLimit = 20 * time.Second
 
 func FuzzParquetScan(f *testing.F) {
 	dir := f.TempDir()

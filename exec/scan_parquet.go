@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -107,6 +108,48 @@ type parquetFile struct {
 	// nested), for statistics
 	types  []arrow.DataType
 	leafOf []int
+	// string leaves whose data pages are all dictionary encoded: read as
+	// dictionary arrays (cheap to decode) and unpacked by the scan
+	dictLeaves []int
+}
+
+// dictionaryLeaves picks the string columns among outputs whose data pages
+// are dictionary encoded in every row group.
+func (pf *parquetFile) dictionaryLeaves() []int {
+	var out []int
+	for i, leaf := range pf.leafOf {
+		if leaf < 0 || slices.Contains(out, leaf) {
+			continue
+		}
+		switch pf.types[i].ID() {
+		case arrow.STRING, arrow.BINARY, arrow.LARGE_STRING, arrow.LARGE_BINARY:
+		default:
+			continue
+		}
+		if pf.md.Schema.Column(leaf).PhysicalType() != parquet.Types.ByteArray {
+			continue
+		}
+		all := pf.md.NumRowGroups() > 0
+		for rg := 0; rg < pf.md.NumRowGroups() && all; rg++ {
+			cc, err := pf.md.RowGroup(rg).ColumnChunk(leaf)
+			if err != nil {
+				all = false
+				break
+			}
+			stats := cc.EncodingStats()
+			all = len(stats) > 0
+			for _, st := range stats {
+				isData := st.PageType == 0 || st.PageType == 3 // DATA_PAGE, DATA_PAGE_V2
+				if isData && st.Encoding != parquet.Encodings.PlainDict && st.Encoding != parquet.Encodings.RLEDict {
+					all = false
+				}
+			}
+		}
+		if all {
+			out = append(out, leaf)
+		}
+	}
+	return out
 }
 
 type parquetScan struct {
@@ -149,6 +192,7 @@ func newParquetScan(src *ScanSource, conj []*planner.Expr) (*parquetScan, error)
 				return nil, &FileError{Path: path, RowGroup: -1, Column: name, Err: err}
 			}
 		}
+		pf.dictLeaves = pf.dictionaryLeaves()
 		ps.files = append(ps.files, pf)
 		for rg := 0; rg < ft.md.NumRowGroups(); rg++ {
 			if err := ft.checkRowGroup(rg, pf.scLeaves); err != nil {
@@ -187,7 +231,7 @@ func (ps *parquetScan) where(sp scanSplit) (string, int) {
 
 func (ps *parquetScan) close() {}
 
-func (ps *parquetScan) local() formatLocal { return &parquetLocal{ps: ps, file: -1} }
+func (ps *parquetScan) local() scanFormatLocal { return &parquetLocal{ps: ps, file: -1} }
 
 // parquetLocal keeps one file open per driver; the footer parsed by NewScan
 // is reused, so opening costs no footer parse.
@@ -205,7 +249,7 @@ func (pl *parquetLocal) close() {
 	}
 }
 
-func (pl *parquetLocal) open(sp scanSplit) (splitReader, error) {
+func (pl *parquetLocal) open(sp scanSplit) (scanSplitReader, error) {
 	q := pl.ps.src.q
 	pf := pl.ps.files[sp.file]
 	rows := pf.md.RowGroup(sp.unit).NumRows()
@@ -223,7 +267,11 @@ func (pl *parquetLocal) open(sp scanSplit) (splitReader, error) {
 			f.Close()
 			return nil, err
 		}
-		fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: int64(q.BatchSize), Parallel: false}, q.Alloc)
+		props := pqarrow.ArrowReadProperties{BatchSize: int64(q.BatchSize), Parallel: false}
+		for _, leaf := range pf.dictLeaves {
+			props.SetReadDict(leaf, true)
+		}
+		fr, err := pqarrow.NewFileReader(rdr, props, q.Alloc)
 		if err != nil {
 			f.Close()
 			return nil, err
@@ -282,6 +330,7 @@ func parquetStats(paths []string) (*planner.TableStats, error) {
 		t      kernels.Type
 		st     scColStats
 		minMax bool
+		files  int // files holding the column
 	}
 	cols := map[string]*acc{}
 	var order []string
@@ -293,32 +342,31 @@ func parquetStats(paths []string) (*planner.TableStats, error) {
 		}
 		ts.Rows += float64(ft.md.NumRows)
 		names := ft.fieldNames()
-		for i := range ft.manifest.Fields {
-			field := &ft.manifest.Fields[i]
-			t, err := kernels.FromArrow(field.Field.Type)
-			if err != nil || !field.IsLeaf() {
+		if fi == 0 {
+			for i := range ft.manifest.Fields {
+				field := &ft.manifest.Fields[i]
+				if t, err := kernels.FromArrow(field.Field.Type); err == nil && field.IsLeaf() {
+					cols[names[i]] = &acc{t: t, minMax: true}
+					order = append(order, names[i])
+				}
+			}
+		}
+		for _, name := range order {
+			a := cols[name]
+			i := scMatchColumn(names, name)
+			if i < 0 || !ft.manifest.Fields[i].IsLeaf() {
 				continue
 			}
-			name := names[i]
-			a := cols[name]
-			if a == nil {
-				if fi > 0 {
-					continue // not in the first file: no complete statistics
-				}
-				a = &acc{t: t, minMax: true}
-				cols[name] = a
-				order = append(order, name)
-			}
+			a.files++
+			field := &ft.manifest.Fields[i]
 			for rg := 0; rg < ft.md.NumRowGroups(); rg++ {
 				st, ok := scSafeStats(ft.md, rg, field.ColIndex, field.Field.Type, a.t)
 				if !ok {
 					a.minMax = false
-					a.st.hasNulls = false
 					continue
 				}
-				a.st.rows += st.rows
 				a.st.nulls += st.nulls
-				if st.hasNulls && st.nulls == st.rows {
+				if st.hasNulls && st.nulls >= st.rows {
 					continue // all NULL: no min/max needed
 				}
 				if !st.hasMinMax {
@@ -341,7 +389,7 @@ func parquetStats(paths []string) (*planner.TableStats, error) {
 	for _, name := range order {
 		a := cols[name]
 		cs := planner.ColumnStat{NullCount: a.st.nulls}
-		if a.minMax && a.st.hasMinMax {
+		if a.minMax && a.st.hasMinMax && a.files == len(paths) {
 			cs.Min, cs.Max, cs.HasMinMax = a.st.min, a.st.max, true
 		}
 		ts.Columns[name] = cs

@@ -1,7 +1,10 @@
 package exec
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -197,7 +200,7 @@ func scanExpectedRow(i int, names ...string) string {
 				parts[k] = fmt.Sprint(i % 1000)
 			}
 		case "dec":
-			parts[k] = decimal128.FromI64(int64(i)*3).ToString(2)
+			parts[k] = decimal128.FromI64(int64(i) * 3).ToString(2)
 		case "d":
 			parts[k] = kernels.FormatDate(int32(10000 + i/100))
 		case "s":
@@ -354,7 +357,9 @@ func TestScanParquetFilterPruning(t *testing.T) {
 	names := []string{"id", "i32", "dec", "d", "s"}
 	s0 := scanTestScan(planner.FormatParquet, paths, names...)
 	i64 := func(v int64) *planner.Expr { return planner.Const(kernels.TInt64, kernels.Value{I: v}) }
-	cmp := func(op, col string, c *planner.Expr) *planner.Expr { return planner.Call(op, kernels.TBool, scanColOf(s0, col), c) }
+	cmp := func(op, col string, c *planner.Expr) *planner.Expr {
+		return planner.Call(op, kernels.TBool, scanColOf(s0, col), c)
+	}
 	dec := func(cents int64) *planner.Expr {
 		return planner.Const(scanDecType, kernels.DecValue(decimal128.FromI64(cents)))
 	}
@@ -506,7 +511,7 @@ func TestScanParquetConversions(t *testing.T) {
 			}
 			want[i] = strings.Join([]string{i8, fmt.Sprint(60000 + i%5000), fmt.Sprint(4_000_000_000 + i), ls, dict,
 				kernels.FormatTimestamp(int64(i) * 1500_000), kernels.FormatTimestamp(int64(i) * 1_000_001 / 1000),
-				decimal128.FromI64(int64(i)*70).ToString(3)}, "|")
+				decimal128.FromI64(int64(i) * 70).ToString(3)}, "|")
 		}
 		slices.Sort(got)
 		slices.Sort(want)
@@ -916,5 +921,173 @@ func TestCSVDecimalAndDateParsing(t *testing.T) {
 		if _, ok := scParseDate([]byte(s)); ok {
 			t.Errorf("%s accepted", s)
 		}
+	}
+}
+
+// countSink counts rows.
+type scanCountSink struct{ rows atomic.Int64 }
+
+func (s *scanCountSink) Local(ctx context.Context) (SinkLocal, error) { return scanCountLocal{s}, nil }
+func (s *scanCountSink) Finalize(ctx context.Context) error           { return nil }
+func (s *scanCountSink) Close()                                       {}
+
+type scanCountLocal struct{ s *scanCountSink }
+
+func (l scanCountLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
+	l.s.rows.Add(in.NumRows())
+	return nil
+}
+func (l scanCountLocal) Combine(ctx context.Context) error { return nil }
+
+// BenchmarkScanLineitem scans the Parquet file named by BELLOWS_LINEITEM
+// (e.g. a TPC-H lineitem) with one driver: all columns, the columns of Q1,
+// and Q6's columns with its date filter pushed down.
+func BenchmarkScanLineitem(b *testing.B) {
+	path := os.Getenv("BELLOWS_LINEITEM")
+	if path == "" {
+		b.Skip("set BELLOWS_LINEITEM to a lineitem Parquet file")
+	}
+	names, types, err := InferSchema(planner.FormatParquet, []string{path}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mk := func(cols ...string) *planner.Scan {
+		s := &planner.Scan{Format: planner.FormatParquet, Paths: []string{path}}
+		for i, n := range names {
+			if len(cols) > 0 && !slices.Contains(cols, n) {
+				continue
+			}
+			s.Cols = append(s.Cols, planner.Column{ID: planner.ColumnID(i + 1), Name: n, Type: types[i]})
+			s.FileCols = append(s.FileCols, n)
+		}
+		return s
+	}
+	q6 := mk("l_shipdate", "l_discount", "l_quantity", "l_extendedprice")
+	d94, _ := kernels.ParseDate("1994-01-01")
+	d95, _ := kernels.ParseDate("1995-01-01")
+	sd := scanColOf(q6, "l_shipdate")
+	q6.Filter = []*planner.Expr{
+		planner.Call("ge", kernels.TBool, sd, planner.Const(kernels.TDate, kernels.Value{I: int64(d94)})),
+		planner.Call("lt", kernels.TBool, sd, planner.Const(kernels.TDate, kernels.Value{I: int64(d95)})),
+	}
+	for _, c := range []struct {
+		name string
+		s    *planner.Scan
+	}{
+		{"all", mk()},
+		{"q1cols", mk("l_returnflag", "l_linestatus", "l_quantity", "l_extendedprice", "l_discount", "l_tax", "l_shipdate")},
+		{"q6filter", q6},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			rows := int64(0)
+			cpu0 := scanCPUNanos()
+			for b.Loop() {
+				q := NewQueryContext(nil, 0, 1) // the real kernels
+				src, err := NewScan(q, c.s)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sink := &scanCountSink{}
+				if err := q.Run(context.Background(), &Pipeline{Source: src, Sink: sink}); err != nil {
+					b.Fatal(err)
+				}
+				src.Close()
+				rows += src.(*ScanSource).RowsRead.Load()
+			}
+			b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+			if cpu := scanCPUNanos() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(rows)/(float64(cpu)/1e9), "rows/cpu-s")
+			}
+		})
+	}
+}
+
+func TestScanIdleBetweenSplits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.parquet")
+	scanWriteParquet(t, path, 0, 2000, 1000)
+	q, checked := scanTestQuery(t, 1)
+	defer checked.AssertSize(t, 0)
+	q.BatchSize = 400
+	src, err := NewScan(q, scanTestScan(planner.FormatParquet, []string{path}, "id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	l, err := src.Local(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if !l.Idle() {
+		t.Fatal("a fresh reader is not idle")
+	}
+	var idle []bool
+	for {
+		b, err := l.Next(ctx)
+		if err != nil {
+			break
+		}
+		idle = append(idle, l.Idle())
+		b.Release()
+	}
+	// two row groups of 400+400+200 rows: idle after each group's last batch
+	if want := []bool{false, false, true, false, false, true}; !slices.Equal(idle, want) {
+		t.Fatalf("idle after each batch: %v, want %v", idle, want)
+	}
+}
+
+func TestScanMemoryLimit(t *testing.T) {
+	paths := scanTwoFiles(t)
+	q := NewQueryContext(nil, 64<<10, 1)
+	q.Kernels = scanTestRegistry
+	src, err := NewScan(q, scanTestScan(planner.FormatParquet, paths, "id", "s", "dec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	sink := NewBufferSink(q)
+	defer sink.Close()
+	err = q.Run(context.Background(), &Pipeline{Source: src, Sink: sink})
+	var ml *ErrMemoryLimit
+	if !errors.As(err, &ml) {
+		t.Fatalf("got %v, want a memory limit error", err)
+	}
+}
+
+func TestScanArrowCorruptMetadata(t *testing.T) {
+	// a stream whose schema claims 2^31-1 fields must fail cleanly instead
+	// of making the IPC reader allocate without bound
+	var stream bytes.Buffer
+	w := ipc.NewWriter(&stream, ipc.WithSchema(scanTestSchema))
+	b := scanTestBatch(0, 10)
+	if err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	b.Release()
+	w.Close()
+	data := stream.Bytes()
+	// locate Schema.fields in the first message and patch its length
+	fb := data[8:]
+	c := &fbChecker{buf: fb}
+	root, _ := c.ref(0)
+	hf, _ := c.field(root, 2)
+	schema, _ := c.ref(hf)
+	ff, _ := c.field(schema, 1)
+	vec, err := c.ref(ff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.u32(vec); n != scanTestSchema.NumFields() {
+		t.Fatalf("found a vector of %d, not the %d fields", n, scanTestSchema.NumFields())
+	}
+	binary.LittleEndian.PutUint32(fb[vec:], 0x7fffffff)
+	path := filepath.Join(t.TempDir(), "bad.arrows")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = InferSchema(planner.FormatArrow, []string{path}, nil)
+	if err == nil || !strings.Contains(err.Error(), "bad.arrows") || !errors.Is(err, errBadArrowMetadata) {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -70,6 +70,7 @@ func NewFileWriterOptions(format planner.FileFormat, path string, schema *arrow.
 			parquet.WithCompression(compress.Codecs.Snappy),
 			parquet.WithMaxRowGroupLength(WriteRowGroupRows),
 			parquet.WithStats(true),
+			parquet.WithStoreDecimalAsInteger(true), // int32/int64 for precision <= 18: faster to read
 		)
 		pw, err := pqarrow.NewFileWriter(schema, w.buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem)))
 		if err != nil {

@@ -351,7 +351,7 @@ func equiPairs(j *Join) [][2]ColumnID {
 func distinct(n Node, id ColumnID) float64 {
 	if s, ok := n.(*Scan); ok {
 		i := IndexOf(s.Cols, id)
-		if i >= 0 && s.Stats != nil {
+		if i >= 0 && s.Stats != nil && s.Stats.Rows >= 0 {
 			d := s.Stats.Rows
 			t := s.Cols[i].Type
 			if st, ok := s.Stats.Columns[s.FileCols[i]]; ok && st.HasMinMax && (t.IsInteger() || t.ID == kernels.Date) && !st.Min.Null && !st.Max.Null {

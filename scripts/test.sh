@@ -22,7 +22,7 @@ go test -count=1 -race ./exec/ ./tpch/
 echo "== fuzzing (short)"
 FUZZTIME=${FUZZTIME:-10s}
 for target in FuzzParquetScan FuzzCSVScan; do
-  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" ./exec/
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 2s ./exec/
 done
 go test -run '^$' -fuzz '^FuzzBind$' -fuzztime "$FUZZTIME" ./sql/
 

@@ -20,6 +20,7 @@ type exprCtx struct {
 	agg    *aggCtx // non-nil: aggregate calls allowed (select list, HAVING, ORDER BY)
 	win    *winCtx // non-nil: window functions allowed
 	clause string
+	inAgg  bool // inside an aggregate's arguments
 }
 
 var aggregateFuncs = map[string]bool{
@@ -197,7 +198,10 @@ func (b *Binder) bindColumnRef(ctx *exprCtx, cr *pg.ColumnRef) (*planner.Expr, e
 	case r.badRel:
 		return nil, b.errAt(cr.Location, "missing FROM-clause entry for table %q", qual)
 	case !r.found:
-		return nil, b.errAt(cr.Location, "column %q does not exist", strings.Join(parts, "."))
+		if len(parts) > 1 {
+			return nil, b.errAt(cr.Location, "column %s does not exist", strings.Join(parts, "."))
+		}
+		return nil, b.errAt(cr.Location, "column %q does not exist", name)
 	}
 	return planner.Col(r.col), nil
 }
@@ -487,7 +491,7 @@ func (b *Binder) bindAExpr(ctx *exprCtx, ae *pg.A_Expr) (*planner.Expr, error) {
 			return not(e), nil
 		}
 		return e, nil
-	case pg.A_Expr_Kind_AEXPR_NULLIF:
+	case pg.A_Expr_Kind_AEXPR_NULLIF, pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
 		l, err := b.bindExpr(ctx, ae.Lexpr)
 		if err != nil {
 			return nil, err
@@ -496,44 +500,47 @@ func (b *Binder) bindAExpr(ctx *exprCtx, ae *pg.A_Expr) (*planner.Expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		eq, err := b.binary("eq", "=", l, r, ae.Location)
-		if err != nil {
+		var t kernels.Type
+		if isUntypedLiteral(l) && !isUntypedLiteral(r) && r.Type.ID != kernels.Null {
+			t = r.Type
+		} else if isUntypedLiteral(r) && !isUntypedLiteral(l) && l.Type.ID != kernels.Null {
+			t = l.Type
+		} else {
+			both, ct, err := b.unify([]*planner.Expr{l, r}, op, ae.Location)
+			if err != nil {
+				return nil, b.errAt(ae.Location, "operator does not exist: %s = %s", l.Type, r.Type)
+			}
+			l, r, t = both[0], both[1], ct
+		}
+		if t.ID == kernels.Null {
+			t = kernels.TString
+		}
+		if l, err = b.castTo(l, t, ae.Location); err != nil {
 			return nil, err
 		}
-		t := l.Type
-		if t.ID == kernels.Null || isUntypedLiteral(l) {
-			t = eq.Args[0].Type
-		}
-		lv, err := b.castTo(l, t, ae.Location)
-		if err != nil {
+		if r, err = b.castTo(r, t, ae.Location); err != nil {
 			return nil, err
 		}
-		return &planner.Expr{Kind: planner.ECase, Type: t, HasElse: true, Args: []*planner.Expr{eq, planner.NullConst(t), lv}}, nil
-	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
-		l, err := b.bindExpr(ctx, ae.Lexpr)
-		if err != nil {
-			return nil, err
+		if _, err := b.kernels.Resolve("eq", []kernels.Type{t, t}, ""); err != nil {
+			return nil, b.errAt(ae.Location, "operator does not exist: %s = %s", t, t)
 		}
-		r, err := b.bindExpr(ctx, ae.Rexpr)
-		if err != nil {
-			return nil, err
+		eq := planner.Call("eq", kernels.TBool, l, r)
+		if ae.Kind == pg.A_Expr_Kind_AEXPR_NULLIF {
+			return b.fold(&planner.Expr{Kind: planner.ECase, Type: t, HasElse: true, Args: []*planner.Expr{eq, planner.NullConst(t), l}}, ae.Location)
 		}
-		eq, err := b.binary("eq", "=", l, r, ae.Location)
-		if err != nil {
-			return nil, err
-		}
-		// a IS NOT DISTINCT FROM b: (a = b AND both not null) OR (both null)
-		ln := &planner.Expr{Kind: planner.EIsNull, Type: kernels.TBool, Args: []*planner.Expr{eq.Args[0]}}
-		rn := &planner.Expr{Kind: planner.EIsNull, Type: kernels.TBool, Args: []*planner.Expr{eq.Args[1]}}
+		// a IS NOT DISTINCT FROM b: both NULL, or neither NULL and equal
+		ln := &planner.Expr{Kind: planner.EIsNull, Type: kernels.TBool, Args: []*planner.Expr{l}}
+		rn := &planner.Expr{Kind: planner.EIsNull, Type: kernels.TBool, Args: []*planner.Expr{r}}
 		same := &planner.Expr{Kind: planner.ECase, Type: kernels.TBool, HasElse: true, Args: []*planner.Expr{
 			{Kind: planner.EOr, Type: kernels.TBool, Args: []*planner.Expr{ln, rn}},
 			{Kind: planner.EAnd, Type: kernels.TBool, Args: []*planner.Expr{ln, rn}},
 			eq,
 		}}
+		var e *planner.Expr = same
 		if ae.Kind == pg.A_Expr_Kind_AEXPR_DISTINCT {
-			return not(same), nil
+			e = not(same)
 		}
-		return same, nil
+		return b.fold(e, ae.Location)
 	case pg.A_Expr_Kind_AEXPR_OP_ANY, pg.A_Expr_Kind_AEXPR_OP_ALL:
 		return nil, b.errAt(ae.Location, "ANY/ALL over arrays is not supported")
 	case pg.A_Expr_Kind_AEXPR_SIMILAR:
@@ -903,7 +910,15 @@ func (b *Binder) bindFuncCall(ctx *exprCtx, fc *pg.FuncCall) (*planner.Expr, err
 		}
 	}
 	if !b.kernels.Has(name) {
-		return nil, b.errAt(fc.Location, "function %s does not exist", name)
+		types := make([]string, len(args))
+		for i, a := range args {
+			if isUntypedLiteral(a) {
+				types[i] = "unknown"
+			} else {
+				types[i] = a.Type.String()
+			}
+		}
+		return nil, b.errAt(fc.Location, "function %s(%s) does not exist", name, strings.Join(types, ", "))
 	}
 	e, err := b.resolveScalar(name, args, fc.Location)
 	if err != nil {

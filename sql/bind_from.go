@@ -309,7 +309,7 @@ func (b *Binder) bindJoin(je *pg.JoinExpr, sc *scope) (planner.Node, []*binding,
 				e := planner.Col(c.col)
 				for _, u := range using {
 					if c.name == u {
-						rc, _ := findIn(rrels, u)
+						rc := findAny(rrels, u)
 						e = &planner.Expr{Kind: planner.ECoalesce, Type: c.col.Type, Args: []*planner.Expr{e, planner.Col(rc.col)}}
 					}
 				}
@@ -324,6 +324,18 @@ func (b *Binder) bindJoin(je *pg.JoinExpr, sc *scope) (planner.Node, []*binding,
 		return p, []*binding{merged}, nil
 	}
 	return node, rels, nil
+}
+
+// findAny finds a column by name, hidden (USING duplicates) included.
+func findAny(rels []*binding, name string) *scopeCol {
+	for _, r := range rels {
+		for i := range r.cols {
+			if r.cols[i].name == name {
+				return &r.cols[i]
+			}
+		}
+	}
+	return nil
 }
 
 func findIn(rels []*binding, name string) (*scopeCol, bool) {

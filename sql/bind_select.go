@@ -377,7 +377,10 @@ func (b *Binder) bindAggCall(ctx *exprCtx, fc *pg.FuncCall, name string) (*plann
 	if len(fc.AggOrder) > 0 {
 		return nil, b.errAt(fc.Location, "ORDER BY inside aggregate calls is not supported")
 	}
-	inner := &exprCtx{sc: a.input, clause: "arguments of aggregate functions"}
+	if ctx.inAgg {
+		return nil, b.errAt(fc.Location, "aggregate function calls cannot be nested")
+	}
+	inner := &exprCtx{sc: a.input, clause: "arguments of aggregate functions", agg: a, inAgg: true}
 	var args []*planner.Expr
 	fn := name
 	if name == "every" {

@@ -48,7 +48,7 @@ func TestBindErrors(t *testing.T) {
 		{"SELECT * FROM nosuch", `relation "nosuch" does not exist`, 1, 15},
 		{"SELECT x FROM t", `column "x" does not exist`, 1, 8},
 		{"SELECT a FROM t, u", `column reference "a" is ambiguous`, 1, 8},
-		{"SELECT\n  nosuchfn(a) FROM t", "function nosuchfn does not exist", 2, 3},
+		{"SELECT\n  nosuchfn(a) FROM t", "function nosuchfn(integer) does not exist", 2, 3},
 		{"SELECT a FROM t WHERE b + 1 > 0", "operator does not exist: text + integer", 1, 25},
 		{"SELECT a, count(*) FROM t", `column "a" must appear in the GROUP BY clause`, 1, 8},
 		{"SELECT substring(b) FROM t", "function substring(text) does not exist", 1, 8},

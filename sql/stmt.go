@@ -117,7 +117,12 @@ type Set struct {
 type Show struct{ Name string }
 
 // Bind resolves a parsed statement against cat.
-func Bind(cat Catalog, p *Parsed, params []Param) (*Statement, error) {
+func Bind(cat Catalog, p *Parsed, params []Param) (st *Statement, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			st, err = nil, &Error{Msg: fmt.Sprintf("internal error while planning: %v", r)}
+		}
+	}()
 	b := NewBinder(cat, p.full)
 	b.SetParams(params)
 	return b.bindStatement(p.node)
