@@ -392,6 +392,7 @@ var binaryOps = map[string]string{
 	"=": "eq", "<>": "ne", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge",
 	"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod", "||": "concat",
 	"~~": "like", "!~~": "not_like", "~~*": "ilike", "!~~*": "not_ilike",
+	"~": "regex_match", "~*": "regex_imatch", "!~": "not_regex_match", "!~*": "not_regex_imatch",
 }
 
 var comparisons = map[string]bool{"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true}
@@ -562,7 +563,7 @@ func (b *Binder) binary(fn, op string, l, r *planner.Expr, loc int32) (*planner.
 		}
 		return b.call(fn, []*planner.Expr{l, r}, loc)
 	}
-	if strings.Contains(fn, "like") {
+	if strings.Contains(fn, "like") || strings.Contains(fn, "regex") {
 		if l.Type.ID != kernels.String && l.Type.ID != kernels.Null && !isUntypedLiteral(l) {
 			return nil, b.errAt(loc, "operator does not exist: %s %s %s", l.Type, op, r.Type)
 		}
@@ -887,6 +888,25 @@ func (b *Binder) bindFuncCall(ctx *exprCtx, fc *pg.FuncCall) (*planner.Expr, err
 			return nil, err
 		}
 		return &planner.Expr{Kind: planner.ECoalesce, Type: t, Args: args}, nil
+	case "concat":
+		// concat(a, b, ...): text of each argument, NULLs ignored
+		var acc *planner.Expr
+		for _, a := range args {
+			t, err := b.castTo(a, kernels.TString, fc.Location)
+			if err != nil {
+				return nil, err
+			}
+			t = &planner.Expr{Kind: planner.ECoalesce, Type: kernels.TString, Args: []*planner.Expr{t, planner.Const(kernels.TString, kernels.Value{S: ""})}}
+			if acc == nil {
+				acc = t
+			} else {
+				acc = planner.Call("concat", kernels.TString, acc, t)
+			}
+		}
+		if acc == nil {
+			return nil, b.errAt(fc.Location, "function concat() does not exist")
+		}
+		return b.fold(acc, fc.Location)
 	case "nullif":
 		if len(args) != 2 {
 			return nil, b.errAt(fc.Location, "function nullif takes 2 arguments")
