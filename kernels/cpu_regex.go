@@ -57,7 +57,7 @@ func regexMatch(icase, negate bool) ExecFn {
 }
 
 // splitPartKernel implements split_part(s, delimiter, n): the n-th field
-// (1-based; negative counts from the end), '' when out of range.
+// (1-based; negative counts from the end), ” when out of range.
 func splitPartKernel(ctx *Context, args []arrow.Array, n int) (arrow.Array, error) {
 	s, d, k := newStrCol(args[0], n), newStrCol(args[1], n), newIntCol(args[2], n)
 	return strKernel(ctx, args, n, dataHint(args[0], n), func(i int, out *strOut) error {
