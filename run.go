@@ -136,6 +136,8 @@ type Rows struct {
 	done   chan struct{}
 	refs   atomic.Int64
 	static []arrow.RecordBatch
+	// finished is set once Next saw the end; Err is final from then on.
+	finished bool
 }
 
 var _ array.RecordReader = (*Rows)(nil)
@@ -180,6 +182,8 @@ func (r *Rows) Next() bool {
 	}
 	b, ok := <-r.ch
 	if !ok {
+		<-r.done // the query's error (if any) is set before done closes
+		r.finished = true
 		return false
 	}
 	r.cur = b
@@ -194,7 +198,7 @@ func (r *Rows) Record() arrow.RecordBatch { return r.cur }
 
 // Err returns the query's error once Next returned false.
 func (r *Rows) Err() error {
-	if r.done != nil {
+	if r.done != nil && !r.finished {
 		select {
 		case <-r.done:
 		default:

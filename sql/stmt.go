@@ -290,6 +290,14 @@ func (b *Binder) bindStatement(n *pg.Node) (*Statement, error) {
 		return &Statement{Set: s}, nil
 	case n.GetVariableShowStmt() != nil:
 		return &Statement{Show: &Show{Name: strings.ToLower(n.GetVariableShowStmt().Name)}}, nil
+	case n.GetIndexStmt() != nil:
+		// Indexes are accepted for compatibility and ignored: scans prune
+		// with file statistics instead.
+		is := n.GetIndexStmt()
+		if _, ok := b.cat.Lookup(strings.ToLower(is.Relation.Relname)); !ok {
+			return nil, b.errAt(is.Relation.Location, "relation %q does not exist", is.Relation.Relname)
+		}
+		return &Statement{Set: &Set{Name: "transaction"}}, nil
 	case n.GetTransactionStmt() != nil:
 		return &Statement{Set: &Set{Name: "transaction"}}, nil
 	}
