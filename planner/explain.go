@@ -8,6 +8,14 @@ import (
 // Explain renders the plan as an indented tree. annotate, if given, adds
 // text after each node's line (EXPLAIN ANALYZE uses it for run-time stats).
 func Explain(n Node, annotate func(Node) string) string {
+	return render(n, annotate, newEstimator())
+}
+
+// fingerprint renders the plan without estimates, to tell whether a rule
+// changed it.
+func fingerprint(n Node) string { return render(n, nil, nil) }
+
+func render(n Node, annotate func(Node) string, es *estimator) string {
 	names := map[ColumnID]string{}
 	var collect func(Node)
 	collect = func(n Node) {
@@ -23,7 +31,7 @@ func Explain(n Node, annotate func(Node) string) string {
 	var walk func(n Node, depth int)
 	walk = func(n Node, depth int) {
 		b.WriteString(strings.Repeat("  ", depth))
-		b.WriteString(describe(n, names))
+		b.WriteString(describe(n, names, es))
 		if annotate != nil {
 			if s := annotate(n); s != "" {
 				b.WriteString("  ")
@@ -55,14 +63,20 @@ func colNames(cols []Column) string {
 	return strings.Join(s, ", ")
 }
 
-func describe(n Node, names map[ColumnID]string) string {
+func describe(n Node, names map[ColumnID]string, es *estimator) string {
+	estimate := func(n Node) string {
+		if es == nil {
+			return ""
+		}
+		return fmt.Sprintf(" (est. %.0f rows)", es.est(n))
+	}
 	switch x := n.(type) {
 	case *Scan:
 		s := fmt.Sprintf("Scan %s [%s]", x.Table, colNames(x.Cols))
 		if len(x.Filter) > 0 {
 			s += " filter: " + exprList(x.Filter, names)
 		}
-		return s + fmt.Sprintf(" (est. %.0f rows)", Estimate(x))
+		return s + estimate(x)
 	case *Values:
 		return fmt.Sprintf("Values (%d rows)", len(x.Rows))
 	case *Filter:
@@ -95,7 +109,7 @@ func describe(n Node, names map[ColumnID]string) string {
 		if x.Cond != nil {
 			s += " on " + x.Cond.Format(names)
 		}
-		return s + fmt.Sprintf(" (est. %.0f rows)", Estimate(x))
+		return s + estimate(x)
 	case *Sort:
 		keys := make([]string, len(x.Keys))
 		for i, k := range x.Keys {

@@ -126,9 +126,9 @@ func foldRule(n Node) (Node, bool, error) {
 // through projections and aggregates (on group columns), into join
 // conditions and inputs, and into the scans themselves.
 func pushDownRule(n Node) (Node, bool, error) {
-	before := Explain(n, nil)
+	before := fingerprint(n)
 	out := pushDown(n, nil)
-	return out, Explain(out, nil) != before, nil
+	return out, fingerprint(out) != before, nil
 }
 
 func withFilter(n Node, preds []*Expr) Node {
@@ -260,7 +260,46 @@ func pushDownJoin(j *Join, preds []*Expr) Node {
 }
 
 // Estimate returns the estimated row count of n's output.
-func Estimate(n Node) float64 {
+func Estimate(n Node) float64 { return newEstimator().est(n) }
+
+// estimator memoizes estimates and column sets per node, so planning stays
+// fast on plans with dozens of joins.
+type estimator struct {
+	memo map[Node]float64
+	prod map[Node]map[ColumnID]bool
+}
+
+func newEstimator() *estimator {
+	return &estimator{memo: map[Node]float64{}, prod: map[Node]map[ColumnID]bool{}}
+}
+
+func (e *estimator) produced(n Node) map[ColumnID]bool {
+	if m, ok := e.prod[n]; ok {
+		return m
+	}
+	m := map[ColumnID]bool{}
+	for _, c := range n.Columns() {
+		m[c.ID] = true
+	}
+	for _, c := range n.Children() {
+		for id := range e.produced(c) {
+			m[id] = true
+		}
+	}
+	e.prod[n] = m
+	return m
+}
+
+func (e *estimator) est(n Node) float64 {
+	if v, ok := e.memo[n]; ok {
+		return v
+	}
+	v := e.compute(n)
+	e.memo[n] = v
+	return v
+}
+
+func (e *estimator) compute(n Node) float64 {
 	switch x := n.(type) {
 	case *Scan:
 		rows := 1000.0
@@ -274,16 +313,16 @@ func Estimate(n Node) float64 {
 	case *Values:
 		return float64(len(x.Rows))
 	case *Filter:
-		return math.Max(Estimate(x.Input)*selectivity(x.Cond, nil), 1)
+		return math.Max(e.est(x.Input)*selectivity(x.Cond, nil), 1)
 	case *Project:
-		return Estimate(x.Input)
+		return e.est(x.Input)
 	case *Aggregate:
 		if len(x.Groups) == 0 {
 			return 1
 		}
-		return math.Max(Estimate(x.Input)*0.3, 1)
+		return math.Max(e.est(x.Input)*0.3, 1)
 	case *Join:
-		l, r := Estimate(x.Left), Estimate(x.Right)
+		l, r := e.est(x.Left), e.est(x.Right)
 		switch x.Kind {
 		case JoinSemi, JoinAnti:
 			return l * 0.5
@@ -296,7 +335,7 @@ func Estimate(n Node) float64 {
 			// using the most selective key pair.
 			est = math.Inf(1)
 			for _, k := range keys {
-				dl, dr := math.Min(distinct(x.Left, k[0]), l), math.Min(distinct(x.Right, k[1]), r)
+				dl, dr := math.Min(e.distinct(x.Left, k[0]), l), math.Min(e.distinct(x.Right, k[1]), r)
 				est = math.Min(est, l*r/math.Max(math.Max(dl, dr), 1))
 			}
 		} else {
@@ -310,17 +349,17 @@ func Estimate(n Node) float64 {
 		}
 		return math.Max(est, 1)
 	case *Sort:
-		return Estimate(x.Input)
+		return e.est(x.Input)
 	case *Limit:
-		e := Estimate(x.Input)
+		e := e.est(x.Input)
 		if x.Count >= 0 && float64(x.Count) < e {
 			return float64(x.Count)
 		}
 		return e
 	case *SetOp:
-		return Estimate(x.Left) + Estimate(x.Right)
+		return e.est(x.Left) + e.est(x.Right)
 	case *Window:
-		return Estimate(x.Input)
+		return e.est(x.Input)
 	case *EnforceSingleRow:
 		return 1
 	}
@@ -348,7 +387,7 @@ func equiPairs(j *Join) [][2]ColumnID {
 // distinct estimates the number of distinct values of column id below n:
 // the table's row count, capped by max-min+1 for integer and date columns
 // with statistics.
-func distinct(n Node, id ColumnID) float64 {
+func (e *estimator) distinct(n Node, id ColumnID) float64 {
 	if s, ok := n.(*Scan); ok {
 		i := IndexOf(s.Cols, id)
 		if i >= 0 && s.Stats != nil && s.Stats.Rows >= 0 {
@@ -361,11 +400,11 @@ func distinct(n Node, id ColumnID) float64 {
 		}
 	}
 	for _, c := range n.Children() {
-		if produced(c)[id] {
-			return distinct(c, id)
+		if e.produced(c)[id] {
+			return e.distinct(c, id)
 		}
 	}
-	return Estimate(n)
+	return e.est(n)
 }
 
 // selectivity guesses the fraction of rows e keeps.
@@ -576,9 +615,10 @@ func greedyOrder(leaves []Node, preds []*Expr) Node {
 	for i := range order {
 		order[i] = i
 	}
+	es := newEstimator()
 	est := make([]float64, len(rels))
 	for i, r := range rels {
-		est[i] = Estimate(r.node)
+		est[i] = es.est(r.node)
 	}
 	sort.SliceStable(order, func(a, b int) bool { return est[order[a]] > est[order[b]] })
 	start := order[0]
@@ -595,7 +635,7 @@ func greedyOrder(leaves []Node, preds []*Expr) Node {
 				continue
 			}
 			jn, cols, rest := join(acc, accCols, r)
-			e := Estimate(jn)
+			e := es.est(jn)
 			if e < bestEst {
 				best, bestEst, bestNode, bestCols, bestRest = i, e, jn, cols, rest
 			}
@@ -619,12 +659,13 @@ func greedyOrder(leaves []Node, preds []*Expr) Node {
 // (the hash table side).
 func buildSideRule(n Node) (Node, bool, error) {
 	changed := false
+	es := newEstimator()
 	out, err := transformUp(n, func(x Node) (Node, error) {
 		j, ok := x.(*Join)
 		if !ok || j.Kind != JoinInner {
 			return x, nil
 		}
-		if Estimate(j.Left) < Estimate(j.Right) {
+		if es.est(j.Left) < es.est(j.Right) {
 			c := *j
 			c.Left, c.Right = j.Right, j.Left
 			changed = true

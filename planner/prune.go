@@ -5,9 +5,9 @@ package planner
 // decode only what the query needs).
 func pruneRule(n Node) (Node, bool, error) {
 	req := colSet(n.Columns())
-	before := Explain(n, nil)
+	before := fingerprint(n)
 	out := prune(n, req)
-	return out, Explain(out, nil) != before, nil
+	return out, fingerprint(out) != before, nil
 }
 
 func addCols(req map[ColumnID]bool, e *Expr) {
