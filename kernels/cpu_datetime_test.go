@@ -37,7 +37,7 @@ func TestExtract(t *testing.T) {
 		{"unknown unit ts", "extract", []col{c(S, "xyz"), ts}, `error: unit "xyz" not recognized for type timestamp without time zone`},
 		{"per-row field", "extract", []col{c(S, "year", "month", "day"), c(TDate, "2020-02-29")}, "2020,2,29"},
 		{"date_part second", "date_part", []col{c(S, "second"), ts}, "30.5,NULL,59"},
-		{"date_part epoch", "date_part", []col{c(S, "epoch"), ts}, "1.5829839305e+09,NULL,-1"},
+		{"date_part epoch", "date_part", []col{c(S, "epoch"), ts}, "1582983930.5,NULL,-1"},
 		{"date_part epoch date", "date_part", []col{c(S, "epoch"), c(TDate, "1969-12-31")}, "-86400"},
 		{"date_part milliseconds", "date_part", []col{c(S, "milliseconds"), ts}, "30500,NULL,59000"},
 		{"date_part hour of date", "date_part", []col{c(S, "hour"), c(TDate, "2020-01-01")}, "0"},
