@@ -58,51 +58,7 @@ func WalkExprs(n Node, fn func(*Expr)) {
 			return true
 		})
 	}
-	switch n := n.(type) {
-	case *Scan:
-		for _, e := range n.Filter {
-			visit(e)
-		}
-	case *Values:
-		for _, r := range n.Rows {
-			for _, e := range r {
-				visit(e)
-			}
-		}
-	case *Filter:
-		visit(n.Cond)
-	case *Project:
-		for _, e := range n.Exprs {
-			visit(e)
-		}
-	case *Aggregate:
-		for _, e := range n.Groups {
-			visit(e)
-		}
-		for _, a := range n.Aggs {
-			for _, e := range a.Args {
-				visit(e)
-			}
-		}
-	case *Join:
-		visit(n.Cond)
-	case *Sort:
-		for _, k := range n.Keys {
-			visit(k.Expr)
-		}
-	case *Window:
-		for _, f := range n.Funcs {
-			for _, e := range f.Args {
-				visit(e)
-			}
-			for _, e := range f.PartitionBy {
-				visit(e)
-			}
-			for _, k := range f.OrderBy {
-				visit(k.Expr)
-			}
-		}
-	}
+	WalkExprsShallow(n, visit)
 	for _, c := range n.Children() {
 		WalkExprs(c, fn)
 	}

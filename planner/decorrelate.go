@@ -588,6 +588,12 @@ func WalkExprsShallow(n Node, fn func(*Expr)) {
 			for _, e := range f.Args {
 				fn(e)
 			}
+			for _, e := range f.PartitionBy {
+				fn(e)
+			}
+			for _, k := range f.OrderBy {
+				fn(k.Expr)
+			}
 		}
 	case *Values:
 		for _, r := range x.Rows {

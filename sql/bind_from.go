@@ -609,13 +609,9 @@ func (b *Binder) bindSimpleSelect(sel *pg.SelectStmt, outer *scope) (*boundQuery
 		if err != nil {
 			return nil, err
 		}
-		desc := sb.SortbyDir == pg.SortByDir_SORTBY_DESC
-		nf := desc
-		switch sb.SortbyNulls {
-		case pg.SortByNulls_SORTBY_NULLS_FIRST:
-			nf = true
-		case pg.SortByNulls_SORTBY_NULLS_LAST:
-			nf = false
+		desc, nf, err := b.sortDirection(sb)
+		if err != nil {
+			return nil, err
 		}
 		sorts = append(sorts, sortRef{out: idx, desc: desc, nf: nf})
 	}

@@ -237,29 +237,34 @@ func (b *Binder) bindSortKeys(items []*pg.Node, bind func(*pg.SortBy) (*planner.
 	var keys []planner.SortKey
 	for _, it := range items {
 		sb := it.GetSortBy()
-		if c := sb.Node.GetAConst(); c != nil {
-			if iv, ok := c.Val.(*pg.A_Const_Ival); ok {
-				_ = iv
-			}
-		}
 		e, err := bind(sb)
 		if err != nil {
 			return nil, err
 		}
-		if sb.SortbyDir == pg.SortByDir_SORTBY_USING {
-			return nil, b.errAt(sb.Location, "ORDER BY USING is not supported")
-		}
-		desc := sb.SortbyDir == pg.SortByDir_SORTBY_DESC
-		nullsFirst := desc
-		switch sb.SortbyNulls {
-		case pg.SortByNulls_SORTBY_NULLS_FIRST:
-			nullsFirst = true
-		case pg.SortByNulls_SORTBY_NULLS_LAST:
-			nullsFirst = false
+		desc, nullsFirst, err := b.sortDirection(sb)
+		if err != nil {
+			return nil, err
 		}
 		keys = append(keys, planner.SortKey{Expr: e, Desc: desc, NullsFirst: nullsFirst})
 	}
 	return keys, nil
+}
+
+// sortDirection reads ASC/DESC and NULLS FIRST/LAST; PostgreSQL puts NULLs
+// last ascending and first descending by default.
+func (b *Binder) sortDirection(sb *pg.SortBy) (desc, nullsFirst bool, err error) {
+	if sb.SortbyDir == pg.SortByDir_SORTBY_USING {
+		return false, false, b.errAt(sb.Location, "ORDER BY USING is not supported")
+	}
+	desc = sb.SortbyDir == pg.SortByDir_SORTBY_DESC
+	nullsFirst = desc
+	switch sb.SortbyNulls {
+	case pg.SortByNulls_SORTBY_NULLS_FIRST:
+		nullsFirst = true
+	case pg.SortByNulls_SORTBY_NULLS_LAST:
+		nullsFirst = false
+	}
+	return desc, nullsFirst, nil
 }
 
 func (b *Binder) bindValues(sel *pg.SelectStmt, outer *scope) (*boundQuery, error) {
