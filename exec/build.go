@@ -21,8 +21,9 @@ type Plan struct {
 	// Elapsed per pipeline, filled by Run.
 	Elapsed []time.Duration
 	// Held is the memory the query holds when each pipeline ends (the
-	// state its sink keeps: hash tables, sorted runs); Peak the query's
-	// peak so far.
+	// state its sink keeps: hash tables, sorted runs); Peak the most the
+	// query held while the pipeline ran (its operators' working memory
+	// plus the state earlier pipelines keep).
 	Held, Peak []int64
 }
 
@@ -44,12 +45,13 @@ func Build(q *QueryContext, root planner.Node, sink Sink) (*Plan, error) {
 func (p *Plan) Run(ctx context.Context, q *QueryContext) error {
 	for _, pl := range p.Pipelines {
 		t0 := time.Now()
+		q.Pool.ResetWindow()
 		if err := q.Run(ctx, pl); err != nil {
 			return err
 		}
 		p.Elapsed = append(p.Elapsed, time.Since(t0))
 		p.Held = append(p.Held, q.Pool.Used())
-		p.Peak = append(p.Peak, q.Pool.Peak())
+		p.Peak = append(p.Peak, q.Pool.WindowPeak())
 	}
 	return nil
 }
@@ -321,7 +323,7 @@ func (p *Plan) Describe() string {
 		if i < len(p.Held) {
 			held, peak = p.Held[i], p.Peak[i]
 		}
-		fmt.Fprintf(&sb, "pipeline %d: %s (drivers: %d started, %d at once; %s; sink holds %s, peak %s)\n", i, pl.Name, pl.DriversStarted.Load(), pl.MaxConcurrent.Load(), el.Round(time.Microsecond), bytesStr(held), bytesStr(peak))
+		fmt.Fprintf(&sb, "pipeline %d: %s (drivers: %d started, %d at once; %s; query holds %s after it, peak %s while it ran)\n", i, pl.Name, pl.DriversStarted.Load(), pl.MaxConcurrent.Load(), el.Round(time.Microsecond), bytesStr(held), bytesStr(peak))
 	}
 	return sb.String()
 }

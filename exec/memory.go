@@ -24,7 +24,15 @@ type MemoryPool struct {
 	limit int64 // 0 = unlimited
 	used  atomic.Int64
 	peak  atomic.Int64
+	// window is the peak since the last ResetWindow (per pipeline).
+	window atomic.Int64
 }
+
+// ResetWindow starts a new peak window at the current usage.
+func (p *MemoryPool) ResetWindow() { p.window.Store(p.used.Load()) }
+
+// WindowPeak returns the most bytes held since the last ResetWindow.
+func (p *MemoryPool) WindowPeak() int64 { return p.window.Load() }
 
 // NewMemoryPool returns a pool with the given limit in bytes (0: none).
 func NewMemoryPool(limit int64) *MemoryPool { return &MemoryPool{limit: limit} }
@@ -36,12 +44,8 @@ func (p *MemoryPool) Grow(n int64, where string) error {
 		p.used.Add(-n)
 		return &ErrMemoryLimit{Limit: p.limit, Want: u, Where: where}
 	}
-	for {
-		pk := p.peak.Load()
-		if u <= pk || p.peak.CompareAndSwap(pk, u) {
-			break
-		}
-	}
+	raise(&p.peak, u)
+	raise(&p.window, u)
 	return nil
 }
 
@@ -98,4 +102,13 @@ func (a *Allocator) Reallocate(size int, b []byte) []byte {
 func (a *Allocator) Free(b []byte) {
 	a.pool.Shrink(int64(len(b)))
 	a.parent.Free(b)
+}
+
+func raise(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
 }
