@@ -20,6 +20,7 @@ type Plan struct {
 	NodeStats map[planner.Node]*OpStats
 	// Elapsed per pipeline, filled by Run.
 	Elapsed []time.Duration
+	release [][]func() // per pipeline: state to free once it has run
 	// Held is the memory the query holds when each pipeline ends (the
 	// state its sink keeps: hash tables, sorted runs); Peak the most the
 	// query held while the pipeline ran (its operators' working memory
@@ -43,11 +44,14 @@ func Build(q *QueryContext, root planner.Node, sink Sink) (*Plan, error) {
 
 // Run executes the pipelines in order.
 func (p *Plan) Run(ctx context.Context, q *QueryContext) error {
-	for _, pl := range p.Pipelines {
+	for i, pl := range p.Pipelines {
 		t0 := time.Now()
 		q.Pool.ResetWindow()
 		if err := q.Run(ctx, pl); err != nil {
 			return err
+		}
+		for _, f := range p.release[i] {
+			f() // operators' Close is idempotent; Plan.Close calls it again
 		}
 		p.Elapsed = append(p.Elapsed, time.Since(t0))
 		p.Held = append(p.Held, q.Pool.Used())
@@ -79,6 +83,9 @@ type pipeBuilder struct {
 	stats   []*OpStats
 	cols    []planner.Column
 	ordered bool // output order matters: run with one driver
+	// release frees operator state once this pipeline has run (hash
+	// tables it probed, the breaker whose output it read).
+	release []func()
 }
 
 func (b *builder) stat(n planner.Node) *OpStats {
@@ -93,6 +100,7 @@ func (b *builder) finish(pb *pipeBuilder, sink Sink, name string) {
 		p.MaxDrivers = 1
 	}
 	b.plan.Pipelines = append(b.plan.Pipelines, p)
+	b.plan.release = append(b.plan.release, pb.release)
 }
 
 func (b *builder) closer(f func()) { b.plan.closers = append(b.plan.closers, f) }
@@ -100,6 +108,14 @@ func (b *builder) closer(f func()) { b.plan.closers = append(b.plan.closers, f) 
 func (b *builder) source(n planner.Node, name string, s Source) *pipeBuilder {
 	b.closer(s.Close)
 	return &pipeBuilder{name: name, source: s, srcStat: b.stat(n), cols: n.Columns()}
+}
+
+// breakerSource starts a pipeline reading a breaker's output; the breaker
+// is freed once that pipeline has run.
+func (b *builder) breakerSource(n planner.Node, name string, s Source, free func()) *pipeBuilder {
+	pb := b.source(n, name, s)
+	pb.release = append(pb.release, free)
+	return pb
 }
 
 func (b *builder) op(pb *pipeBuilder, n planner.Node, op Operator) {
@@ -157,7 +173,7 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 		}
 		b.closer(agg.Close)
 		b.finish(pb, agg, "aggregate")
-		return b.source(x, "aggregate", agg.Source()), nil
+		return b.breakerSource(x, "aggregate", agg.Source(), agg.Close), nil
 	case *planner.Join:
 		return b.buildJoin(x)
 	case *planner.Sort:
@@ -171,7 +187,7 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 		}
 		b.closer(s.Close)
 		b.finish(pb, s, "sort")
-		out := b.source(x, "sorted", s.Source())
+		out := b.breakerSource(x, "sorted", s.Source(), s.Close)
 		out.ordered = true
 		return out, nil
 	case *planner.Limit:
@@ -186,7 +202,7 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 			}
 			b.closer(t.Close)
 			b.finish(pb, t, "top-n")
-			out := b.source(x, "top-n", t.Source())
+			out := b.breakerSource(x, "top-n", t.Source(), t.Close)
 			out.ordered = true
 			return out, nil
 		}
@@ -212,7 +228,7 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 			return nil, err
 		}
 		b.finish(r, s.RightSink(), "set-op right")
-		return b.source(x, "set-op", s.Source()), nil
+		return b.breakerSource(x, "set-op", s.Source(), s.Close), nil
 	case *planner.Window:
 		pb, err := b.build(x.Input)
 		if err != nil {
@@ -224,7 +240,7 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 		}
 		b.closer(w.Close)
 		b.finish(pb, w, "window")
-		return b.source(x, "window", w.Source()), nil
+		return b.breakerSource(x, "window", w.Source(), w.Close), nil
 	case *planner.EnforceSingleRow:
 		pb, err := b.build(x.Input)
 		if err != nil {
@@ -233,7 +249,7 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 		s := NewEnforceSingleRow(q, pb.cols)
 		b.closer(s.Close)
 		b.finish(pb, s, "single-row")
-		return b.source(x, "single-row", s.Source()), nil
+		return b.breakerSource(x, "single-row", s.Source(), s.Close), nil
 	}
 	return nil, fmt.Errorf("internal error: no physical operator for %s", planner.Name(n))
 }
@@ -287,6 +303,7 @@ func (b *builder) buildJoin(j *planner.Join) (*pipeBuilder, error) {
 	}
 	probe := hj.Probe()
 	b.op(lb, j, probe)
+	lb.release = append(lb.release, hj.Close)
 	lb.ordered = false
 	return lb, nil
 }
