@@ -197,7 +197,8 @@ func TestSetParallelismAddsDrivers(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
-	db := openTPCH(t, Options{})
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	db := openTPCH(t, Options{Allocator: mem})
 	ctx, cancel := context.WithCancel(context.Background())
 	// A large cross product: would take very long if not cancelled.
 	rows, err := db.Query(ctx, "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_quantity + b.l_quantity > 1000")
@@ -219,6 +220,7 @@ func TestCancel(t *testing.T) {
 	if n := len(db.Running()); n != 0 {
 		t.Fatalf("%d queries still registered after cancel", n)
 	}
+	mem.AssertSize(t, 0) // every buffer of the cancelled query was freed
 }
 
 func TestMemoryLimit(t *testing.T) {

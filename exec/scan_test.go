@@ -309,19 +309,24 @@ func TestScanParquetDrivers(t *testing.T) {
 		{"resized", 1, map[int64]int{3: 4, 15: 1, 30: 3, 60: 2}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			q, checked := scanTestQuery(t, c.drivers)
-			defer checked.AssertSize(t, 0)
-			q.BatchSize = 256
-			got, src, p := scanRun(t, q, scanTestScan(planner.FormatParquet, paths, names...), c.changes)
-			scanCheckRows(t, got, scanIDs(0, 10000, nil), names...)
-			if src.RowGroups != 10 || src.RowGroupsPruned != 0 || src.RowsRead.Load() != 10000 {
-				t.Errorf("row groups %d, pruned %d, rows read %d", src.RowGroups, src.RowGroupsPruned, src.RowsRead.Load())
+		for _, bs := range []int{1, 3, 256, DefaultBatchSize} {
+			if bs == 1 && c.changes != nil {
+				continue // 10,000 one-row batches: the resize points are batch counts
 			}
-			if c.changes != nil && p.MaxConcurrent.Load() < 2 {
-				t.Errorf("parallelism never grew: max %d drivers", p.MaxConcurrent.Load())
-			}
-		})
+			t.Run(fmt.Sprintf("%s/batch=%d", c.name, bs), func(t *testing.T) {
+				q, checked := scanTestQuery(t, c.drivers)
+				defer checked.AssertSize(t, 0)
+				q.BatchSize = bs
+				got, src, p := scanRun(t, q, scanTestScan(planner.FormatParquet, paths, names...), c.changes)
+				scanCheckRows(t, got, scanIDs(0, 10000, nil), names...)
+				if src.RowGroups != 10 || src.RowGroupsPruned != 0 || src.RowsRead.Load() != 10000 {
+					t.Errorf("row groups %d, pruned %d, rows read %d", src.RowGroups, src.RowGroupsPruned, src.RowsRead.Load())
+				}
+				if c.changes != nil && p.MaxConcurrent.Load() < 2 {
+					t.Errorf("parallelism never grew: max %d drivers", p.MaxConcurrent.Load())
+				}
+			})
+		}
 	}
 }
 
