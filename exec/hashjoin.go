@@ -123,10 +123,11 @@ func (t *hjTable) key(r uint32) []byte { return t.kbuf[t.koff[r]:t.koff[r+1]] }
 // batches with columns right on leftKeys[i] = rightKeys[i] (SQL equality;
 // none: every pair is a candidate) and the optional residual over
 // left ++ right. Output: left ++ right for inner/left/right/full/single,
-// left for semi/anti, left ++ [mark boolean] for mark. nullAware gives
-// anti and mark joins NOT IN semantics.
+// left for semi/anti, left ++ [mark boolean] for mark, right for right
+// semi/anti (emitted by Flush). nullAware gives anti and mark joins NOT IN
+// semantics.
 func NewHashJoin(q *QueryContext, kind planner.JoinKind, left, right []planner.Column, leftKeys, rightKeys []*planner.Expr, residual *planner.Expr, nullAware bool) (*HashJoin, error) {
-	if kind > planner.JoinSingle {
+	if kind > planner.JoinRightAnti {
 		return nil, fmt.Errorf("internal error: unknown join kind %d", kind)
 	}
 	if len(leftKeys) != len(rightKeys) {
@@ -181,6 +182,8 @@ func NewHashJoin(q *QueryContext, kind planner.JoinKind, left, right []planner.C
 	}
 	out := append([]planner.Column{}, left...)
 	switch {
+	case kind == planner.JoinRightSemi || kind == planner.JoinRightAnti:
+		out = append([]planner.Column{}, right...)
 	case outRight:
 		out = append(out, right...)
 	case kind == planner.JoinMark:
@@ -463,7 +466,7 @@ func (j *HashJoin) finalize(ctx context.Context) (err error) {
 		j.freeChunk(c)
 	}
 	j.pending = nil
-	if j.kind == planner.JoinRight || j.kind == planner.JoinFull {
+	if j.tracksMatches() {
 		words := (n + 31) / 32
 		if err := j.grow(int64(words) * 4); err != nil {
 			return err
@@ -667,4 +670,14 @@ func (j *HashJoin) table() (*hjTable, error) {
 		return nil, errors.New("internal error: hash join probed before its build side was finalized")
 	}
 	return j.t, nil
+}
+
+// tracksMatches reports whether the join records which build rows matched
+// (emitted or filtered by Flush at the end).
+func (j *HashJoin) tracksMatches() bool {
+	switch j.kind {
+	case planner.JoinRight, planner.JoinFull, planner.JoinRightSemi, planner.JoinRightAnti:
+		return true
+	}
+	return false
 }

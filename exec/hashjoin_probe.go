@@ -19,7 +19,7 @@ import (
 // finalized table. For right and full joins it is also a Flusher whose
 // Flush emits the build rows no probe row matched, with NULL left columns.
 func (j *HashJoin) Probe() Operator {
-	if j.kind == planner.JoinRight || j.kind == planner.JoinFull {
+	if j.tracksMatches() {
 		return &hjProbeFlush{hjProbe{j}}
 	}
 	return &hjProbe{j}
@@ -86,7 +86,7 @@ func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out a
 		return nil, nil
 	}
 	kind := j.kind
-	if t.n == 0 && (kind == planner.JoinInner || kind == planner.JoinSemi || kind == planner.JoinRight) {
+	if t.n == 0 && (kind == planner.JoinInner || kind == planner.JoinSemi || kind == planner.JoinRight || kind == planner.JoinRightSemi || kind == planner.JoinRightAnti) {
 		return nil, nil
 	}
 	defer func() {
@@ -337,7 +337,7 @@ func (l *hjProbeLocal) accept(pi, bi []int32) error {
 			l.pm[i] = true
 		}
 	}
-	if j.kind == planner.JoinRight || j.kind == planner.JoinFull {
+	if j.tracksMatches() {
 		m := j.matched
 		for _, r := range bi {
 			w, bit := &m[r>>5], uint32(1)<<(r&31)
@@ -390,6 +390,8 @@ func (l *hjProbeLocal) output(in arrow.RecordBatch, n int) (arrow.RecordBatch, e
 	j, t := l.j, l.t
 	probeNull := func(i int) bool { return len(l.nulls) > 0 && l.nulls[i] }
 	switch j.kind {
+	case planner.JoinRightSemi, planner.JoinRightAnti:
+		return nil, nil // the matched build rows are emitted by Flush
 	case planner.JoinInner, planner.JoinRight:
 		return l.pairBatch(in, n)
 	case planner.JoinLeft, planner.JoinFull, planner.JoinSingle:
@@ -509,7 +511,8 @@ func (l *hjProbeLocal) selBatch(in arrow.RecordBatch, n int) (arrow.RecordBatch,
 	return array.NewRecordBatch(j.outSch, cols, int64(m)), nil
 }
 
-// flush emits the build rows of a right/full join that no probe row matched.
+// flush emits the build rows of a right/full join (and right anti) that no
+// probe row matched, or, for a right semi join, those that some row matched.
 func (j *HashJoin) flush(ctx context.Context) (out []arrow.RecordBatch, err error) {
 	if !j.flushed.CompareAndSwap(false, true) {
 		return nil, nil
@@ -541,12 +544,19 @@ func (j *HashJoin) flush(ctx context.Context) (out []arrow.RecordBatch, err erro
 		return nil, err
 	}
 	defer j.shrink(int64(cap(idx)) * 4)
+	rightOnly := j.kind == planner.JoinRightSemi || j.kind == planner.JoinRightAnti
+	want := uint32(0) // emit build rows whose matched bit equals want
+	if j.kind == planner.JoinRightSemi {
+		want = 1
+	}
 	emit := func() {
 		m := len(idx)
 		cols := make([]arrow.Array, 0, len(j.left)+len(j.right))
 		defer func() { releaseAll(cols) }()
-		for _, c := range j.left {
-			cols = append(cols, array.MakeArrayOfNull(j.q.Alloc, c.Type.Arrow(), m))
+		if !rightOnly {
+			for _, c := range j.left {
+				cols = append(cols, array.MakeArrayOfNull(j.q.Alloc, c.Type.Arrow(), m))
+			}
 		}
 		for c := range j.right {
 			cols = append(cols, hjTake(j.q.Alloc, t.cols[c], idx))
@@ -556,7 +566,7 @@ func (j *HashJoin) flush(ctx context.Context) (out []arrow.RecordBatch, err erro
 	}
 	for w := range j.matched {
 		word := atomic.LoadUint32(&j.matched[w])
-		if word == math.MaxUint32 {
+		if (want == 0 && word == math.MaxUint32) || (want == 1 && word == 0) {
 			continue
 		}
 		for b := 0; b < 32; b++ {
@@ -564,7 +574,7 @@ func (j *HashJoin) flush(ctx context.Context) (out []arrow.RecordBatch, err erro
 			if r >= t.n {
 				break
 			}
-			if word&(1<<b) == 0 {
+			if (word>>b)&1 == want {
 				idx = append(idx, int32(r))
 				if len(idx) == cs {
 					emit()

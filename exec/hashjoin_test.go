@@ -253,6 +253,13 @@ func hjReference(s hjSpec, left, right []planner.Column, lrows, rrows []hjRow) (
 			}
 		}
 	}
+	if s.kind == planner.JoinRightSemi || s.kind == planner.JoinRightAnti {
+		for ri, r := range rrows {
+			if rmatched[ri] == (s.kind == planner.JoinRightSemi) {
+				out = append(out, hjRender(r, rt))
+			}
+		}
+	}
 	sort.Strings(out)
 	return out, nil
 }
@@ -336,7 +343,7 @@ func hjCompare(t *testing.T, name string, got, want []string, gerr, werr error) 
 	}
 }
 
-var hjKinds = []planner.JoinKind{planner.JoinInner, planner.JoinLeft, planner.JoinRight, planner.JoinFull, planner.JoinSemi, planner.JoinAnti, planner.JoinMark, planner.JoinSingle}
+var hjKinds = []planner.JoinKind{planner.JoinInner, planner.JoinLeft, planner.JoinRight, planner.JoinFull, planner.JoinSemi, planner.JoinAnti, planner.JoinMark, planner.JoinSingle, planner.JoinRightSemi, planner.JoinRightAnti}
 
 var hjKeySets = [][][2]int{
 	{{0, 0}},         // int key (fast path)

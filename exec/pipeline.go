@@ -286,9 +286,18 @@ func (rp *runningPipeline) flush() (err error) {
 		if !ok {
 			continue
 		}
+		t0 := time.Now()
 		batches, err := f.Flush(ctx)
 		if err != nil {
 			return err
+		}
+		if i < len(rp.p.OpStats) && rp.p.OpStats[i] != nil {
+			st := rp.p.OpStats[i]
+			st.Nanos.Add(int64(time.Since(t0)))
+			for _, b := range batches {
+				st.RowsOut.Add(b.NumRows())
+				st.Batches.Add(1)
+			}
 		}
 		if len(batches) == 0 {
 			continue

@@ -326,6 +326,8 @@ func (e *estimator) compute(n Node) float64 {
 		switch x.Kind {
 		case JoinSemi, JoinAnti:
 			return l * 0.5
+		case JoinRightSemi, JoinRightAnti:
+			return r * 0.5
 		case JoinMark, JoinSingle:
 			return l
 		}
@@ -662,7 +664,22 @@ func buildSideRule(n Node) (Node, bool, error) {
 	es := newEstimator()
 	out, err := transformUp(n, func(x Node) (Node, error) {
 		j, ok := x.(*Join)
-		if !ok || j.Kind != JoinInner {
+		if !ok {
+			return x, nil
+		}
+		if (j.Kind == JoinSemi || j.Kind == JoinAnti) && !j.NullAware && es.est(j.Left) < es.est(j.Right) {
+			// Build the small preserved side; the big side probes and
+			// marks matches (right semi/anti join).
+			c := *j
+			c.Left, c.Right = j.Right, j.Left
+			c.Kind = JoinRightSemi
+			if j.Kind == JoinAnti {
+				c.Kind = JoinRightAnti
+			}
+			changed = true
+			return &c, nil
+		}
+		if j.Kind != JoinInner {
 			return x, nil
 		}
 		if es.est(j.Left) < es.est(j.Right) {

@@ -108,10 +108,15 @@ const (
 	JoinAnti
 	JoinMark
 	JoinSingle
+	// JoinRightSemi and JoinRightAnti output the RIGHT rows that have (do
+	// not have) a match: a semi/anti join whose preserved side is the small
+	// one, built into the hash table while the big side probes.
+	JoinRightSemi
+	JoinRightAnti
 )
 
 func (k JoinKind) String() string {
-	return [...]string{"inner", "left", "right", "full", "semi", "anti", "mark", "single"}[k]
+	return [...]string{"inner", "left", "right", "full", "semi", "anti", "mark", "single", "right semi", "right anti"}[k]
 }
 
 // Join combines Left and Right rows satisfying Cond (nil = cross product).
@@ -207,6 +212,8 @@ func (n *Join) Columns() []Column {
 		return l
 	case JoinMark:
 		return append(append([]Column{}, l...), n.MarkCol)
+	case JoinRightSemi, JoinRightAnti:
+		return n.Right.Columns()
 	}
 	r := n.Right.Columns()
 	out := make([]Column, 0, len(l)+len(r))
