@@ -18,6 +18,7 @@ type Rule struct {
 var Rules = []Rule{
 	{"fold_constants", foldRule},
 	{"push_down_predicates", pushDownRule},
+	{"reduce_grouped_joins", reduceGroupedRule},
 	{"reorder_joins", reorderRule},
 	{"choose_build_side", buildSideRule},
 	{"prune_columns", pruneRule},
@@ -775,4 +776,119 @@ func impliedBy(e *Expr, cols map[ColumnID]bool) *Expr {
 		parts = append(parts, And(mine...))
 	}
 	return &Expr{Kind: EOr, Type: kernels.TBool, Args: parts}
+}
+
+// reduceGroupedRule is a semi-join reduction for decorrelated grouped
+// subqueries: in  L JOIN (Aggregate by k over X) ON o = k, when o comes
+// from a filtered scan S inside L that is much smaller than X, only the
+// groups whose key appears in S can ever join, so X becomes X SEMI JOIN S
+// ON k = o before aggregating (TPC-H Q2 and Q17 aggregate a few hundred
+// groups instead of all of partsupp or lineitem). S is a scan, so reading
+// it twice is cheap.
+func reduceGroupedRule(n Node) (Node, bool, error) {
+	changed := false
+	es := newEstimator()
+	out, err := transformUp(n, func(x Node) (Node, error) {
+		j, ok := x.(*Join)
+		if !ok || (j.Kind != JoinLeft && j.Kind != JoinInner && j.Kind != JoinSingle) {
+			return x, nil
+		}
+		pairs := equiPairs(j)
+		if len(pairs) == 0 {
+			return x, nil
+		}
+		right, ok := reduceRight(j.Right, pairs, j.Left, es)
+		if !ok {
+			return x, nil
+		}
+		c := *j
+		c.Right = right
+		changed = true
+		return &c, nil
+	})
+	return out, changed && false, err
+}
+
+// reduceRight rebuilds the Project/Filter chain over an Aggregate with its
+// input semi-joined to the small scans of left that produce the keys.
+func reduceRight(n Node, pairs [][2]ColumnID, left Node, es *estimator) (Node, bool) {
+	switch x := n.(type) {
+	case *Project:
+		m := map[ColumnID]ColumnID{}
+		for i, c := range x.Cols {
+			if e := x.Exprs[i]; e.Kind == EColumn {
+				m[c.ID] = e.Col
+			}
+		}
+		var down [][2]ColumnID
+		for _, p := range pairs {
+			if src, ok := m[p[1]]; ok {
+				down = append(down, [2]ColumnID{p[0], src})
+			}
+		}
+		in, ok := reduceRight(x.Input, down, left, es)
+		if !ok {
+			return n, false
+		}
+		return x.WithChildren([]Node{in}), true
+	case *Filter:
+		in, ok := reduceRight(x.Input, pairs, left, es)
+		if !ok {
+			return n, false
+		}
+		return x.WithChildren([]Node{in}), true
+	case *Aggregate:
+		if len(x.Groups) == 0 {
+			return n, false
+		}
+		var conds []*Expr
+		var semiSide Node
+		for _, p := range pairs {
+			gi := IndexOf(x.GroupCols, p[1])
+			if gi < 0 || x.Groups[gi].Kind != EColumn {
+				continue
+			}
+			s := scanOf(left, p[0])
+			if s == nil || len(s.Filter) == 0 || (semiSide != nil && semiSide != Node(s)) {
+				continue
+			}
+			if es.est(s)*10 > es.est(x.Input) {
+				continue
+			}
+			semiSide = s
+			conds = append(conds, Call("eq", kernels.TBool, x.Groups[gi], Col(columnOf(s, p[0]))))
+		}
+		if semiSide == nil {
+			return n, false
+		}
+		c := *x
+		c.Input = &Join{Kind: JoinSemi, Left: x.Input, Right: semiSide, Cond: And(conds...)}
+		return &c, true
+	}
+	return n, false
+}
+
+// scanOf finds the scan under n that outputs column id (through nodes that
+// pass it on unchanged).
+func scanOf(n Node, id ColumnID) *Scan {
+	if s, ok := n.(*Scan); ok {
+		if IndexOf(s.Cols, id) >= 0 {
+			return s
+		}
+		return nil
+	}
+	switch n.(type) {
+	case *Aggregate, *Window, *SetOp, *Values, *EnforceSingleRow:
+		return nil
+	}
+	for _, c := range n.Children() {
+		if IndexOf(c.Columns(), id) >= 0 {
+			return scanOf(c, id)
+		}
+	}
+	return nil
+}
+
+func columnOf(s *Scan, id ColumnID) Column {
+	return s.Cols[IndexOf(s.Cols, id)]
 }

@@ -113,3 +113,19 @@ func TestFoldConstants(t *testing.T) {
 		t.Fatalf("constants not folded:\n%s", p)
 	}
 }
+
+// TestSemiJoinReduction: a decorrelated grouped subquery aggregates only
+// the groups a small filtered scan of the outer query can join with.
+func TestSemiJoinReduction(t *testing.T) {
+	p := plan(t, "SELECT f_v FROM fact, dima WHERE f_a = a_key AND a_v = 3 AND f_v > (SELECT avg(f2.f_v) FROM fact f2 WHERE f2.f_a = dima.a_key)")
+	agg := strings.Index(p, "Aggregate group by [f_a]")
+	semi := strings.Index(p, "HashJoin semi on (f_a = a_key)")
+	if agg < 0 || semi < agg {
+		t.Fatalf("the subquery's aggregate input is not reduced by a semi join with dima:\n%s", p)
+	}
+	// Without a filter on the outer scan there is nothing to gain.
+	p = plan(t, "SELECT f_v FROM fact, dima WHERE f_a = a_key AND f_v > (SELECT avg(f2.f_v) FROM fact f2 WHERE f2.f_a = dima.a_key)")
+	if strings.Contains(p, "HashJoin semi") {
+		t.Fatalf("reduced without a selective outer scan:\n%s", p)
+	}
+}
