@@ -509,7 +509,6 @@ func numeric(v kernels.Value, t kernels.Type) float64 {
 // connected pair with the smallest estimated result, then keep adding the
 // connected relation that keeps the intermediate result smallest.
 func reorderRule(n Node) (Node, bool, error) {
-	changed := false
 	out, err := transformDown(n, func(x Node) (Node, bool) {
 		j, ok := x.(*Join)
 		if !ok || j.Kind != JoinInner {
@@ -522,10 +521,9 @@ func reorderRule(n Node) (Node, bool, error) {
 			return x, false
 		}
 		r := greedyOrder(leaves, preds)
-		changed = true
 		return r, true
 	})
-	return out, changed && false, err
+	return out, false, err // one pass reaches the fixed point
 }
 
 // transformDown applies fn top-down; when fn reports it handled a node, its
@@ -661,7 +659,6 @@ func greedyOrder(leaves []Node, preds []*Expr) Node {
 // buildSideRule puts the smaller input of each inner join on the right
 // (the hash table side).
 func buildSideRule(n Node) (Node, bool, error) {
-	changed := false
 	es := newEstimator()
 	out, err := transformUp(n, func(x Node) (Node, error) {
 		j, ok := x.(*Join)
@@ -677,7 +674,6 @@ func buildSideRule(n Node) (Node, bool, error) {
 			if j.Kind == JoinAnti {
 				c.Kind = JoinRightAnti
 			}
-			changed = true
 			return &c, nil
 		}
 		if j.Kind != JoinInner {
@@ -686,7 +682,6 @@ func buildSideRule(n Node) (Node, bool, error) {
 		if es.est(j.Left) < es.est(j.Right) {
 			c := *j
 			c.Left, c.Right = j.Right, j.Left
-			changed = true
 			// keep the output column order of the original join
 			cols := j.Columns()
 			exprs := make([]*Expr, len(cols))
@@ -697,7 +692,7 @@ func buildSideRule(n Node) (Node, bool, error) {
 		}
 		return x, nil
 	})
-	return out, changed && false, err
+	return out, false, err // one pass reaches the fixed point
 }
 
 // factorOr pulls conjuncts common to every branch of an OR out of it:
@@ -786,7 +781,6 @@ func impliedBy(e *Expr, cols map[ColumnID]bool) *Expr {
 // groups instead of all of partsupp or lineitem). S is a scan, so reading
 // it twice is cheap.
 func reduceGroupedRule(n Node) (Node, bool, error) {
-	changed := false
 	es := newEstimator()
 	out, err := transformUp(n, func(x Node) (Node, error) {
 		j, ok := x.(*Join)
@@ -803,10 +797,9 @@ func reduceGroupedRule(n Node) (Node, bool, error) {
 		}
 		c := *j
 		c.Right = right
-		changed = true
 		return &c, nil
 	})
-	return out, changed && false, err
+	return out, false, err // one pass reaches the fixed point
 }
 
 // reduceRight rebuilds the Project/Filter chain over an Aggregate with its

@@ -59,7 +59,6 @@ func parseError(text string, err error) error {
 			if off > len(r) {
 				off = len(r)
 			}
-			e.Line, e.Column = position(string(r), len(string(r[:off])))
 			e.Line, e.Column = position(text, len(string(r[:off])))
 		}
 		return e
