@@ -58,6 +58,7 @@ type winFn struct {
 	argT    kernels.Type
 	argKind keyKind
 	out     kernels.Type
+	offset  int // lag/lead: rows back/ahead
 }
 
 type winResult struct {
@@ -115,6 +116,28 @@ func NewWindow(q *QueryContext, input []planner.Column, funcs []planner.WindowFu
 			}
 			if err := checkWinTypes(fn); err != nil {
 				return nil, err
+			}
+		case "lag", "lead", "first_value", "last_value":
+			if len(f.Args) < 1 {
+				return nil, fmt.Errorf("function %s needs an argument", fn.name)
+			}
+			i, err := addExpr(f.Args[0])
+			if err != nil {
+				return nil, err
+			}
+			fn.arg, fn.argT, fn.offset = i, f.Args[0].Type, 1
+			if fn.argKind, err = keyKindOf(fn.argT); err != nil {
+				return nil, err
+			}
+			if len(f.Args) > 1 {
+				o := f.Args[1]
+				if o.Kind != planner.EConst || o.Value.Null || !o.Type.IsInteger() || o.Value.I < 0 {
+					return nil, fmt.Errorf("the offset of %s must be a non-negative integer constant", fn.name)
+				}
+				fn.offset = int(o.Value.I)
+			}
+			if fn.out.ID != fn.argT.ID {
+				return nil, fmt.Errorf("internal error: %s(%s) cannot return %s", fn.name, fn.argT, fn.out)
 			}
 		default:
 			return nil, fmt.Errorf("window function %s is not supported", f.Func)
@@ -273,10 +296,12 @@ func (w *Window) Finalize(ctx context.Context) error {
 			return err
 		}
 	}
-	// Only min/max arguments are still needed.
+	// Only the arguments whose rows are copied to the output (min/max and
+	// the value functions) are still needed.
 	keep := map[int]bool{}
 	for _, fn := range w.fns {
-		if fn.name == "min" || fn.name == "max" {
+		switch fn.name {
+		case "min", "max", "lag", "lead", "first_value", "last_value":
 			keep[fn.arg] = true
 		}
 	}
@@ -428,7 +453,7 @@ func (w *Window) computeFn(ctx context.Context, fi int, order []uint32, newPart,
 	case "avg":
 		res.f = make([]float64, n)
 		outNulls = true
-	case "min", "max":
+	case "min", "max", "lag", "lead", "first_value", "last_value":
 		res.src = make([]int32, n)
 	}
 	if outNulls {
@@ -517,6 +542,20 @@ func (w *Window) computeFn(ctx context.Context, fi int, order []uint32, newPart,
 					}
 				case "min", "max":
 					res.src[i] = st.best
+				case "lag", "lead":
+					// rows of the partition in window order; -1 is NULL
+					src := pos - fn.offset
+					if fn.name == "lead" {
+						src = pos + fn.offset
+					}
+					res.src[i] = -1
+					if src >= ps && src < pe {
+						res.src[i] = int32(order[src])
+					}
+				case "first_value":
+					res.src[i] = int32(order[ps]) // default frame starts the partition
+				case "last_value":
+					res.src[i] = int32(order[ge-1]) // and ends at the current row's last peer
 				}
 			}
 			gs = ge

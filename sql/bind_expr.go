@@ -28,7 +28,8 @@ var aggregateFuncs = map[string]bool{
 	"bool_and": true, "bool_or": true, "every": true,
 }
 
-var windowOnlyFuncs = map[string]bool{"row_number": true, "rank": true, "dense_rank": true}
+var windowOnlyFuncs = map[string]bool{"row_number": true, "rank": true, "dense_rank": true,
+	"lag": true, "lead": true, "first_value": true, "last_value": true}
 
 func (b *Binder) errAt(loc int32, format string, args ...any) error {
 	return errorAt(b.text, loc, format, args...)

@@ -560,17 +560,43 @@ func (b *Binder) bindWindowCall(ctx *exprCtx, fc *pg.FuncCall, name string) (*pl
 	if fn == "count" && len(args) == 0 {
 		fn = "count_star"
 	}
+	valueFn := name == "lag" || name == "lead" || name == "first_value" || name == "last_value"
 	if !aggregateFuncs[name] && !windowOnlyFuncs[name] {
 		return nil, b.errAt(fc.Location, "function %s is not a window function", name)
 	}
-	if windowOnlyFuncs[name] && len(args) != 0 {
+	if windowOnlyFuncs[name] && !valueFn && len(args) != 0 {
 		return nil, b.errAt(fc.Location, "function %s takes no arguments", name)
+	}
+	if valueFn {
+		maxArgs := 1
+		if name == "lag" || name == "lead" {
+			maxArgs = 2
+		}
+		if len(args) < 1 || len(args) > maxArgs {
+			return nil, b.errAt(fc.Location, "function %s takes 1 to %d arguments (a default value is not supported)", name, maxArgs)
+		}
+		if len(args) == 2 {
+			if args[1], err = b.castTo(args[1], kernels.TInt64, fc.Location); err != nil {
+				return nil, err
+			}
+			if args[1].Kind != planner.EConst {
+				return nil, b.errAt(fc.Location, "the offset of %s must be a constant", name)
+			}
+		}
+		if isUntypedLiteral(args[0]) {
+			if args[0], err = b.castTo(args[0], kernels.TString, fc.Location); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var argType kernels.Type
 	if len(args) > 0 {
 		argType = args[0].Type
 	}
 	rt := kernels.TInt64
+	if valueFn {
+		rt = args[0].Type
+	}
 	if aggregateFuncs[name] {
 		if rt, err = planner.AggResultType(fn, argType); err != nil {
 			return nil, b.errAt(fc.Location, "%s", err.Error())
