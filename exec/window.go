@@ -117,6 +117,15 @@ func NewWindow(q *QueryContext, input []planner.Column, funcs []planner.WindowFu
 			if err := checkWinTypes(fn); err != nil {
 				return nil, err
 			}
+		case "ntile":
+			if len(f.Args) != 1 || f.Args[0].Kind != planner.EConst || f.Args[0].Value.Null || !f.Args[0].Type.IsInteger() || f.Args[0].Value.I <= 0 {
+				return nil, fmt.Errorf("argument of ntile must be a positive integer constant")
+			}
+			fn.offset = int(f.Args[0].Value.I)
+		case "percent_rank", "cume_dist":
+			if fn.out.ID != kernels.Float64 {
+				return nil, fmt.Errorf("internal error: %s must return double precision", fn.name)
+			}
 		case "lag", "lead", "first_value", "last_value":
 			if len(f.Args) < 1 {
 				return nil, fmt.Errorf("function %s needs an argument", fn.name)
@@ -441,8 +450,10 @@ func (w *Window) computeFn(ctx context.Context, fi int, order []uint32, newPart,
 	isNull := func(i int) bool { return arg.nulls != nil && arg.nulls[i] }
 	outNulls := false
 	switch fn.name {
-	case "row_number", "rank", "dense_rank", "count", "count_star":
+	case "row_number", "rank", "dense_rank", "count", "count_star", "ntile":
 		res.i = make([]int64, n)
+	case "percent_rank", "cume_dist":
+		res.f = make([]float64, n)
 	case "sum":
 		if fn.argKind == kFloat {
 			res.f = make([]float64, n)
@@ -552,6 +563,14 @@ func (w *Window) computeFn(ctx context.Context, fi int, order []uint32, newPart,
 					if src >= ps && src < pe {
 						res.src[i] = int32(order[src])
 					}
+				case "ntile":
+					res.i[i] = ntile(pos-ps, pe-ps, fn.offset)
+				case "percent_rank":
+					if pe-ps > 1 {
+						res.f[i] = float64(gs-ps) / float64(pe-ps-1)
+					}
+				case "cume_dist":
+					res.f[i] = float64(ge-ps) / float64(pe-ps)
 				case "first_value":
 					res.src[i] = int32(order[ps]) // default frame starts the partition
 				case "last_value":
@@ -746,4 +765,17 @@ func validityOf(mem memory.Allocator, nulls []bool) (*memory.Buffer, int) {
 		}
 	}
 	return buf, nn
+}
+
+// ntile is the 1-based bucket of the r-th (0-based) of n rows split into k
+// buckets as evenly as possible, the first n mod k buckets one row larger.
+func ntile(r, n, k int) int64 {
+	q, rem := n/k, n%k
+	if r < rem*(q+1) {
+		return int64(r/(q+1) + 1)
+	}
+	if q == 0 {
+		return int64(r + 1)
+	}
+	return int64(rem + (r-rem*(q+1))/q + 1)
 }

@@ -29,7 +29,8 @@ var aggregateFuncs = map[string]bool{
 }
 
 var windowOnlyFuncs = map[string]bool{"row_number": true, "rank": true, "dense_rank": true,
-	"lag": true, "lead": true, "first_value": true, "last_value": true}
+	"lag": true, "lead": true, "first_value": true, "last_value": true,
+	"ntile": true, "percent_rank": true, "cume_dist": true}
 
 func (b *Binder) errAt(loc int32, format string, args ...any) error {
 	return errorAt(b.text, loc, format, args...)

@@ -564,7 +564,17 @@ func (b *Binder) bindWindowCall(ctx *exprCtx, fc *pg.FuncCall, name string) (*pl
 	if !aggregateFuncs[name] && !windowOnlyFuncs[name] {
 		return nil, b.errAt(fc.Location, "function %s is not a window function", name)
 	}
-	if windowOnlyFuncs[name] && !valueFn && len(args) != 0 {
+	if name == "ntile" {
+		if len(args) != 1 {
+			return nil, b.errAt(fc.Location, "function ntile takes one argument")
+		}
+		if args[0], err = b.castTo(args[0], kernels.TInt64, fc.Location); err != nil {
+			return nil, err
+		}
+		if args[0].Kind != planner.EConst {
+			return nil, b.errAt(fc.Location, "argument of ntile must be a constant")
+		}
+	} else if windowOnlyFuncs[name] && !valueFn && len(args) != 0 {
 		return nil, b.errAt(fc.Location, "function %s takes no arguments", name)
 	}
 	if valueFn {
@@ -596,6 +606,9 @@ func (b *Binder) bindWindowCall(ctx *exprCtx, fc *pg.FuncCall, name string) (*pl
 	rt := kernels.TInt64
 	if valueFn {
 		rt = args[0].Type
+	}
+	if name == "percent_rank" || name == "cume_dist" {
+		rt = kernels.TFloat64
 	}
 	if aggregateFuncs[name] {
 		if rt, err = planner.AggResultType(fn, argType); err != nil {
