@@ -406,134 +406,21 @@ func scDictIndices[T int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | ui
 }
 
 // scTake gathers arr[idx[i]] (idx[i] < 0: NULL) into a new array of
-// arr's type. arr must hold an engine type.
-func scTake(mem memory.Allocator, arr arrow.Array, idx []int32) (arrow.Array, error) {
-	n := len(idx)
-	d := arr.Data()
-	dt := arr.DataType()
-	// validity
-	nulls := 0
-	var valid *memory.Buffer
-	srcHasNulls := arr.NullN() > 0
-	for _, k := range idx {
-		if k < 0 || (srcHasNulls && arr.IsNull(int(k))) {
-			nulls++
-		}
-	}
-	if nulls > 0 {
-		valid = kernels.AllocBits(mem, n)
-		vb := valid.Bytes()
-		for i, k := range idx {
-			if k >= 0 && !(srcHasNulls && arr.IsNull(int(k))) {
-				bitutil.SetBit(vb, i)
+// arr's type, with the hash join's gather; its error for string data past
+// the 2 GiB batch limit comes back as an error.
+func scTake(mem memory.Allocator, arr arrow.Array, idx []int32) (out arrow.Array, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(error)
+			if !ok {
+				panic(r) // memory-limit panics go on to the driver
 			}
+			out, err = nil, e
 		}
-	}
-	finish := func(bufs ...*memory.Buffer) arrow.Array {
-		all := append([]*memory.Buffer{valid}, bufs...)
-		data := array.NewData(dt, n, all, nil, nulls, 0)
-		for _, b := range all {
-			if b != nil {
-				b.Release()
-			}
-		}
-		defer data.Release()
-		return array.MakeFromData(data)
-	}
-	switch dt.ID() {
-	case arrow.NULL:
-		if valid != nil {
-			valid.Release()
-		}
-		return array.NewNull(n), nil
-	case arrow.BOOL:
-		out := kernels.AllocBits(mem, n)
-		ob := out.Bytes()
-		src := d.Buffers()[1].Bytes()
-		off := d.Offset()
-		for i, k := range idx {
-			if k >= 0 && bitutil.BitIsSet(src, off+int(k)) {
-				bitutil.SetBit(ob, i)
-			}
-		}
-		return finish(out), nil
-	case arrow.STRING, arrow.BINARY:
-		offs := arrow.GetOffsets[int32](d, 1)
-		var data []byte
-		if b := d.Buffers()[2]; b != nil {
-			data = b.Bytes()
-		}
-		total := 0
-		for _, k := range idx {
-			if k >= 0 {
-				total += int(offs[k+1] - offs[k])
-			}
-		}
-		if total > math.MaxInt32 {
-			return nil, fmt.Errorf("string data of %d bytes in one batch is too large", total)
-		}
-		ob := memory.NewResizableBuffer(mem)
-		ob.Resize((n + 1) * 4)
-		o := arrow.GetData[int32](ob.Bytes())[:n+1]
-		db := memory.NewResizableBuffer(mem)
-		db.Resize(total)
-		dst := db.Bytes()
-		pos := int32(0)
-		for i, k := range idx {
-			o[i] = pos
-			if k >= 0 {
-				pos += int32(copy(dst[pos:], data[offs[k]:offs[k+1]]))
-			}
-		}
-		o[n] = pos
-		return finish(ob, db), nil
-	}
-	fw, ok := dt.(arrow.FixedWidthDataType)
-	if !ok {
-		if valid != nil {
-			valid.Release()
-		}
-		return nil, fmt.Errorf("internal error: cannot select rows of type %s", dt)
-	}
-	w := fw.BitWidth() / 8
-	ob := memory.NewResizableBuffer(mem)
-	ob.Resize(n * w)
-	src := d.Buffers()[1].Bytes()[d.Offset()*w:]
-	switch w {
-	case 1:
-		scTakeFixed(arrow.GetData[uint8](src), arrow.GetData[uint8](ob.Bytes()), idx)
-	case 2:
-		scTakeFixed(arrow.GetData[uint16](src), arrow.GetData[uint16](ob.Bytes()), idx)
-	case 4:
-		scTakeFixed(arrow.GetData[uint32](src), arrow.GetData[uint32](ob.Bytes()), idx)
-	case 8:
-		scTakeFixed(arrow.GetData[uint64](src), arrow.GetData[uint64](ob.Bytes()), idx)
-	case 16:
-		scTakeFixed(arrow.GetData[decimal128.Num](src), arrow.GetData[decimal128.Num](ob.Bytes()), idx)
-	default:
-		dst := ob.Bytes()
-		for i, k := range idx {
-			if k >= 0 {
-				copy(dst[i*w:(i+1)*w], src[int(k)*w:(int(k)+1)*w])
-			}
-		}
-	}
-	return finish(ob), nil
+	}()
+	return hjTake(mem, arr, idx), nil
 }
 
-func scTakeFixed[T any](src, dst []T, idx []int32) {
-	var z T
-	dst = dst[:len(idx)]
-	for i, k := range idx {
-		if k >= 0 {
-			dst[i] = src[k]
-		} else {
-			dst[i] = z
-		}
-	}
-}
-
-// scSelect keeps the rows of b listed in sel (ascending); b is borrowed.
 func scSelect(mem memory.Allocator, b arrow.RecordBatch, sel []int32) (arrow.RecordBatch, error) {
 	cols := make([]arrow.Array, b.NumCols())
 	for i := range cols {
