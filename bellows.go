@@ -273,21 +273,23 @@ func (db *DB) Exec(ctx context.Context, sqlText string) error {
 		return err
 	}
 	for _, p := range stmts {
-		r, err := db.run(ctx, p, nil)
-		if err != nil {
+		if err := db.runAndDrain(ctx, p); err != nil {
 			return err
-		}
-		if r != nil {
-			for r.Next() {
-			}
-			err := r.Err()
-			r.Release()
-			if err != nil {
-				return err
-			}
 		}
 	}
 	return nil
+}
+
+// runAndDrain runs one statement for its effects, discarding any result.
+func (db *DB) runAndDrain(ctx context.Context, p *sql.Parsed) error {
+	r, err := db.run(ctx, p, nil)
+	if err != nil || r == nil {
+		return err
+	}
+	defer r.Release()
+	for r.Next() {
+	}
+	return r.Err()
 }
 
 // Query runs the statements of sqlText; all but the last are executed for
@@ -302,18 +304,8 @@ func (db *DB) Query(ctx context.Context, sqlText string) (*Rows, error) {
 		return emptyRows(), nil
 	}
 	for _, p := range stmts[:len(stmts)-1] {
-		r, err := db.run(ctx, p, nil)
-		if err != nil {
+		if err := db.runAndDrain(ctx, p); err != nil {
 			return nil, err
-		}
-		if r != nil {
-			for r.Next() {
-			}
-			err := r.Err()
-			r.Release()
-			if err != nil {
-				return nil, err
-			}
 		}
 	}
 	r, err := db.run(ctx, stmts[len(stmts)-1], nil)
