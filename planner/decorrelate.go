@@ -510,20 +510,7 @@ func (d *decorrelator) pullUp(n Node) (Node, []*Expr, error) {
 
 // produced lists every column produced anywhere inside n (its output and
 // its descendants' outputs).
-func produced(n Node) map[ColumnID]bool {
-	m := map[ColumnID]bool{}
-	var walk func(Node)
-	walk = func(n Node) {
-		for _, c := range n.Columns() {
-			m[c.ID] = true
-		}
-		for _, c := range n.Children() {
-			walk(c)
-		}
-	}
-	walk(n)
-	return m
-}
+func produced(n Node) map[ColumnID]bool { return newEstimator().produced(n) }
 
 func refsOutside(e *Expr, own map[ColumnID]bool) bool {
 	for c := range e.Columns() {
