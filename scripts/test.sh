@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the main module (unit tests, the race
 # detector on the concurrent packages, .slt suites, short fuzzing of the
-# parsers and readers) and the bench module's TPC-H conformance against
-# DuckDB at SF 0.01 and 0.1.
+# parsers and readers, the official TPC-H SF 1 answers when
+# ../shared/tpch/answers/official-sf1 exists) and the bench module's TPC-H
+# conformance against DuckDB at SF 0.01 and 0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,19 @@ echo "== go vet"
 go vet ./...
 
 echo "== unit tests (main module)"
+# The official SF 1 answers check (TestTPCHOfficialSF1: generates SF 1 and
+# runs the 22 queries, about a minute) runs when the shared answers are
+# beside the repository; otherwise it is skipped and says why.
+official="../shared/tpch/answers/official-sf1"
+if [ -z "${BELLOWS_TPCH_OFFICIAL:-}" ] && [ -f "$official/colprecision.txt" ]; then
+  BELLOWS_TPCH_OFFICIAL="$(cd "$official" && pwd)"
+  export BELLOWS_TPCH_OFFICIAL
+fi
+if [ -n "${BELLOWS_TPCH_OFFICIAL:-}" ]; then
+  echo "official TPC-H SF 1 answers: $BELLOWS_TPCH_OFFICIAL"
+else
+  echo "official TPC-H SF 1 answers not found at $official: TestTPCHOfficialSF1 is skipped"
+fi
 go test -count=1 ./...
 
 echo "== race detector (concurrent packages)"

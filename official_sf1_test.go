@@ -1,0 +1,213 @@
+package bellows_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bellows-db/bellows"
+	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/tpch"
+)
+
+// Environment variables of TestTPCHOfficialSF1.
+const (
+	// envOfficial names the folder of the official SF 1 answers
+	// (colprecision.txt, q1.out … q22.out); without it the test is skipped.
+	envOfficial = "BELLOWS_TPCH_OFFICIAL"
+	// envSF1Dir names a folder of SF 1 Parquet files to reuse (see sf1Data).
+	envSF1Dir = "BELLOWS_TPCH_SF1_DIR"
+)
+
+// maxReported caps the cell mismatches printed per query; the total is
+// always printed.
+const maxReported = 50
+
+// TestTPCHOfficialSF1 checks that `bellows tpch gen` reproduces the official
+// generator's data and that the engine answers the 22 queries on it: the
+// official SF 1 answers must match under the rules of colprecision.txt.
+func TestTPCHOfficialSF1(t *testing.T) {
+	dir := os.Getenv(envOfficial)
+	if dir == "" {
+		t.Skipf("%s is not set: set it to the folder of the official SF 1 answers (…/tpch/answers/official-sf1) to run this check (scripts/test.sh does when ../shared/tpch/answers/official-sf1 exists)", envOfficial)
+	}
+	if testing.Short() {
+		t.Skip("-short: generating SF 1 and running 22 queries takes about a minute")
+	}
+	classes, answers, err := loadOfficial(dir)
+	if err != nil {
+		t.Fatalf("%s=%s: %v", envOfficial, dir, err)
+	}
+	data := sf1Data(t)
+
+	db, err := bellows.Open(bellows.Options{Parallelism: runtime.GOMAXPROCS(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, name := range tpch.Tables() {
+		if err := db.RegisterTable(name, filepath.Join(data, name+".parquet")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var matched, failed []string
+	for q := 1; q <= 22; q++ {
+		name := fmt.Sprintf("q%02d", q)
+		ok := t.Run(name, func(t *testing.T) {
+			text, err := tpch.Query(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			start := time.Now()
+			got, err := queryText(ctx, db, text)
+			if err != nil {
+				t.Fatalf("query %d: %v", q, err)
+			}
+			elapsed := time.Since(start)
+			ms := compareAnswer(classes[q], answers[q], got)
+			for i, m := range ms {
+				if i == maxReported {
+					t.Errorf("… and %d more", len(ms)-maxReported)
+					break
+				}
+				t.Errorf("%s: %v", name, m)
+			}
+			if len(ms) == 0 {
+				t.Logf("%s: %d rows match the official answer (%.2fs)", name, len(got), elapsed.Seconds())
+			}
+		})
+		if ok {
+			matched = append(matched, name)
+		} else {
+			failed = append(failed, name)
+		}
+	}
+	if len(failed) == 0 {
+		t.Logf("official SF 1 answers: all 22 queries match")
+	} else {
+		t.Logf("official SF 1 answers: %d of 22 match; differ: %s", len(matched), strings.Join(failed, " "))
+	}
+}
+
+// queryText runs text through the embedded API and formats every value the
+// way the CLI does (DECIMAL at its scale, DATE as YYYY-MM-DD, NULL as NULL).
+func queryText(ctx context.Context, db *bellows.DB, text string) ([][]string, error) {
+	rows, err := db.Query(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Release()
+	var out [][]string
+	for rows.Next() {
+		b := rows.RecordBatch()
+		types := make([]kernels.Type, b.NumCols())
+		for c := range types {
+			if types[c], err = kernels.FromArrow(b.Column(c).DataType()); err != nil {
+				return nil, fmt.Errorf("column %d: %w", c, err)
+			}
+		}
+		for r := 0; r < int(b.NumRows()); r++ {
+			row := make([]string, b.NumCols())
+			for c := range row {
+				row[c] = kernels.ValueAt(b.Column(c), types[c], r).Format(types[c])
+			}
+			out = append(out, row)
+		}
+	}
+	return out, rows.Err()
+}
+
+// sf1Data returns a folder with SF 1 data from this tree's generator.
+// When BELLOWS_TPCH_SF1_DIR is set and holds all tables, it is used as is,
+// unless its marker file (.bellows-tpch-complete, written by the bench
+// harness and by this test) names another generator version: then the data
+// is stale and is generated afresh into a temporary folder (the given folder
+// is left alone). When it is set but holds no data, the data is generated
+// there, with a marker, for the next run. Otherwise it goes to t.TempDir().
+func sf1Data(t *testing.T) string {
+	t.Helper()
+	key, err := generatorKey("tpch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := "sf=1\ngenerator=" + key + "\n"
+	dir := os.Getenv(envSF1Dir)
+	if dir != "" {
+		switch have, err := os.ReadFile(filepath.Join(dir, ".bellows-tpch-complete")); {
+		case !hasAllTables(dir):
+			if err := generate(t, dir); err != nil {
+				t.Fatalf("%s=%s: %v", envSF1Dir, dir, err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, ".bellows-tpch-complete"), []byte(marker), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		case err == nil && string(have) != marker:
+			t.Logf("%s=%s was generated by another generator version (%q, now %q): generating afresh", envSF1Dir, dir,
+				strings.TrimSpace(string(have)), strings.TrimSpace(marker))
+		default:
+			if err != nil {
+				t.Logf("%s=%s has no marker file; using its data as this generator's", envSF1Dir, dir)
+			}
+			return dir
+		}
+	}
+	dir = t.TempDir()
+	if err := generate(t, dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func generate(t *testing.T, dir string) error {
+	start := time.Now()
+	err := tpch.Generate(context.Background(), tpch.GenOptions{SF: 1, OutDir: dir})
+	if err == nil {
+		t.Logf("generated SF 1 into %s in %.1fs", dir, time.Since(start).Seconds())
+	}
+	return err
+}
+
+func hasAllTables(dir string) bool {
+	for _, name := range tpch.Tables() {
+		if _, err := os.Stat(filepath.Join(dir, name+".parquet")); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// generatorKey hashes the generator's source (the non-test Go files in dir)
+// exactly as the bench harness does (bench/internal/harness.GeneratorKey),
+// so the two share cached data.
+func generatorKey(dir string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
