@@ -18,6 +18,7 @@ type Rule struct {
 var Rules = []Rule{
 	{"fold_constants", foldRule},
 	{"push_down_predicates", pushDownRule},
+	{"push_down_semi_joins", pushSemiRule},
 	{"reduce_grouped_joins", reduceGroupedRule},
 	{"reorder_joins", reorderRule},
 	{"choose_build_side", buildSideRule},

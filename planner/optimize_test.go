@@ -129,3 +129,18 @@ func TestSemiJoinReduction(t *testing.T) {
 		t.Fatalf("reduced without a selective outer scan:\n%s", p)
 	}
 }
+
+// TestSemiJoinPushedToItsSide: an IN subquery on a dimension key filters
+// that dimension before it joins the fact table (TPC-H Q18), and never
+// the null-supplying side of an outer join.
+func TestSemiJoinPushedToItsSide(t *testing.T) {
+	p := plan(t, "SELECT f_v FROM fact, dima WHERE f_a = a_key AND a_key IN (SELECT b_key FROM dimb WHERE b_nation = 3)")
+	semi := strings.Index(p, "HashJoin semi")
+	if semi < 0 || !strings.Contains(p[semi:], "Scan dima") || strings.Contains(p[semi:], "Scan fact") {
+		t.Fatalf("the semi join is not applied to dima below the fact join:\n%s", p)
+	}
+	p = plan(t, "SELECT f_v FROM fact LEFT JOIN dima ON f_a = a_key WHERE a_key IN (SELECT b_key FROM dimb)")
+	if semi := strings.Index(p, "semi"); semi >= 0 && !strings.Contains(p[semi:], "Scan fact") {
+		t.Fatalf("the semi join was pushed into the null-supplying side:\n%s", p)
+	}
+}
