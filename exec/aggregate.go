@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -130,9 +131,17 @@ func NewHashAggregate(q *QueryContext, input []planner.Column, groups []*planner
 // single fixed-width key) are also kept in the slot, so a lookup that hits
 // touches one cache line; all keys live in one arena, so the table holds no
 // Go pointers per entry.
+//
+// A slot's home is given by the hash's leading bits (after skip bits that
+// are the same for every key of a global bucket), so slots are in hash
+// order: growing the table moves entries forward almost sequentially, and
+// the groups of one global bucket sit in one run of slots, which is what
+// combine reads.
 type aggKeys struct {
 	slots  []aggKeySlot
 	mask   uint64
+	shift  uint8    // 64 - log2(len(slots))
+	skip   uint8    // leading hash bits ignored for the home slot
 	hashes []uint64 // per id
 	offs   []int    // id's key is arena[offs[id]:offs[id+1]]
 	arena  []byte
@@ -146,6 +155,20 @@ type aggKeySlot struct {
 }
 
 func (t *aggKeys) len() int { return len(t.hashes) }
+
+// home is the slot where a probe for hash h starts.
+func (t *aggKeys) home(h uint64) uint64 { return (h << t.skip) >> t.shift }
+
+// slotKey returns the key of a used slot, from the slot itself when it is
+// inline (no arena access), in buf's storage.
+func (t *aggKeys) slotKey(s *aggKeySlot, buf *[16]byte) []byte {
+	if s.klen > 16 {
+		return t.key(int32(s.id - 1))
+	}
+	binary.LittleEndian.PutUint64(buf[:8], s.k0)
+	binary.LittleEndian.PutUint64(buf[8:], s.k1)
+	return buf[:s.klen]
+}
 
 func (t *aggKeys) key(id int32) []byte { return t.arena[t.offs[id]:t.offs[id+1]] }
 
@@ -176,7 +199,7 @@ func (t *aggKeys) find(key []byte, h uint64) int32 {
 	k0, k1 := aggInlineKey(key)
 	kl := uint32(len(key))
 	if t.slots != nil {
-		i := h & t.mask
+		i := t.home(h)
 		for {
 			s := &t.slots[i]
 			if s.id == 0 {
@@ -197,7 +220,7 @@ func (t *aggKeys) insert(key []byte, h, k0, k1 uint64) int32 {
 	if 4*(len(t.hashes)+1) > 3*len(t.slots) { // load factor 3/4
 		t.grow()
 	}
-	i := h & t.mask
+	i := t.home(h)
 	for t.slots[i].id != 0 {
 		i = (i + 1) & t.mask
 	}
@@ -211,19 +234,37 @@ func (t *aggKeys) insert(key []byte, h, k0, k1 uint64) int32 {
 	return id
 }
 
-func (t *aggKeys) grow() {
-	n := 2 * len(t.slots)
+// reserve sizes the slots for n more keys at once (one rehash instead of
+// several).
+func (t *aggKeys) reserve(n int) {
+	want := len(t.hashes) + n
+	if 4*want <= 3*len(t.slots) {
+		return
+	}
+	size := 16
+	for 4*want > 3*size {
+		size *= 2
+	}
+	t.growTo(size / 2)
+}
+
+func (t *aggKeys) grow() { t.growTo(len(t.slots)) }
+
+// growTo rehashes into 2*cur slots (at least 16).
+func (t *aggKeys) growTo(cur int) {
+	n := 2 * cur
 	if n < 16 {
 		n = 16
 	}
 	old := t.slots
 	t.slots = make([]aggKeySlot, n)
 	t.mask = uint64(n - 1)
+	t.shift = uint8(64 - bits.TrailingZeros(uint(n)))
 	for _, s := range old {
 		if s.id == 0 {
 			continue
 		}
-		i := s.hash & t.mask
+		i := t.home(s.hash)
 		for t.slots[i].id != 0 {
 			i = (i + 1) & t.mask
 		}
@@ -256,6 +297,9 @@ type aggTable struct {
 
 func (h *HashAggregate) newTable(global bool) *aggTable {
 	t := &aggTable{states: make([]aggState, len(h.aggs)), dsets: make([]*aggKeys, len(h.aggs))}
+	if global {
+		t.keys.skip = 8 // every key of a bucket has the same leading 8 hash bits
+	}
 	for a, sp := range h.aggs {
 		if sp.distinct {
 			t.dsets[a] = &aggKeys{}
@@ -480,20 +524,27 @@ func (h *HashAggregate) combine(ctx context.Context, src *aggTable, seed int) er
 	if n == 0 {
 		return nil
 	}
-	// Counting sort of the local groups (and DISTINCT entries) by bucket.
+	// Counting sort of the local groups' slots (and DISTINCT entries) by
+	// bucket. The slots are in hash order, so this reads them sequentially
+	// and the slots of a bucket are (but for wrapped probes) one run.
 	var starts [aggBuckets + 1]int32
-	for _, hv := range src.keys.hashes {
-		starts[aggBucketOf(hv)+1]++
+	slots := src.keys.slots
+	for i := range slots {
+		if slots[i].id != 0 {
+			starts[aggBucketOf(slots[i].hash)+1]++
+		}
 	}
 	for b := 0; b < aggBuckets; b++ {
 		starts[b+1] += starts[b]
 	}
 	order := make([]int32, n)
 	pos := starts
-	for g, hv := range src.keys.hashes {
-		b := aggBucketOf(hv)
-		order[pos[b]] = int32(g)
-		pos[b]++
+	for i := range slots {
+		if slots[i].id != 0 {
+			b := aggBucketOf(slots[i].hash)
+			order[pos[b]] = int32(i)
+			pos[b]++
+		}
 	}
 	type aggDSorted struct {
 		starts [aggBuckets + 1]int32
@@ -522,13 +573,13 @@ func (h *HashAggregate) combine(ctx context.Context, src *aggTable, seed int) er
 		dsort[a] = d
 	}
 	mapping := make([]int32, n)
-	var dstIdx []int32
+	var dstIdx, groups []int32
 	var kbuf []byte
 	dents := make([][]int32, len(src.dsets))
 	for i := 0; i < aggBuckets; i++ {
 		b := (i + seed) % aggBuckets
-		groups := order[starts[b]:starts[b+1]]
-		if len(groups) == 0 {
+		bslots := order[starts[b]:starts[b+1]]
+		if len(bslots) == 0 {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -543,7 +594,7 @@ func (h *HashAggregate) combine(ctx context.Context, src *aggTable, seed int) er
 		bk := &h.buckets[b]
 		bk.mu.Lock()
 		var err error
-		dstIdx, kbuf, err = h.mergeBucket(bk, src, groups, mapping, dents, dstIdx, kbuf)
+		groups, dstIdx, kbuf, err = h.mergeBucket(bk, src, bslots, mapping, dents, groups, dstIdx, kbuf)
 		bk.mu.Unlock()
 		if err != nil {
 			return err
@@ -552,17 +603,23 @@ func (h *HashAggregate) combine(ctx context.Context, src *aggTable, seed int) er
 	return nil
 }
 
-// mergeBucket folds the src groups of one bucket (and their DISTINCT
-// entries) into that bucket's table. The caller holds bk.mu.
-func (h *HashAggregate) mergeBucket(bk *aggBucket, src *aggTable, groups, mapping []int32, dents [][]int32, dstIdx []int32, kbuf []byte) ([]int32, []byte, error) {
+// mergeBucket folds the src groups of one bucket (given as slots of
+// src.keys, and their DISTINCT entries) into that bucket's table. groups
+// and dstIdx are scratch space, returned for reuse. The caller holds bk.mu.
+func (h *HashAggregate) mergeBucket(bk *aggBucket, src *aggTable, bslots, mapping []int32, dents [][]int32, groups, dstIdx []int32, kbuf []byte) ([]int32, []int32, []byte, error) {
 	if bk.t == nil {
 		bk.t = h.newTable(true)
 	}
 	dst := bk.t
-	dstIdx = dstIdx[:0]
-	for _, g := range groups {
-		gg := dst.keys.find(src.keys.key(g), src.keys.hashes[g])
+	groups, dstIdx = groups[:0], dstIdx[:0]
+	dst.keys.reserve(len(bslots))
+	var inline [16]byte
+	for _, si := range bslots {
+		sl := &src.keys.slots[si]
+		g := int32(sl.id - 1)
+		gg := dst.keys.find(src.keys.slotKey(sl, &inline), sl.hash)
 		mapping[g] = gg
+		groups = append(groups, g)
 		dstIdx = append(dstIdx, gg)
 	}
 	dst.resize()
@@ -580,7 +637,7 @@ func (h *HashAggregate) mergeBucket(bk *aggBucket, src *aggTable, groups, mappin
 			dd.find(kbuf, xxh3.Hash(kbuf))
 		}
 	}
-	return dstIdx, kbuf, dst.account(h.q.Pool)
+	return groups, dstIdx, kbuf, dst.account(h.q.Pool)
 }
 
 // ---- Finalize and result ----
