@@ -1,9 +1,13 @@
 // Command bench compares Bellows with DuckDB on TPC-H.
 //
 //	go run . tpch --sf 1 [--runs 5] [--queries 1,6] [--data DIR] [--threads N]
+//	              [--json FILE] [--png FILE]
 //
 // Bellows runs in-process through its embedded Go API; DuckDB runs
-// in-process through database/sql over the same Parquet files.
+// in-process through database/sql over the same Parquet files. The medians
+// are printed as a table, and every run time goes to a JSON file (with the
+// machine and versions) and a bar chart PNG, by default
+// results/tpch-sf<SF>.json and .png.
 package main
 
 import (
@@ -13,11 +17,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
@@ -56,10 +58,23 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: go run . tpch [flags]
 
 Runs the 22 TPC-H queries on Bellows (embedded API) and DuckDB over the same
-Parquet files and prints median times and ratios.
+Parquet files, prints median times and ratios, and writes them with every
+run time to results/tpch-sf<SF>.json and a bar chart to results/tpch-sf<SF>.png.
 
 Run "go run . tpch -h" for the flags.
 `)
+}
+
+// outPath is the output file for a --json/--png flag value: def when the
+// flag is empty, "" (no file) for "none".
+func outPath(flagValue, def string) string {
+	switch flagValue {
+	case "":
+		return def
+	case "none":
+		return ""
+	}
+	return flagValue
 }
 
 type tpchConfig struct {
@@ -73,6 +88,8 @@ type tpchConfig struct {
 	timeout  time.Duration
 	regen    bool
 	memLimit int64
+	jsonOut  string // "" = no JSON file
+	pngOut   string // "" = no chart
 }
 
 func runTPCH(args []string) error {
@@ -87,6 +104,8 @@ func runTPCH(args []string) error {
 	timeout := fs.Duration("timeout", 10*time.Minute, "time limit of one query run")
 	regen := fs.Bool("regen", false, "regenerate the data even if present")
 	memLimit := fs.Int64("memory-limit", 0, "Bellows Options.MemoryLimit in bytes (0: engine default)")
+	jsonOut := fs.String("json", "", `write the results as JSON to this file (default results/tpch-sf<SF>.json; "none" to skip)`)
+	pngOut := fs.String("png", "", `write a bar chart (PNG) to this file (default results/tpch-sf<SF>.png; "none" to skip)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,17 +133,13 @@ func runTPCH(args []string) error {
 			return err
 		}
 	}
+	cfg.jsonOut = outPath(*jsonOut, "results/tpch-sf"+cfg.sf+".json")
+	cfg.pngOut = outPath(*pngOut, "results/tpch-sf"+cfg.sf+".png")
 	cfg.dataDir = *data
 	if cfg.dataDir == "" {
 		cfg.dataDir = harness.DefaultDataDir(cfg.sf)
 	}
 	return benchTPCH(cfg)
-}
-
-type measurement struct {
-	median time.Duration
-	rows   int64
-	err    error
 }
 
 func benchTPCH(cfg tpchConfig) error {
@@ -181,60 +196,54 @@ func benchTPCH(cfg tpchConfig) error {
 		return err
 	}
 	defer ddb.Close()
+	var duckVersion string
+	if err := ddb.QueryRowContext(ctx, "SELECT version()").Scan(&duckVersion); err != nil {
+		duckVersion = "unknown"
+	}
 
+	report := &Report{
+		Machine:     probeMachine(ctx, cfg.repo, duckVersion, time.Now()),
+		ScaleFactor: cfg.sf,
+		Threads:     cfg.threads,
+		Runs:        cfg.runs,
+		WarmupRuns:  1,
+		DataDir:     cfg.dataDir,
+	}
 	fmt.Printf("TPC-H SF %s, %d threads, median of %d timed runs after 1 warm-up; data %s\n",
 		cfg.sf, cfg.threads, cfg.runs, cfg.dataDir)
-	fmt.Printf("%-6s %12s %12s %8s  %s\n", "query", "bellows_s", "duckdb_s", "ratio", "note")
-
-	var sumB, sumD time.Duration
-	var logRatios float64
-	ok, failed, nRatios := 0, 0, 0
+	writeTableHeader(os.Stdout)
+	start = time.Now()
 	for _, q := range cfg.queries {
 		name := fmt.Sprintf("q%02d", q)
 		b := measure(cfg, func(ctx context.Context) (int64, error) { return runBellows(ctx, bdb.Query, texts[q]) })
 		d := measure(cfg, func(ctx context.Context) (int64, error) { return runDuck(ctx, ddb, texts[q]) })
-		bs, ds, rs := fmtSecs(b), fmtSecs(d), "-"
-		var note string
-		switch {
-		case b.err != nil:
-			note = "bellows ERR: " + oneLine(b.err.Error(), 200)
-		case d.err != nil:
-			note = "duckdb ERR: " + oneLine(d.err.Error(), 200)
-		case b.rows != d.rows:
-			note = fmt.Sprintf("ROW COUNT DIFFERS: bellows %d, duckdb %d", b.rows, d.rows)
-		}
-		if b.err != nil || d.err != nil {
-			failed++
-			fmt.Printf("%-6s %12s %12s %8s  %s\n", name, bs, ds, rs, note)
-			continue
-		}
-		ratio := b.median.Seconds() / d.median.Seconds()
-		fmt.Printf("%-6s %12s %12s %8.2f  %s\n", name, bs, ds, ratio, note)
-		sumB += b.median
-		sumD += d.median
-		if ratio > 0 && !math.IsInf(ratio, 0) {
-			logRatios += math.Log(ratio)
-			nRatios++
-		}
-		ok++
+		res := newQueryResult(name, b, d)
+		writeTableRow(os.Stdout, res)
+		report.Queries = append(report.Queries, res)
 	}
-	fmt.Println(strings.Repeat("-", 48))
-	if ok > 0 {
-		fmt.Printf("%-6s %12.4f %12.4f %8.2f  (%d queries)\n", "sum", sumB.Seconds(), sumD.Seconds(), sumB.Seconds()/sumD.Seconds(), ok)
-		if nRatios > 0 {
-			fmt.Printf("geomean ratio bellows/duckdb: %.3f (%d queries)\n", math.Exp(logRatios/float64(nRatios)), nRatios)
+	report.Elapsed = time.Since(start).Seconds()
+	report.Summarize()
+	report.writeTableTotals(os.Stdout)
+
+	if cfg.jsonOut != "" {
+		if err := report.WriteJSON(cfg.jsonOut); err != nil {
+			return fmt.Errorf("writing --json: %w", err)
 		}
+		fmt.Printf("wrote %s\n", cfg.jsonOut)
 	}
-	if failed > 0 {
-		fmt.Printf("errors: %d of %d queries failed (excluded from sums)\n", failed, len(cfg.queries))
+	if cfg.pngOut != "" {
+		if err := report.WritePNG(cfg.pngOut); err != nil {
+			return fmt.Errorf("writing --png: %w", err)
+		}
+		fmt.Printf("wrote %s\n", cfg.pngOut)
 	}
 	return nil
 }
 
-// measure runs f once as a warm-up and then cfg.runs times, returning the
-// median duration and the row count of the last run. An error (or panic)
-// stops the measurement.
-func measure(cfg tpchConfig, f func(context.Context) (int64, error)) (m measurement) {
+// measure runs f once as a warm-up and then cfg.runs times, returning every
+// timed run, their median and the row count of the last run. An error (or
+// panic) stops the measurement and is recorded in the result.
+func measure(cfg tpchConfig, f func(context.Context) (int64, error)) (m EngineResult) {
 	run := func() (d time.Duration, rows int64, err error) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -249,23 +258,19 @@ func measure(cfg tpchConfig, f func(context.Context) (int64, error)) (m measurem
 		return time.Since(start), rows, err
 	}
 	if _, _, err := run(); err != nil {
-		return measurement{err: err}
+		return EngineResult{Error: err.Error()}
 	}
-	times := make([]time.Duration, 0, cfg.runs)
+	m.Times = make([]float64, 0, cfg.runs)
 	for i := 0; i < cfg.runs; i++ {
 		d, rows, err := run()
 		if err != nil {
-			return measurement{err: err}
+			m.Error = err.Error()
+			return m
 		}
-		times = append(times, d)
-		m.rows = rows
+		m.Times = append(m.Times, d.Seconds())
+		m.Rows = rows
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	if len(times)%2 == 1 {
-		m.median = times[len(times)/2]
-	} else {
-		m.median = (times[len(times)/2-1] + times[len(times)/2]) / 2
-	}
+	m.Median = median(m.Times)
 	return m
 }
 
@@ -343,13 +348,6 @@ func runDuck(ctx context.Context, db *sql.DB, script string) (int64, error) {
 		rows = n
 	}
 	return rows, nil
-}
-
-func fmtSecs(m measurement) string {
-	if m.err != nil {
-		return "ERR"
-	}
-	return fmt.Sprintf("%.4f", m.median.Seconds())
 }
 
 func oneLine(s string, max int) string {
