@@ -216,12 +216,27 @@ func hjTakeString(mem memory.Allocator, dt arrow.DataType, d arrow.ArrayData, id
 	offs := hjBytesAs[int32](offBuf.Bytes())[:n+1]
 	out := dataBuf.Bytes()
 	pos := int32(0)
-	for i, r := range idx {
-		offs[i] = pos
-		if r >= 0 {
-			s, e := srcOffs[r], srcOffs[r+1]
-			pos += int32(copy(out[pos:], srcData[s:e]))
+	for i := 0; i < n; {
+		r := idx[i]
+		if r < 0 {
+			offs[i] = pos
+			i++
+			continue
 		}
+		// A run of consecutive source rows (a filter that keeps most
+		// rows) is one copy and a shifted range of offsets.
+		j := i + 1
+		for j < n && idx[j] == idx[j-1]+1 {
+			j++
+		}
+		base := srcOffs[r]
+		delta := pos - base
+		for k, o := range srcOffs[r : int(r)+(j-i)] {
+			offs[i+k] = o + delta
+		}
+		end := srcOffs[int(r)+(j-i)]
+		pos += int32(copy(out[pos:], srcData[base:end]))
+		i = j
 	}
 	offs[n] = pos
 	return hjFinish(dt, n, []*memory.Buffer{validity, offBuf, dataBuf}, nulls)

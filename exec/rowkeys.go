@@ -62,6 +62,12 @@ func (rk *RowKeys) Encode(cols []arrow.Array, n int) {
 					lens[i] += int32(1 + w)
 				}
 			}
+		case !bc && c.NullN() == 0 && isString(c):
+			offs := c.(*array.String).ValueOffsets()
+			for i := range lens {
+				l := offs[i+1] - offs[i]
+				lens[i] += 1 + int32(uvarintLen(uint64(l))) + l
+			}
 		default:
 			for i := range lens {
 				j := i
@@ -133,26 +139,76 @@ func (rk *RowKeys) Encode(cols []arrow.Array, n int) {
 		case *array.Float32:
 			v := a.Float32Values()
 			put8(func(j int) uint64 { return floatBits(float64(v[j])) })
-		default:
+		case *array.String:
+			if bc {
+				putGeneric(c, n, bc, buf, cur)
+				break
+			}
+			offs, data := a.ValueOffsets(), stringData(a)
 			for i := 0; i < n; i++ {
-				j := i
-				if bc {
-					j = 0
-				}
 				p := cur[i]
-				if c.IsNull(j) {
+				if nulls && a.IsNull(i) {
 					buf[p] = 0
 					cur[i] = p + 1
 					continue
 				}
+				v := data[offs[i]:offs[i+1]]
 				buf[p] = 1
-				out := appendValue(buf[p+1:p+1], c, j)
-				cur[i] = p + 1 + int32(len(out))
+				p++
+				if l := len(v); l < 0x80 {
+					buf[p] = byte(l)
+					p++
+				} else {
+					p += int32(binary.PutUvarint(buf[p:], uint64(l)))
+				}
+				if len(v) <= 8 {
+					for k, b := range v {
+						buf[int(p)+k] = b
+					}
+				} else {
+					copy(buf[p:], v)
+				}
+				cur[i] = p + int32(len(v))
 			}
+		default:
+			putGeneric(c, n, bc, buf, cur)
 		}
 	}
 	for i := 0; i < n; i++ {
 		rk.Hash[i] = xxh3.Hash(buf[rk.Offs[i]:rk.Offs[i+1]])
+	}
+}
+
+// stringData is the whole character buffer of a, which a.ValueOffsets
+// index (ValueBytes starts at the first value instead).
+func stringData(a *array.String) []byte {
+	if b := a.Data().Buffers()[2]; b != nil {
+		return b.Bytes()
+	}
+	return nil
+}
+
+func isString(c arrow.Array) bool {
+	_, ok := c.(*array.String)
+	return ok
+}
+
+// putGeneric writes column c's part of every row key through appendValue.
+func putGeneric(c arrow.Array, n int, bc bool, buf []byte, cur []int32) {
+	for i := 0; i < n; i++ {
+		j := i
+		if bc {
+			j = 0
+		}
+		p := cur[i]
+		if c.IsNull(j) {
+			buf[p] = 0
+			cur[i] = p + 1
+			continue
+		}
+		buf[p] = 1
+		out := appendValue(buf[p+1:p+1], c, j)
+		cur[i] = p + 1 + int32(len(out))
 	}
 }
 
