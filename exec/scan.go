@@ -90,12 +90,18 @@ type ScanSource struct {
 	RowGroups, RowGroupsPruned int64
 	// RowsRead counts the rows read from files, before the filter.
 	RowsRead atomic.Int64
+	// DictFiltered counts conjuncts evaluated on a batch's dictionary
+	// instead of its rows.
+	DictFiltered atomic.Int64
 
 	q       *QueryContext
 	scan    *planner.Scan
 	schema  *arrow.Schema
 	filters []*Evaluator
-	format  scanFormat
+	// filterCol is, per filter, the one output column it reads (else -1):
+	// such filters run on dictionaries (assembleDict).
+	filterCol []int
+	format    scanFormat
 	splits  []scanSplit
 	next    atomic.Int64
 }
@@ -147,6 +153,7 @@ func NewScan(q *QueryContext, s *planner.Scan) (Source, error) {
 		}
 		src.filters = append(src.filters, ev)
 	}
+	src.filterCol = singleColumnFilters(conj, s.Cols)
 	var err error
 	switch s.Format {
 	case planner.FormatParquet:
@@ -248,6 +255,10 @@ func (l *scanLocal) Next(ctx context.Context) (b arrow.RecordBatch, err error) {
 			l.cur = r
 		}
 		b, last, err := l.cur.next()
+		var applied uint64
+		if pf, ok := l.cur.(scPrefiltered); ok && err == nil {
+			applied = pf.applied()
+		}
 		if last || err != nil {
 			l.drop()
 		}
@@ -259,7 +270,7 @@ func (l *scanLocal) Next(ctx context.Context) (b arrow.RecordBatch, err error) {
 			return nil, scFileErr(path, rg, err)
 		}
 		l.s.RowsRead.Add(b.NumRows())
-		if b, err = l.filter(b); err != nil {
+		if b, err = l.filter(b, applied); err != nil {
 			return nil, err
 		}
 		if b != nil {
@@ -268,8 +279,13 @@ func (l *scanLocal) Next(ctx context.Context) (b arrow.RecordBatch, err error) {
 	}
 }
 
-// filter applies the pushed conjuncts to b (owned); nil means no row passed.
-func (l *scanLocal) filter(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+// scPrefiltered is a split reader that applies some conjuncts itself:
+// applied reports which (a bit per filter) for the batch next returned.
+type scPrefiltered interface{ applied() uint64 }
+
+// filter applies the pushed conjuncts not in applied to b (owned); nil
+// means no row passed.
+func (l *scanLocal) filter(b arrow.RecordBatch, applied uint64) (arrow.RecordBatch, error) {
 	if len(l.s.filters) == 0 || b.NumRows() == 0 {
 		if b.NumRows() == 0 {
 			b.Release()
@@ -283,18 +299,26 @@ func (l *scanLocal) filter(b arrow.RecordBatch) (arrow.RecordBatch, error) {
 		l.keep = make([]byte, nb)
 	}
 	keep := l.keep[:nb]
+	first := true
 	for i, ev := range l.s.filters {
+		if applied&(1<<i) != 0 {
+			continue
+		}
 		arr, err := ev.Eval(l.s.q, b)
 		if err != nil {
 			b.Release()
 			return nil, err
 		}
-		ok := scAndMask(keep, arr, n, i == 0)
+		ok := scAndMask(keep, arr, n, first)
+		first = false
 		arr.Release()
 		if !ok {
 			b.Release()
 			return nil, nil
 		}
+	}
+	if first {
+		return b, nil // every filter ran on dictionaries already
 	}
 	cnt := bitutil.CountSetBits(keep, 0, n)
 	switch cnt {

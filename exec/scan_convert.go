@@ -346,9 +346,21 @@ func scUnpackDict(mem memory.Allocator, d *array.Dictionary, to kernels.Type) (a
 		return nil, err
 	}
 	defer dict.Release()
+	idx, err := scDictIdx(d, dict.Len(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return scTake(mem, dict, idx)
+}
+
+// scDictIdx returns d's indices as int32 (-1 for NULL rows) in idx's
+// storage, checking them against the dictionary size.
+func scDictIdx(d *array.Dictionary, size int, idx []int32) ([]int32, error) {
 	n := d.Len()
-	idx := make([]int32, n)
-	size := dict.Len()
+	if cap(idx) < n {
+		idx = make([]int32, n)
+	}
+	idx = idx[:n]
 	var bad int64 = -1
 	switch ix := d.Indices().(type) {
 	case *array.Int8:
@@ -385,7 +397,7 @@ func scUnpackDict(mem memory.Allocator, d *array.Dictionary, to kernels.Type) (a
 			}
 		}
 	}
-	return scTake(mem, dict, idx)
+	return idx, nil
 }
 
 // scDictIndices copies dictionary indices to idx, marking those outside

@@ -292,7 +292,13 @@ type parquetSplit struct {
 	rr   pqarrow.RecordReader
 	rows int64 // in the row group, from the footer
 	read int64
+	// scratch of assembleDict and the filters it applied to the last batch
+	keep  []byte
+	sel   []int32
+	appld uint64
 }
+
+func (s *parquetSplit) applied() uint64 { return s.appld }
 
 func (s *parquetSplit) next() (arrow.RecordBatch, bool, error) {
 	if s.read >= s.rows {
@@ -312,7 +318,9 @@ func (s *parquetSplit) next() (arrow.RecordBatch, bool, error) {
 		return nil, true, fmt.Errorf("row group holds more than the %d rows its metadata declares", s.rows)
 	}
 	s.read += raw.NumRows()
-	b, err := s.src.assemble(raw, s.pf.pos)
+	var b arrow.RecordBatch
+	var err error
+	b, s.appld, s.keep, s.sel, err = s.src.assembleDict(raw, s.pf.pos, s.keep, s.sel)
 	return b, s.read >= s.rows, err
 }
 

@@ -395,6 +395,13 @@ func TestScanParquetFilterPruning(t *testing.T) {
 		{"date", []*planner.Expr{cmp("lt", "d", date(10010))}, func(i int) bool { return 10000+i/100 < 10010 }, 9},
 		{"string above max", []*planner.Expr{cmp("gt", "s", str("zzz"))}, func(int) bool { return false }, 10},
 		{"string eq", []*planner.Expr{cmp("eq", "s", str("s7"))}, func(i int) bool { return i%11 != 5 && i%50 == 7 }, 0},
+		{"string ne", []*planner.Expr{cmp("ne", "s", str("s7"))}, func(i int) bool { return i%11 != 5 && i%50 != 7 }, 0},
+		{"string is null", []*planner.Expr{{Kind: planner.EIsNull, Type: kernels.TBool, Args: []*planner.Expr{scanColOf(s0, "s")}}}, func(i int) bool { return i%11 == 5 }, 0},
+		{"string or null", []*planner.Expr{{Kind: planner.EOr, Type: kernels.TBool, Args: []*planner.Expr{cmp("eq", "s", str("s3")),
+			{Kind: planner.EIsNull, Type: kernels.TBool, Args: []*planner.Expr{scanColOf(s0, "s")}}}}},
+			func(i int) bool { return i%11 == 5 || i%50 == 3 }, 0},
+		{"string in and id", []*planner.Expr{in("s", str("s1"), str("s2")), cmp("lt", "id", i64(5000))},
+			func(i int) bool { return i%11 != 5 && (i%50 == 1 || i%50 == 2) && i < 5000 }, 5},
 		{"is null on non-null column", []*planner.Expr{{Kind: planner.EIsNull, Type: kernels.TBool, Args: []*planner.Expr{scanColOf(s0, "id")}}}, func(int) bool { return false }, 10},
 		{"null constant", []*planner.Expr{cmp("eq", "id", planner.NullConst(kernels.TInt64))}, func(int) bool { return false }, 10},
 		{"constant false", []*planner.Expr{planner.BoolConst(false)}, func(int) bool { return false }, 10},
@@ -408,6 +415,9 @@ func TestScanParquetFilterPruning(t *testing.T) {
 				s.Filter = c.filter
 				got, src, _ := scanRun(t, q, &s, nil)
 				scanCheckRows(t, got, scanIDs(0, 10000, c.keep), names...)
+				if strings.HasPrefix(c.name, "string") && !strings.Contains(c.name, "above max") && src.DictFiltered.Load() == 0 {
+					t.Errorf("no conjunct ran on the dictionary of s")
+				}
 				if src.RowGroupsPruned != c.pruned || src.RowGroups != 10 {
 					t.Errorf("pruned %d of %d row groups, want %d of 10", src.RowGroupsPruned, src.RowGroups, c.pruned)
 				}
