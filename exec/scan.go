@@ -102,8 +102,8 @@ type ScanSource struct {
 	// such filters run on dictionaries (assembleDict).
 	filterCol []int
 	format    scanFormat
-	splits  []scanSplit
-	next    atomic.Int64
+	splits    []scanSplit
+	next      atomic.Int64
 }
 
 // scanSplit is one unit of work: a file and a row group or record batch
