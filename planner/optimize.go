@@ -842,15 +842,15 @@ func reduceRight(n Node, pairs [][2]ColumnID, left Node, es *estimator) (Node, b
 			if gi < 0 || x.Groups[gi].Kind != EColumn {
 				continue
 			}
-			s := scanOf(left, p[0])
-			if s == nil || len(s.Filter) == 0 || (semiSide != nil && semiSide != Node(s)) {
+			s, key := reducerScan(left, p[0])
+			if s == nil || (semiSide != nil && semiSide != Node(s)) {
 				continue
 			}
 			if es.est(s)*10 > es.est(x.Input) {
 				continue
 			}
 			semiSide = s
-			conds = append(conds, Call("eq", kernels.TBool, x.Groups[gi], Col(columnOf(s, p[0]))))
+			conds = append(conds, Call("eq", kernels.TBool, x.Groups[gi], Col(columnOf(s, key))))
 		}
 		if semiSide == nil {
 			return n, false
@@ -860,6 +860,71 @@ func reduceRight(n Node, pairs [][2]ColumnID, left Node, es *estimator) (Node, b
 		return &c, true
 	}
 	return n, false
+}
+
+// reducerScan finds a filtered scan whose column key every row of n
+// equals in column id: the scan producing id when it is filtered, else one
+// joined to id by an equality of an inner or semi join that all rows of n
+// passed (TPC-H Q20: ps_partkey IN (SELECT p_partkey FROM part WHERE
+// p_name LIKE ...)). It returns nil when there is none.
+func reducerScan(n Node, id ColumnID) (*Scan, ColumnID) {
+	if s := scanOf(n, id); s != nil && len(s.Filter) > 0 {
+		return s, id
+	}
+	for n != nil {
+		if j, ok := n.(*Join); ok && (j.Kind == JoinInner || j.Kind == JoinSemi) {
+			for _, c := range Conjuncts(j.Cond) {
+				if c.Kind != ECall || c.Func != "eq" || len(c.Args) != 2 || c.Args[0].Kind != EColumn || c.Args[1].Kind != EColumn {
+					continue
+				}
+				other := ColumnID(-1)
+				switch id {
+				case c.Args[0].Col:
+					other = c.Args[1].Col
+				case c.Args[1].Col:
+					other = c.Args[0].Col
+				}
+				if other < 0 {
+					continue
+				}
+				for _, side := range []Node{j.Left, j.Right} {
+					if s, key := scanThrough(side, other); s != nil && len(s.Filter) > 0 {
+						return s, key
+					}
+				}
+			}
+		}
+		switch n.(type) {
+		case *Scan, *Aggregate, *Window, *SetOp, *Values, *EnforceSingleRow:
+			return nil, 0
+		}
+		var next Node
+		for _, c := range n.Children() {
+			if IndexOf(c.Columns(), id) >= 0 {
+				next = c
+				break
+			}
+		}
+		n = next
+	}
+	return nil, 0
+}
+
+// scanThrough is scanOf that also follows projections renaming a column:
+// it returns the scan and the id the column has there.
+func scanThrough(n Node, id ColumnID) (*Scan, ColumnID) {
+	for {
+		p, ok := n.(*Project)
+		if !ok {
+			break
+		}
+		i := IndexOf(p.Cols, id)
+		if i < 0 || p.Exprs[i].Kind != EColumn {
+			return nil, 0
+		}
+		n, id = p.Input, p.Exprs[i].Col
+	}
+	return scanOf(n, id), id
 }
 
 // scanOf finds the scan under n that outputs column id (through nodes that

@@ -123,6 +123,14 @@ func TestSemiJoinReduction(t *testing.T) {
 	if agg < 0 || semi < agg {
 		t.Fatalf("the subquery's aggregate input is not reduced by a semi join with dima:\n%s", p)
 	}
+	// The outer key is filtered through an IN subquery (TPC-H Q20): the
+	// aggregate is reduced by that subquery's filtered scan.
+	p = plan(t, "SELECT b_key FROM dimb WHERE b_nation > (SELECT sum(f_v) FROM fact WHERE f_a = b_key AND f_b = b_nation) AND b_key IN (SELECT a_key FROM dima WHERE a_v = 3)")
+	agg = strings.Index(p, "Aggregate group by [f_a, f_b]")
+	semi = strings.LastIndex(p, "HashJoin semi on (f_a = a_key)")
+	if agg < 0 || semi < agg {
+		t.Fatalf("the subquery's aggregate input is not reduced through the IN subquery:\n%s", p)
+	}
 	// Without a filter on the outer scan there is nothing to gain.
 	p = plan(t, "SELECT f_v FROM fact, dima WHERE f_a = a_key AND f_v > (SELECT avg(f2.f_v) FROM fact f2 WHERE f2.f_a = dima.a_key)")
 	if strings.Contains(p, "HashJoin semi") {
