@@ -363,9 +363,16 @@ func scAndMask(keep []byte, arr arrow.Array, n int, first bool) bool {
 // assemble converts the columns pos[i] of raw (borrowed) to the scan's
 // output types. Columns that fail name themselves in the error.
 func (s *ScanSource) assemble(raw arrow.RecordBatch, pos []int) (arrow.RecordBatch, error) {
+	return s.assembleWith(raw, pos, nil)
+}
+
+// assembleWith is assemble where unscaled[i] marks output columns that
+// arrive as the unscaled integers of their decimal type (see
+// parquetFile.unscaled).
+func (s *ScanSource) assembleWith(raw arrow.RecordBatch, pos []int, unscaled []bool) (arrow.RecordBatch, error) {
 	cols := make([]arrow.Array, len(pos))
 	for i, p := range pos {
-		c, err := scConvert(s.q.Alloc, raw.Column(p), s.scan.Cols[i].Type)
+		c, err := s.convertCol(raw.Column(p), i, unscaled)
 		if err != nil {
 			releaseAll(cols[:i])
 			return nil, &FileError{RowGroup: -1, Column: s.scan.FileCols[i], Err: err}
@@ -375,6 +382,14 @@ func (s *ScanSource) assemble(raw arrow.RecordBatch, pos []int) (arrow.RecordBat
 	out := array.NewRecordBatch(s.schema, cols, raw.NumRows())
 	releaseAll(cols)
 	return out, nil
+}
+
+// convertCol converts a file column to output column i's type.
+func (s *ScanSource) convertCol(arr arrow.Array, i int, unscaled []bool) (arrow.Array, error) {
+	if i < len(unscaled) && unscaled[i] {
+		return scDecimalFromUnscaled(s.q.Alloc, arr, s.scan.Cols[i].Type)
+	}
+	return scConvert(s.q.Alloc, arr, s.scan.Cols[i].Type)
 }
 
 // countBatches emits batches without columns: rows rows in batchSize pieces.

@@ -447,3 +447,39 @@ func scSelect(mem memory.Allocator, b arrow.RecordBatch, sel []int32) (arrow.Rec
 	releaseAll(cols)
 	return out, nil
 }
+
+// scDecimalFromUnscaled widens the unscaled INT32/INT64 values of a
+// Parquet decimal column to decimal128 of type to (the column's own
+// precision and scale), keeping the validity bitmap.
+func scDecimalFromUnscaled(mem memory.Allocator, arr arrow.Array, to kernels.Type) (arrow.Array, error) {
+	d := arr.Data()
+	off, n := d.Offset(), d.Len()
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize((off + n) * 16)
+	out := arrow.Decimal128Traits.CastFromBytes(buf.Bytes())[off : off+n]
+	switch a := arr.(type) {
+	case *array.Int64:
+		for i, v := range a.Int64Values() {
+			out[i] = decimal128.New(v>>63, uint64(v))
+		}
+	case *array.Int32:
+		for i, v := range a.Int32Values() {
+			w := int64(v)
+			out[i] = decimal128.New(w>>63, uint64(w))
+		}
+	default:
+		buf.Release()
+		return nil, fmt.Errorf("decimal column stored as %s, expected INT32 or INT64", arr.DataType())
+	}
+	validity := d.Buffers()[0]
+	if validity != nil {
+		validity.Retain()
+	}
+	nd := array.NewData(to.Arrow(), n, []*memory.Buffer{validity, buf}, nil, d.NullN(), off)
+	defer nd.Release()
+	buf.Release()
+	if validity != nil {
+		validity.Release()
+	}
+	return array.MakeFromData(nd), nil
+}

@@ -38,7 +38,7 @@ func singleColumnFilters(conj []*planner.Expr, cols []planner.Column) []int {
 // gathered for the surviving rows only. It returns the batch (possibly of
 // zero rows) and the set of conjuncts it applied, which the caller must
 // not evaluate again.
-func (s *ScanSource) assembleDict(raw arrow.RecordBatch, pos []int, keep []byte, sel []int32) (arrow.RecordBatch, uint64, []byte, []int32, error) {
+func (s *ScanSource) assembleDict(raw arrow.RecordBatch, pos []int, unscaled []bool, keep []byte, sel []int32) (arrow.RecordBatch, uint64, []byte, []int32, error) {
 	n := int(raw.NumRows())
 	var applied uint64
 	for f, col := range s.filterCol {
@@ -70,7 +70,7 @@ func (s *ScanSource) assembleDict(raw arrow.RecordBatch, pos []int, keep []byte,
 		}
 	}
 	if applied == 0 {
-		b, err := s.assemble(raw, pos)
+		b, err := s.assembleWith(raw, pos, unscaled)
 		return b, 0, keep, sel, err
 	}
 	sel = sel[:0]
@@ -110,7 +110,7 @@ func (s *ScanSource) assembleDict(raw arrow.RecordBatch, pos []int, keep []byte,
 			}
 			continue
 		}
-		c, err := scConvert(s.q.Alloc, raw.Column(p), t)
+		c, err := s.convertCol(raw.Column(p), i, unscaled)
 		if err != nil {
 			return fail(i, err)
 		}

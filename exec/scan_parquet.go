@@ -111,6 +111,12 @@ type parquetFile struct {
 	// string leaves whose data pages are all dictionary encoded: read as
 	// dictionary arrays (cheap to decode) and unpacked by the scan
 	dictLeaves []int
+	// unscaled marks output columns of a decimal stored as INT32/INT64
+	// whose type the scan keeps: the reader hands over the stored integers
+	// without a copy (rawFields: their manifest fields and integer types)
+	// and the scan widens them to decimal128 in one pass.
+	unscaled  []bool
+	rawFields map[int]arrow.DataType
 }
 
 // dictionaryLeaves picks the string columns among outputs whose data pages
@@ -188,9 +194,37 @@ func newParquetScan(src *ScanSource, conj []*planner.Expr) (*parquetScan, error)
 				leaf = field.ColIndex
 			}
 			pf.leafOf = append(pf.leafOf, leaf)
+			pf.unscaled = append(pf.unscaled, false)
+			if leaf >= 0 && field.Field.Type.ID() == arrow.DECIMAL128 {
+				var raw arrow.DataType
+				switch ft.md.Schema.Column(leaf).PhysicalType() {
+				case parquet.Types.Int64:
+					raw = arrow.PrimitiveTypes.Int64
+				case parquet.Types.Int32:
+					raw = arrow.PrimitiveTypes.Int32
+				}
+				if nt, err := kernels.FromArrow(field.Field.Type); raw != nil && err == nil && nt == s.Cols[len(pf.pos)-1].Type {
+					if pf.rawFields == nil {
+						pf.rawFields = map[int]arrow.DataType{}
+					}
+					pf.rawFields[fidx] = raw
+					pf.unscaled[len(pf.unscaled)-1] = true
+				}
+			}
 			if _, err := kernels.FromArrow(field.Field.Type); err != nil {
 				return nil, &FileError{Path: path, RowGroup: -1, Column: name, Err: err}
 			}
+		}
+		// A field read as integers must be so for every output column.
+		for i, name := range s.FileCols {
+			fidx := scMatchColumn(names, name)
+			if _, raw := pf.rawFields[fidx]; raw && !pf.unscaled[i] {
+				delete(pf.rawFields, fidx)
+			}
+		}
+		for i, name := range s.FileCols {
+			_, raw := pf.rawFields[scMatchColumn(names, name)]
+			pf.unscaled[i] = raw
 		}
 		pf.dictLeaves = pf.dictionaryLeaves()
 		ps.files = append(ps.files, pf)
@@ -276,6 +310,12 @@ func (pl *parquetLocal) open(sp scanSplit) (scanSplitReader, error) {
 			f.Close()
 			return nil, err
 		}
+		for fidx, raw := range pf.rawFields {
+			sf := &fr.Manifest.Fields[fidx] // this reader's own manifest
+			f := *sf.Field
+			f.Type = raw
+			sf.Field = &f
+		}
 		pl.f, pl.fr, pl.file = f, fr, sp.file
 	}
 	rr, err := pl.fr.GetRecordReader(context.Background(), pf.scLeaves, []int{sp.unit})
@@ -320,7 +360,7 @@ func (s *parquetSplit) next() (arrow.RecordBatch, bool, error) {
 	s.read += raw.NumRows()
 	var b arrow.RecordBatch
 	var err error
-	b, s.appld, s.keep, s.sel, err = s.src.assembleDict(raw, s.pf.pos, s.keep, s.sel)
+	b, s.appld, s.keep, s.sel, err = s.src.assembleDict(raw, s.pf.pos, s.pf.unscaled, s.keep, s.sel)
 	return b, s.read >= s.rows, err
 }
 

@@ -1106,3 +1106,87 @@ func TestScanArrowCorruptMetadata(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestScanParquetUnscaledDecimals reads decimals stored as INT32 and
+// INT64 (with NULLs) through the path that widens the stored integers,
+// and a column read twice under two types, which must not take it.
+func TestScanParquetUnscaledDecimals(t *testing.T) {
+	d9 := &arrow.Decimal128Type{Precision: 9, Scale: 2}
+	d15 := &arrow.Decimal128Type{Precision: 15, Scale: 2}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: d9, Nullable: true}, {Name: "b", Type: d15, Nullable: true}}, nil)
+	path := filepath.Join(t.TempDir(), "dec.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithStoreDecimalAsInteger(true), parquet.WithMaxRowGroupLength(700)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	const n = 2000
+	want := make([]string, n)
+	for i := 0; i < n; i++ {
+		av, bv := int64(i*37-20000), int64(i)*1_000_000_007-7
+		as, bs := decimal128.FromI64(av).ToString(2), decimal128.FromI64(bv).ToString(2)
+		if i%9 == 4 {
+			b.Field(0).AppendNull()
+			as = "NULL"
+		} else {
+			b.Field(0).(*array.Decimal128Builder).Append(decimal128.FromI64(av))
+		}
+		if i%13 == 6 {
+			b.Field(1).AppendNull()
+			bs = "NULL"
+		} else {
+			b.Field(1).(*array.Decimal128Builder).Append(decimal128.FromI64(bv))
+		}
+		want[i] = as + "|" + bs + "|" + bs
+	}
+	rec := b.NewRecordBatch()
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	b.Release()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t9, _ := kernels.FromArrow(d9)
+	t15, _ := kernels.FromArrow(d15)
+	t20 := kernels.DecimalType(20, 2)
+	for _, tc := range []struct {
+		name     string
+		bTypes   [2]kernels.Type
+		unscaled bool
+	}{{"own types", [2]kernels.Type{t15, t15}, true}, {"b read twice as two types", [2]kernels.Type{t15, t20}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, checked := scanTestQuery(t, 2)
+			s := &planner.Scan{Table: "t", Format: planner.FormatParquet, Paths: []string{path}}
+			for i, c := range []struct {
+				file string
+				t    kernels.Type
+			}{{"a", t9}, {"b", tc.bTypes[0]}, {"b", tc.bTypes[1]}} {
+				s.Cols = append(s.Cols, planner.Column{ID: planner.ColumnID(i + 1), Name: fmt.Sprint("c", i), Type: c.t, Nullable: true})
+				s.FileCols = append(s.FileCols, c.file)
+			}
+			got, src, _ := scanRun(t, q, s, nil)
+			pf := src.format.(*parquetScan).files[0]
+			if pf.unscaled[0] != true || pf.unscaled[1] != tc.unscaled || pf.unscaled[2] != tc.unscaled {
+				t.Errorf("unscaled columns %v, want [true %v %v]", pf.unscaled, tc.unscaled, tc.unscaled)
+			}
+			slices.Sort(got)
+			w := append([]string(nil), want...)
+			slices.Sort(w)
+			if len(got) != len(w) {
+				t.Fatalf("%d rows, want %d", len(got), len(w))
+			}
+			for i := range w {
+				if got[i] != w[i] {
+					t.Fatalf("row %q, want %q", got[i], w[i])
+				}
+			}
+			checked.AssertSize(t, 0)
+		})
+	}
+}
