@@ -649,6 +649,14 @@ func TestReadStatsParquet(t *testing.T) {
 	check("d", kernels.TDate, kernels.FormatDate(10000), kernels.FormatDate(10099), 0)
 	check("s", kernels.TString, "s0", "s9", nulls(11, 5))
 	check("extra", kernels.TFloat64, "0", "4999.5", 0)
+	// the dictionary of the low-cardinality string column gives its
+	// distinct count; other columns have none
+	if d := ts.Columns["s"].Distinct; d != 50 {
+		t.Errorf("s: distinct %v, want 50 (its dictionary size)", d)
+	}
+	if d := ts.Columns["id"].Distinct; d != 0 {
+		t.Errorf("id: distinct %v, want unknown (0)", d)
+	}
 }
 
 func TestScanCSVRoundTrip(t *testing.T) {

@@ -400,6 +400,9 @@ func (e *estimator) distinct(n Node, id ColumnID) float64 {
 			if st, ok := s.Stats.Columns[s.FileCols[i]]; ok && st.HasMinMax && (t.IsInteger() || t.ID == kernels.Date) && !st.Min.Null && !st.Max.Null {
 				d = math.Min(d, float64(st.Max.I-st.Min.I+1))
 			}
+			if st := s.Stats.Columns[s.FileCols[i]]; st.Distinct > 0 {
+				d = math.Min(d, st.Distinct)
+			}
 			return math.Max(d, 1)
 		}
 	}
@@ -431,15 +434,29 @@ func selectivity(e *Expr, s *Scan) float64 {
 	case EIsNull:
 		return 0.05
 	case EIn:
+		if d := knownDistinct(e.Args[0], s); d > 0 {
+			return math.Min(float64(len(e.Args)-1)/d, 1)
+		}
 		return math.Min(0.05*float64(len(e.Args)-1), 0.5)
 	case ECall:
 		switch e.Func {
 		case "eq":
 			if isColConst(e) {
+				if d := knownDistinct(e.Args[0], s); d > 0 {
+					return 1 / d
+				}
+				if d := knownDistinct(e.Args[1], s); d > 0 {
+					return 1 / d
+				}
 				return 0.05
 			}
 			return 0.1
 		case "ne":
+			if isColConst(e) {
+				if d := max(knownDistinct(e.Args[0], s), knownDistinct(e.Args[1], s)); d > 0 {
+					return 1 - 1/d
+				}
+			}
 			return 0.9
 		case "lt", "le", "gt", "ge":
 			if f, ok := rangeFraction(e, s); ok {
@@ -456,6 +473,19 @@ func selectivity(e *Expr, s *Scan) float64 {
 		}
 	}
 	return 0.5
+}
+
+// knownDistinct is the distinct count the statistics give for column e
+// of scan s, or 0.
+func knownDistinct(e *Expr, s *Scan) float64 {
+	if s == nil || s.Stats == nil || e.Kind != EColumn {
+		return 0
+	}
+	i := IndexOf(s.Cols, e.Col)
+	if i < 0 {
+		return 0
+	}
+	return s.Stats.Columns[s.FileCols[i]].Distinct
 }
 
 func isColConst(e *Expr) bool {

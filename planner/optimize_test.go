@@ -152,3 +152,32 @@ func TestSemiJoinPushedToItsSide(t *testing.T) {
 		t.Fatalf("the semi join was pushed into the null-supplying side:\n%s", p)
 	}
 }
+
+// TestDistinctStatsDriveSelectivity: a known distinct count (from a
+// Parquet dictionary) sets the selectivity of = and IN on a column.
+func TestDistinctStatsDriveSelectivity(t *testing.T) {
+	tb := table("t", 1e6, "k")
+	tb.Columns = append(tb.Columns, sql.ColumnDef{Name: "flag", Type: kernels.TString})
+	tb.Stats.Columns["flag"] = planner.ColumnStat{Distinct: 4}
+	for q, want := range map[string]string{
+		"SELECT k FROM t WHERE flag = 'R'":           "est. 250000 rows",
+		"SELECT k FROM t WHERE flag IN ('R', 'A')":   "est. 500000 rows",
+		"SELECT k FROM t WHERE flag <> 'R'":          "est. 750000 rows",
+	} {
+		ps, err := sql.Parse(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := sql.Bind(cat{"t": tb}, ps[0], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := planner.Optimize(st.Query.Plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := planner.Explain(out, nil); !strings.Contains(p, want) {
+			t.Errorf("%s: want %q in\n%s", q, want, p)
+		}
+	}
+}
