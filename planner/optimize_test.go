@@ -160,9 +160,9 @@ func TestDistinctStatsDriveSelectivity(t *testing.T) {
 	tb.Columns = append(tb.Columns, sql.ColumnDef{Name: "flag", Type: kernels.TString})
 	tb.Stats.Columns["flag"] = planner.ColumnStat{Distinct: 4}
 	for q, want := range map[string]string{
-		"SELECT k FROM t WHERE flag = 'R'":           "est. 250000 rows",
-		"SELECT k FROM t WHERE flag IN ('R', 'A')":   "est. 500000 rows",
-		"SELECT k FROM t WHERE flag <> 'R'":          "est. 750000 rows",
+		"SELECT k FROM t WHERE flag = 'R'":         "est. 250000 rows",
+		"SELECT k FROM t WHERE flag IN ('R', 'A')": "est. 500000 rows",
+		"SELECT k FROM t WHERE flag <> 'R'":        "est. 750000 rows",
 	} {
 		ps, err := sql.Parse(q)
 		if err != nil {
