@@ -181,3 +181,31 @@ func TestDistinctStatsDriveSelectivity(t *testing.T) {
 		}
 	}
 }
+
+// TestSemiJoinStaysAboveReducingJoins: when the joins above an EXISTS
+// keep few of its side's rows (TPC-H Q21: suppliers of one nation), the
+// semi join is not pushed under them.
+func TestSemiJoinStaysAboveReducingJoins(t *testing.T) {
+	p := plan(t, "SELECT f_v FROM fact, tiny WHERE f_b = t_v AND t_nation = 3 AND EXISTS (SELECT 1 FROM fact f2 WHERE f2.f_a = fact.f_a AND f2.f_b <> fact.f_b)")
+	if sub := subtree(p, "semi"); !strings.Contains(sub, "Scan tiny") {
+		t.Fatalf("the semi join was pushed below the join with the filtered dimension:\n%s", p)
+	}
+}
+
+// subtree returns the EXPLAIN lines of the first node whose line contains
+// marker, with the lines indented below it.
+func subtree(p, marker string) string {
+	lines := strings.Split(p, "\n")
+	for i, l := range lines {
+		if !strings.Contains(l, marker) {
+			continue
+		}
+		depth := len(l) - len(strings.TrimLeft(l, " "))
+		end := i + 1
+		for end < len(lines) && len(lines[end])-len(strings.TrimLeft(lines[end], " ")) > depth {
+			end++
+		}
+		return strings.Join(lines[i:end], "\n")
+	}
+	return ""
+}
