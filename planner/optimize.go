@@ -603,8 +603,9 @@ func greedyOrder(leaves []Node, preds []*Expr) Node {
 	}
 	used := make([]bool, len(rels))
 	remaining := append([]*Expr{}, preds...)
-	// join builds a join of acc and r taking every applicable predicate.
-	join := func(acc Node, accCols map[ColumnID]bool, r rel) (Node, map[ColumnID]bool, []*Expr) {
+	// joinWith builds a join of acc and r taking every applicable
+	// predicate of preds; it returns the rest.
+	joinWith := func(acc Node, accCols map[ColumnID]bool, r rel, preds []*Expr) (Node, map[ColumnID]bool, []*Expr) {
 		all := map[ColumnID]bool{}
 		for c := range accCols {
 			all[c] = true
@@ -613,7 +614,7 @@ func greedyOrder(leaves []Node, preds []*Expr) Node {
 			all[c] = true
 		}
 		var cond, rest []*Expr
-		for _, p := range remaining {
+		for _, p := range preds {
 			if covers(all, p) {
 				cond = append(cond, p)
 			} else {
@@ -621,6 +622,9 @@ func greedyOrder(leaves []Node, preds []*Expr) Node {
 			}
 		}
 		return &Join{Kind: JoinInner, Left: acc, Right: r.node, Cond: And(cond...)}, all, rest
+	}
+	join := func(acc Node, accCols map[ColumnID]bool, r rel) (Node, map[ColumnID]bool, []*Expr) {
+		return joinWith(acc, accCols, r, remaining)
 	}
 	connected := func(accCols map[ColumnID]bool, r rel) bool {
 		for _, p := range remaining {
@@ -657,11 +661,12 @@ func greedyOrder(leaves []Node, preds []*Expr) Node {
 	var acc Node = rels[start].node
 	accCols := rels[start].cols
 	used[start] = true
-	for step := 1; step < len(rels); step++ {
+	for !all(used) {
 		best, bestEst := -1, math.Inf(1)
 		var bestNode Node
 		var bestCols map[ColumnID]bool
 		var bestRest []*Expr
+		var bestSats []int
 		for i, r := range rels {
 			if used[i] || !connected(accCols, r) {
 				continue
@@ -669,8 +674,41 @@ func greedyOrder(leaves []Node, preds []*Expr) Node {
 			jn, cols, rest := join(acc, accCols, r)
 			e := es.est(jn)
 			if e < bestEst {
-				best, bestEst, bestNode, bestCols, bestRest = i, e, jn, cols, rest
+				best, bestEst, bestNode, bestCols, bestRest, bestSats = i, e, jn, cols, rest, nil
 			}
+			// r with its satellites: relations joined to r only (nation
+			// behind supplier), so a selective filter on them can reduce
+			// acc through r (a bushy join).
+			var sats []int
+			for k, s := range rels {
+				if used[k] || k == i || !connected(r.cols, s) || connected(accCols, s) {
+					continue
+				}
+				only := true
+				for m, o := range rels {
+					if !used[m] && m != i && m != k && connected(o.cols, s) {
+						only = false
+						break
+					}
+				}
+				if only {
+					sats = append(sats, k)
+				}
+			}
+			if len(sats) == 0 {
+				continue
+			}
+			sub, subCols, rest := Node(r.node), r.cols, remaining
+			for _, k := range sats {
+				sub, subCols, rest = joinWith(sub, subCols, rels[k], rest)
+			}
+			jn, cols, rest = joinWith(acc, accCols, rel{sub, subCols}, rest)
+			if e := es.est(jn); e < bestEst {
+				best, bestEst, bestNode, bestCols, bestRest, bestSats = i, e, jn, cols, rest, sats
+			}
+		}
+		for _, k := range bestSats {
+			used[k] = true
 		}
 		if best < 0 {
 			// nothing connected: cross join the smallest remaining
@@ -685,6 +723,15 @@ func greedyOrder(leaves []Node, preds []*Expr) Node {
 		acc, accCols, remaining = bestNode, bestCols, bestRest
 	}
 	return withFilter(acc, remaining)
+}
+
+func all(b []bool) bool {
+	for _, v := range b {
+		if !v {
+			return false
+		}
+	}
+	return true
 }
 
 // buildSideRule puts the smaller input of each inner join on the right

@@ -209,3 +209,25 @@ func subtree(p, marker string) string {
 	}
 	return ""
 }
+
+// TestBushyJoinThroughDimensionChain: a filter on a relation joined only
+// through another dimension (nation behind supplier in TPC-H Q21) reduces
+// the fact table through a bushy join, before the other dimensions.
+func TestBushyJoinThroughDimensionChain(t *testing.T) {
+	p := plan(t, "SELECT count(*) FROM fact, dima, dimb, tiny WHERE f_a = a_key AND f_b = b_key AND b_nation = t_nation AND t_v = 3")
+	chain := false
+	for _, l := range strings.Split(p, "\n") {
+		if strings.Contains(l, "HashJoin") {
+			sub := subtree(p, strings.TrimSpace(l))
+			if strings.Contains(sub, "Scan dimb") && strings.Contains(sub, "Scan tiny") && !strings.Contains(sub, "Scan fact") {
+				chain = true
+			}
+		}
+	}
+	if !chain {
+		t.Fatalf("dimb and tiny are not joined as a unit:\n%s", p)
+	}
+	if sub := subtree(p, "(f_a = a_key)"); !strings.Contains(sub, "Scan tiny") {
+		t.Fatalf("dima is joined before the chain reduced the fact table:\n%s", p)
+	}
+}
