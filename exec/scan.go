@@ -98,6 +98,10 @@ type ScanSource struct {
 	scan    *planner.Scan
 	schema  *arrow.Schema
 	filters []*Evaluator
+	// out lists the columns (of schema) the scan emits, nil: all; the
+	// others are read for the filters only. outSchema is their schema.
+	out       []int
+	outSchema *arrow.Schema
 	// filterCol is, per filter, the one output column it reads (else -1):
 	// such filters run on dictionaries (assembleDict).
 	filterCol []int
@@ -142,6 +146,16 @@ func NewScan(q *QueryContext, s *planner.Scan) (Source, error) {
 		return nil, fmt.Errorf("internal error: scan of %s has %d columns but %d file columns", s.Table, len(s.Cols), len(s.FileCols))
 	}
 	src := &ScanSource{q: q, scan: s, schema: scanSchema(s.Cols)}
+	src.outSchema = src.schema
+	if s.Out != nil {
+		for _, k := range s.Out {
+			if k < 0 || k >= len(s.Cols) {
+				return nil, fmt.Errorf("internal error: scan of %s outputs column %d of %d", s.Table, k, len(s.Cols))
+			}
+		}
+		src.out = s.Out
+		src.outSchema = scanSchema(s.Columns())
+	}
 	var conj []*planner.Expr
 	for _, f := range s.Filter {
 		conj = append(conj, planner.Conjuncts(f)...)
@@ -185,7 +199,21 @@ func scanSchema(cols []planner.Column) *arrow.Schema {
 }
 
 // Schema returns the schema of the batches the scan produces.
-func (s *ScanSource) Schema() *arrow.Schema { return s.schema }
+func (s *ScanSource) Schema() *arrow.Schema { return s.outSchema }
+
+// project keeps the output columns of b (owned; released if replaced).
+func (s *ScanSource) project(b arrow.RecordBatch) arrow.RecordBatch {
+	if s.out == nil {
+		return b
+	}
+	cols := make([]arrow.Array, len(s.out))
+	for i, k := range s.out {
+		cols[i] = b.Column(k)
+	}
+	p := array.NewRecordBatch(s.outSchema, cols, b.NumRows())
+	b.Release()
+	return p
+}
 
 // Splits returns the number of splits left after pruning.
 func (s *ScanSource) Splits() int { return len(s.splits) }
@@ -291,7 +319,7 @@ func (l *scanLocal) filter(b arrow.RecordBatch, applied uint64) (arrow.RecordBat
 			b.Release()
 			return nil, nil
 		}
-		return b, nil
+		return l.s.project(b), nil
 	}
 	n := int(b.NumRows())
 	nb := int(bitutil.BytesForBits(int64(n)))
@@ -318,7 +346,7 @@ func (l *scanLocal) filter(b arrow.RecordBatch, applied uint64) (arrow.RecordBat
 		}
 	}
 	if first {
-		return b, nil // every filter ran on dictionaries already
+		return l.s.project(b), nil // every filter ran on dictionaries already
 	}
 	cnt := bitutil.CountSetBits(keep, 0, n)
 	switch cnt {
@@ -326,7 +354,7 @@ func (l *scanLocal) filter(b arrow.RecordBatch, applied uint64) (arrow.RecordBat
 		b.Release()
 		return nil, nil
 	case n:
-		return b, nil
+		return l.s.project(b), nil
 	}
 	sel := l.sel[:0]
 	for i := 0; i < n; i++ {
@@ -335,6 +363,7 @@ func (l *scanLocal) filter(b arrow.RecordBatch, applied uint64) (arrow.RecordBat
 		}
 	}
 	l.sel = sel
+	b = l.s.project(b) // filter-only columns are not gathered
 	out, err := scSelect(l.s.q.Alloc, b, sel)
 	b.Release()
 	return out, err

@@ -1198,3 +1198,42 @@ func TestScanParquetUnscaledDecimals(t *testing.T) {
 		})
 	}
 }
+
+// TestScanFilterOnlyColumns: a column read only for the filter (Scan.Out
+// leaves it out) is not emitted, and the kept rows are the same.
+func TestScanFilterOnlyColumns(t *testing.T) {
+	paths := scanTwoFiles(t)
+	s := scanTestScan(planner.FormatParquet, paths, "id", "s", "d")
+	s.Filter = []*planner.Expr{planner.Call("eq", kernels.TBool, scanColOf(s, "s"), planner.Const(kernels.TString, kernels.Value{S: "s7"})),
+		planner.Call("lt", kernels.TBool, scanColOf(s, "d"), planner.Const(kernels.TDate, kernels.Value{I: 10090}))}
+	s.Out = []int{0}
+	for _, bs := range []int{7, DefaultBatchSize} {
+		q, checked := scanTestQuery(t, 2)
+		q.BatchSize = bs
+		src, err := NewScan(q, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := NewBufferSink(q)
+		if err := q.Run(context.Background(), &Pipeline{Source: src, Sink: sink}); err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for _, b := range sink.Batches() {
+			if b.NumCols() != 1 || b.Schema().Field(0).Name != "id" {
+				t.Fatalf("batch schema %s, want only id", b.Schema())
+			}
+			for _, v := range b.Column(0).(*array.Int64).Int64Values() {
+				got = append(got, int(v))
+			}
+		}
+		slices.Sort(got)
+		want := scanIDs(0, 10000, func(i int) bool { return i%11 != 5 && i%50 == 7 && 10000+i/100 < 10090 })
+		if !slices.Equal(got, want) {
+			t.Fatalf("batch size %d: ids %v, want %v", bs, got, want)
+		}
+		sink.Close()
+		src.Close()
+		checked.AssertSize(t, 0)
+	}
+}

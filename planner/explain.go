@@ -19,7 +19,11 @@ func render(n Node, annotate func(Node) string, es *estimator) string {
 	names := map[ColumnID]string{}
 	var collect func(Node)
 	collect = func(n Node) {
-		for _, c := range n.Columns() {
+		cols := n.Columns()
+		if s, ok := n.(*Scan); ok {
+			cols = s.Cols // filter-only columns too
+		}
+		for _, c := range cols {
 			names[c.ID] = c.Name
 		}
 		for _, c := range n.Children() {

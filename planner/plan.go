@@ -52,6 +52,10 @@ type Scan struct {
 	Filter   []*Expr           `json:"filter,omitempty"`
 	Options  map[string]string `json:"options,omitempty"` // e.g. CSV header/delimiter
 	Stats    *TableStats       `json:"stats,omitempty"`
+	// Out lists the indices of the Cols the scan outputs, when some are
+	// read only for Filter (nil: all of them). Rows failing the filter are
+	// dropped without copying those columns.
+	Out []int `json:"out,omitempty"`
 }
 
 // Values produces constant rows.
@@ -197,7 +201,16 @@ type EnforceSingleRow struct {
 
 // Columns implementations.
 
-func (n *Scan) Columns() []Column    { return n.Cols }
+func (n *Scan) Columns() []Column {
+	if n.Out == nil {
+		return n.Cols
+	}
+	out := make([]Column, len(n.Out))
+	for i, k := range n.Out {
+		out[i] = n.Cols[k]
+	}
+	return out
+}
 func (n *Values) Columns() []Column  { return n.Cols }
 func (n *Filter) Columns() []Column  { return n.Input.Columns() }
 func (n *Project) Columns() []Column { return n.Cols }

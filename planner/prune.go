@@ -45,6 +45,16 @@ func prune(n Node, req map[ColumnID]bool) Node {
 		if len(c.Cols) == 0 && len(x.Cols) > 0 {
 			c.Cols, c.FileCols = x.Cols[:1], x.FileCols[:1]
 		}
+		c.Out = nil
+		var out []int
+		for i, col := range c.Cols {
+			if req[col.ID] {
+				out = append(out, i)
+			}
+		}
+		if len(out) > 0 && len(out) < len(c.Cols) {
+			c.Out = out // the rest is read for the filter only
+		}
 		return &c
 	case *Project:
 		c := *x
