@@ -121,11 +121,21 @@ func TestDecimalArithRandom(t *testing.T) {
 	for _, tc := range []struct {
 		op     string
 		ta, tb Type
+		digits int32 // at most this many digits (0: the precision), so
+		// wide types with small values take the batch fast path
 	}{
-		{"add", dec(15, 2), dec(10, 3)}, {"sub", dec(9, 0), dec(9, 4)}, {"mul", dec(9, 2), dec(9, 3)},
-		{"add", dec(30, 2), dec(20, 5)}, {"sub", dec(36, 6), dec(12, 0)}, {"mul", dec(20, 2), dec(15, 3)},
-		{"mod", dec(15, 2), dec(10, 3)}, {"mod", dec(30, 2), dec(25, 8)},
+		{"add", dec(15, 2), dec(10, 3), 0}, {"sub", dec(9, 0), dec(9, 4), 0}, {"mul", dec(9, 2), dec(9, 3), 0},
+		{"add", dec(30, 2), dec(20, 5), 0}, {"sub", dec(36, 6), dec(12, 0), 0}, {"mul", dec(20, 2), dec(15, 3), 0},
+		{"mod", dec(15, 2), dec(10, 3), 0}, {"mod", dec(30, 2), dec(25, 8), 0},
+		{"add", dec(30, 2), dec(20, 5), 9}, {"sub", dec(36, 6), dec(12, 0), 8}, {"mul", dec(31, 4), dec(16, 2), 9},
+		{"mul", dec(31, 4), dec(16, 2), 12}, {"mul", dec(20, 2), dec(15, 3), 10},
 	} {
+		randDec := func(p int32) decimal128.Num {
+			if tc.digits > 0 {
+				p = min(p, tc.digits)
+			}
+			return randDec(p)
+		}
 		k, err := Default.Resolve(tc.op, []Type{tc.ta, tc.tb}, "")
 		if err != nil {
 			t.Fatal(err)
@@ -229,4 +239,29 @@ func TestDateArith(t *testing.T) {
 		{"date overflow", "add", []col{c(TDate, "2020-01-01"), c(TInt64, int64(math.MaxInt32))}, "error: date out of range"},
 	}
 	runCases(t, cases)
+}
+
+// TestDecimalBatchFastPathBound: products just past 63 bits must leave
+// the batch fast path and come out exact.
+func TestDecimalBatchFastPathBound(t *testing.T) {
+	mem := newMem(t)
+	defer mem.AssertSize(t, 0)
+	k, err := Default.Resolve("mul", []Type{dec(20, 0), dec(20, 0)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := mk(t, mem, dec(20, 0), "4294967296", "3", "-4294967296")
+	b := mk(t, mem, dec(20, 0), "2147483648", "5", "2147483649")
+	defer a.Release()
+	defer b.Release()
+	out, err := k.Exec(&Context{Alloc: mem}, []arrow.Array{a, b}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	for i, want := range []string{"9223372036854775808", "15", "-9223372041149743104"} {
+		if got := show(out, k.Ret, i); got != want {
+			t.Errorf("row %d: got %s want %s", i, got, want)
+		}
+	}
 }
