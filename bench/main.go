@@ -29,6 +29,9 @@ import (
 )
 
 func main() {
+	// The engine's process setting for analytics (GOGC=400 unless GOGC is
+	// set); DuckDB's memory is outside the Go heap either way.
+	bellows.TuneGC()
 	if len(os.Args) < 2 {
 		usage(os.Stderr)
 		os.Exit(2)

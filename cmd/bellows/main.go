@@ -23,6 +23,7 @@ import (
 )
 
 func main() {
+	bellows.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := rootCmd().ExecuteContext(ctx); err != nil {
