@@ -329,3 +329,38 @@ func TestTPCHParallelism(t *testing.T) {
 		})
 	}
 }
+
+// TestTPCHMemoryLimit runs each query with `SET memory_limit = '<limit>';`
+// first, where BELLOWS_TPCH_MEMORY_LIMIT gives the limit ("4GB"): the
+// answers must still match DuckDB's, spilling where the operators need
+// more. Skipped without the variable (the spilling tests of the main
+// module force spilling at small scale in every run).
+//
+//	BELLOWS_TPCH_SF=10 BELLOWS_TPCH_MEMORY_LIMIT=4GB go test -timeout 3h -run TestTPCHMemoryLimit .
+func TestTPCHMemoryLimit(t *testing.T) {
+	limit := os.Getenv("BELLOWS_TPCH_MEMORY_LIMIT")
+	if limit == "" {
+		t.Skip("BELLOWS_TPCH_MEMORY_LIMIT is not set (e.g. 4GB): the memory-limited TPC-H run is opt-in")
+	}
+	repo := tpch.repoRoot(t)
+	qs := queryList(t)
+	for _, sf := range scaleFactors(t) {
+		t.Run("sf"+sf, func(t *testing.T) {
+			dir := tpch.dataDir(t, sf)
+			for _, q := range qs {
+				t.Run(fmt.Sprintf("q%02d", q), func(t *testing.T) {
+					text, err := harness.ReadQuery(repo, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					file := filepath.Join(t.TempDir(), fmt.Sprintf("q%02d_mem.sql", q))
+					script := fmt.Sprintf("SET memory_limit = '%s';\n%s", limit, text)
+					if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					checkQuery(t, sf, dir, q, text, file, " memory_limit="+limit)
+				})
+			}
+		})
+	}
+}
