@@ -31,6 +31,8 @@ type Plan struct {
 // Build lowers a logical plan into pipelines whose final sink is sink.
 func Build(q *QueryContext, root planner.Node, sink Sink) (*Plan, error) {
 	b := &builder{q: q, plan: &Plan{NodeStats: map[planner.Node]*OpStats{}}}
+	// Closers run in reverse: the spill directory goes after every operator.
+	b.closer(func() { q.Close() })
 	pb, err := b.build(root)
 	if err != nil {
 		b.plan.Close()
@@ -188,6 +190,7 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 		b.closer(s.Close)
 		b.finish(pb, s, "sort")
 		out := b.breakerSource(x, "sorted", s.Source(), s.Close)
+		s.SetStats(out.srcStat)
 		out.ordered = true
 		return out, nil
 	case *planner.Limit:

@@ -26,6 +26,17 @@ type QueryContext struct {
 	BatchSize int
 	Kernels   *kernels.Registry
 	Backend   string // preferred kernel backend; "" = cpu
+	// SpillDir is where the query's spill directory goes ("" = the system
+	// temporary directory). Set it before the query runs.
+	SpillDir string
+	// SpillThreshold, when > 0, is the bytes held past which operators
+	// spill (default: a share of the memory limit); < 0 or NoSpill turns
+	// spilling off, so the limit fails the query instead.
+	SpillThreshold int64
+	NoSpill        bool
+
+	spillOnce sync.Once
+	spill     *SpillManager
 
 	parallelism atomic.Int32
 	mu          sync.Mutex
@@ -76,6 +87,8 @@ type OpStats struct {
 	Nanos           atomic.Int64
 	Batches         atomic.Int64
 	PeakMem         atomic.Int64
+	// SpillBytes and SpillFiles count what the operator wrote to disk.
+	SpillBytes, SpillFiles atomic.Int64
 }
 
 // Pipeline is a source, a chain of streaming operators and a sink, run by

@@ -1,0 +1,75 @@
+package exec
+
+import (
+	"math/rand"
+	"os"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/bellows-db/bellows/kernels"
+)
+
+// spillQuery returns a query context that spills once it holds threshold
+// bytes, with its spill directory under a test directory, and a check to
+// run at the end: the pool is empty and no spill file is left.
+func spillQuery(t *testing.T, checked memory.Allocator, threshold int64, drivers, bs int) (*QueryContext, func()) {
+	t.Helper()
+	q := NewQueryContext(checked, 0, drivers)
+	q.BatchSize = bs
+	q.SpillThreshold = threshold
+	q.SpillDir = t.TempDir()
+	return q, func() {
+		t.Helper()
+		if err := q.Close(); err != nil {
+			t.Error(err)
+		}
+		if u := q.Pool.Used(); u != 0 {
+			t.Errorf("pool still holds %d bytes", u)
+		}
+		if n := q.Spill().live.Load(); n != 0 {
+			t.Errorf("%d spill files not removed", n)
+		}
+		ents, err := os.ReadDir(q.SpillDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) != 0 {
+			t.Errorf("spill dir %s still holds %d entries", q.SpillDir, len(ents))
+		}
+	}
+}
+
+func TestSortSpill(t *testing.T) {
+	cols := sxCols(sxSortTypes...)
+	for _, drivers := range []int{1, 3} {
+		for _, threshold := range []int64{1, 64 << 10} {
+			checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			q, check := spillQuery(t, checked, threshold, drivers, 97)
+			r := rand.New(rand.NewSource(int64(drivers) + threshold))
+			keys := []sxKey{{col: 1, desc: true}, {col: 2, nullsFirst: true}, {col: 0}}
+			for i := range keys {
+				keys[i].t = cols[keys[i].col].Type
+			}
+			rows := sxGenRows(r, cols, 5000, 0.1, 300)
+			in := sxMake(q, cols, rows, 97)
+			s, err := NewSort(q, cols, sxSortKeys(cols, keys))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sxRun(q, in, nil, s, 0); err != nil {
+				t.Fatal(err)
+			}
+			sxRelease(in)
+			if q.Spill().FilesWritten() == 0 {
+				t.Fatalf("threshold %d: the sort did not spill", threshold)
+			}
+			got, _ := sxDrain(t, q, s.Source())
+			s.Close()
+			sxCheckSorted(t, keys, rows, got, 0, len(rows))
+			check()
+			checked.AssertSize(t, 0)
+		}
+	}
+}
+
+var _ = kernels.TInt64
