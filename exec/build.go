@@ -175,7 +175,9 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 		}
 		b.closer(agg.Close)
 		b.finish(pb, agg, "aggregate")
-		return b.breakerSource(x, "aggregate", agg.Source(), agg.Close), nil
+		out := b.breakerSource(x, "aggregate", agg.Source(), agg.Close)
+		agg.SetStats(out.srcStat)
+		return out, nil
 	case *planner.Join:
 		return b.buildJoin(x)
 	case *planner.Sort:

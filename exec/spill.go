@@ -183,7 +183,7 @@ func (q *QueryContext) newSpillWriter(what string, schema *arrow.Schema, stats *
 	if err != nil {
 		return nil, err
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(f, 64<<10)
 	cw := &countingWriter{w: bw}
 	w := &spillWriter{m: q.Spill(), stats: stats, f: f, bw: bw, cw: cw,
 		w: ipc.NewWriter(cw, ipc.WithSchema(schema), ipc.WithAllocator(memory.DefaultAllocator))}
@@ -262,7 +262,7 @@ func (f *spillFile) open(alloc memory.Allocator) (*spillReader, error) {
 	if _, err := f.f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
-	r, err := ipc.NewReader(bufio.NewReaderSize(f.f, 1<<20), ipc.WithAllocator(alloc))
+	r, err := ipc.NewReader(bufio.NewReaderSize(f.f, 64<<10), ipc.WithAllocator(alloc))
 	if err != nil {
 		return nil, fmt.Errorf("spill: reading back: %w", err)
 	}
@@ -348,3 +348,8 @@ func isMemLimit(err error) bool {
 	var m *ErrMemoryLimit
 	return errors.As(err, &m)
 }
+
+// spillAlloc backs the short-lived batches built only to be written to a
+// spill file: they are not counted against the query, so spilling works
+// when the query is at its limit.
+var spillAlloc = memory.DefaultAllocator

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"fmt"
 	"math/rand"
 	"os"
 	"testing"
@@ -18,8 +19,18 @@ func spillQuery(t *testing.T, checked memory.Allocator, threshold int64, drivers
 	q.BatchSize = bs
 	q.SpillThreshold = threshold
 	q.SpillDir = t.TempDir()
-	return q, func() {
-		t.Helper()
+	return q, func() { t.Helper(); checkSpilled(t, q) }
+}
+
+// checkSpilled checks that q spilled, then closes it and checks that its
+// pool is empty and no spill file is left.
+func checkSpilled(t *testing.T, q *QueryContext) {
+	t.Helper()
+	if q.Spill().FilesWritten() == 0 {
+		t.Error("nothing was spilled")
+	}
+	t.Logf("spilled %d bytes in %d files", q.Spill().BytesWritten(), q.Spill().FilesWritten())
+	{
 		if err := q.Close(); err != nil {
 			t.Error(err)
 		}
@@ -35,6 +46,24 @@ func spillQuery(t *testing.T, checked memory.Allocator, threshold int64, drivers
 		}
 		if len(ents) != 0 {
 			t.Errorf("spill dir %s still holds %d entries", q.SpillDir, len(ents))
+		}
+	}
+}
+
+func TestHashAggregateSpill(t *testing.T) {
+	in := aggGenInput(3000, 11)
+	for _, groups := range [][]string{{"k1", "k2"}, {"s", "dt"}} {
+		want := aggReference(in, groups, aggTestCalls)
+		for _, threshold := range []int64{1, 16 << 10} {
+			for _, d := range []int{1, 4} {
+				if len(groups[0]) == 1 && threshold == 1 && d == 1 {
+					continue // slow: every group ends in its own partition
+				}
+				t.Run(fmt.Sprintf("%v/threshold=%d/drivers=%d", groups, threshold, d), func(t *testing.T) {
+					got := aggRunPipeline(t, in, groups, aggTestCalls, aggRunOpts{batchSize: 64, drivers: d, spill: threshold})
+					aggCompare(t, got, want, aggTestCalls, len(groups))
+				})
+			}
 		}
 	}
 }
