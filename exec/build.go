@@ -308,6 +308,7 @@ func (b *builder) buildJoin(j *planner.Join) (*pipeBuilder, error) {
 	}
 	probe := hj.Probe()
 	b.op(lb, j, probe)
+	hj.SetStats(lb.stats[len(lb.stats)-1])
 	lb.release = append(lb.release, hj.Close)
 	lb.ordered = false
 	return lb, nil

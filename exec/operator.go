@@ -63,6 +63,13 @@ type Flusher interface {
 	Flush(ctx context.Context) ([]arrow.RecordBatch, error)
 }
 
+// StreamFlusher is a Flusher whose rows may not fit in memory at once: it
+// hands them to emit one batch at a time (emit takes ownership), and they
+// go down the pipeline before the next is made. Preferred over Flush.
+type StreamFlusher interface {
+	FlushTo(ctx context.Context, emit func(arrow.RecordBatch) error) error
+}
+
 // Sink consumes a pipeline's output: the pipeline breakers (hash build,
 // aggregation, sort) and the query result.
 type Sink interface {

@@ -295,6 +295,12 @@ func (rp *runningPipeline) flush() (err error) {
 		}
 	}()
 	for i, op := range rp.p.Ops {
+		if sf, ok := op.(StreamFlusher); ok {
+			if err := rp.flushStream(ctx, i, sf); err != nil {
+				return err
+			}
+			continue
+		}
 		f, ok := op.(Flusher)
 		if !ok {
 			continue
@@ -339,6 +345,56 @@ func (rp *runningPipeline) flush() (err error) {
 		}
 	}
 	return nil
+}
+
+// flushStream drives the rows a StreamFlusher (operator i) emits through
+// the rest of the pipeline as they come.
+func (rp *runningPipeline) flushStream(ctx context.Context, i int, f StreamFlusher) error {
+	var ops []OperatorLocal
+	var sink SinkLocal
+	started := false
+	start := func() error {
+		started = true
+		ops = make([]OperatorLocal, len(rp.p.Ops))
+		for j := i + 1; j < len(rp.p.Ops); j++ {
+			l, err := rp.p.Ops[j].Local(ctx)
+			if err != nil {
+				return err
+			}
+			ops[j] = l
+		}
+		var err error
+		sink, err = rp.p.Sink.Local(ctx)
+		return err
+	}
+	defer func() {
+		for _, l := range ops {
+			if l != nil {
+				l.Close()
+			}
+		}
+	}()
+	var st *OpStats
+	if i < len(rp.p.OpStats) {
+		st = rp.p.OpStats[i]
+	}
+	err := f.FlushTo(ctx, func(b arrow.RecordBatch) error {
+		if !started {
+			if err := start(); err != nil {
+				b.Release()
+				return err
+			}
+		}
+		if st != nil {
+			st.RowsOut.Add(b.NumRows())
+			st.Batches.Add(1)
+		}
+		return rp.push(ctx, ops, i+1, sink, b)
+	})
+	if err != nil || !started {
+		return err
+	}
+	return sink.Combine(ctx)
 }
 
 // Run executes the pipeline to completion with the query's parallelism,

@@ -102,3 +102,46 @@ func TestSortSpill(t *testing.T) {
 }
 
 var _ = kernels.TInt64
+
+// TestHashJoinSpill runs every join kind with its build side spilled
+// (grace partitions, some resident) and compares with the reference.
+func TestHashJoinSpill(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	lrows, rrows := hjGenRows(rng, 300, 60), hjGenRows(rng, 400, 60)
+	for _, cfg := range []struct {
+		threshold int64
+		drivers   int
+	}{{256, 1}, {2 << 10, 4}} {
+		threshold, drivers := cfg.threshold, cfg.drivers
+		{
+			t.Run(fmt.Sprintf("threshold=%d/drivers=%d", threshold, drivers), func(t *testing.T) {
+				checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+				defer checked.AssertSize(t, 0)
+				q, check := spillQuery(t, checked, threshold, drivers, 16)
+				q.Kernels = hjReg
+				lb := hjBatches(checked, hjL, lrows, 16, false)
+				rb := hjBatches(checked, hjR, rrows, 16, true)
+				defer releaseBatches(lb)
+				defer releaseBatches(rb)
+				for _, kind := range hjKinds {
+					for _, keys := range [][][2]int{hjKeySets[0], hjKeySets[2]} {
+						for _, res := range []bool{false, true} {
+							s := hjSpec{kind: kind, keys: keys, residual: res}
+							before := q.Spill().FilesWritten()
+							got, gerr := hjRun(t, q, s, hjL, hjR, lb, rb, nil)
+							want, werr := hjReference(s, hjL, hjR, lrows, rrows)
+							hjCompare(t, s.String(), got, want, gerr, werr)
+							if q.Spill().FilesWritten() == before {
+								t.Errorf("%s did not spill", s)
+							}
+							if n := q.Spill().live.Load(); n != 0 {
+								t.Errorf("%s: %d spill files left after Close", s, n)
+							}
+						}
+					}
+				}
+				check()
+			})
+		}
+	}
+}
