@@ -422,6 +422,9 @@ func (j *HashJoin) finalize(ctx context.Context) (err error) {
 		j.pending = append(j.pending, l.chunks...)
 		l.chunks = nil
 	}
+	if !j.spill.active.Load() && j.spillable() && j.tooBig() {
+		j.spill.active.Store(true) // the table would not fit: spill it all
+	}
 	if j.spill.active.Load() {
 		return j.finalizeSpilled(ctx)
 	}

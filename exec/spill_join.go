@@ -46,6 +46,7 @@ type hjSpill struct {
 	level  int
 	active atomic.Bool  // the build side went to disk
 	data   atomic.Int64 // Arrow bytes of the build batches held
+	rows   atomic.Int64 // build rows held
 
 	mu         sync.Mutex // guards what follows
 	build      [hjSpillFanout]*hjPartWriter
@@ -133,11 +134,9 @@ func (l *hjBuildLocal) afterConsume(ctx context.Context, c *hjChunk, over bool) 
 		return nil
 	}
 	j.spill.data.Add(hjChunkData(c))
+	j.spill.rows.Add(int64(c.n))
 	if !j.spill.active.Load() {
-		own := j.goBytes.Load() + j.spill.data.Load()
-		// A partition's join splits again only when the partition itself
-		// is large: one made of few keys cannot shrink by splitting.
-		if !over && !j.q.shouldSpill(own) || j.spill.level > 0 && !over && own <= j.q.spillThreshold()/2 {
+		if !over && !j.tooBig() {
 			return nil
 		}
 		j.spill.active.Store(true)
@@ -150,6 +149,29 @@ func (l *hjBuildLocal) afterConsume(ctx context.Context, c *hjChunk, over bool) 
 	j.mu.Unlock()
 	return j.spillChunks(ctx, chunks)
 }
+
+// tooBig reports whether building the table from what the build side
+// holds would take the query past its spill threshold: the build copies
+// the columns into one array each and adds an index of about
+// hjIndexBytesPerRow. A partition's join splits again only when the
+// partition itself is large: one made of few keys cannot shrink by
+// splitting.
+func (j *HashJoin) tooBig() bool {
+	own := j.goBytes.Load() + j.spill.data.Load()
+	extra := j.spill.data.Load() + hjIndexBytesPerRow*j.spill.rows.Load()
+	t := j.q.spillThreshold()
+	if t <= 0 || own < min(int64(spillMinBytes), t/8) {
+		return false
+	}
+	if j.spill.level > 0 {
+		return own+extra > t/2
+	}
+	return j.q.Pool.Used()+extra > t
+}
+
+// hjIndexBytesPerRow estimates the index memory of one build row (order,
+// hashes, slots at up to twice the rows, duplicate chains, key offsets).
+const hjIndexBytesPerRow = 64
 
 func hjChunkData(c *hjChunk) int64 {
 	n := int64(0)
@@ -172,6 +194,7 @@ func (j *HashJoin) spillChunks(ctx context.Context, chunks []*hjChunk) error {
 			err = j.spillChunk(c)
 		}
 		j.spill.data.Add(-hjChunkData(c))
+		j.spill.rows.Add(-int64(c.n))
 		j.freeChunk(c)
 	}
 	return err
