@@ -347,54 +347,66 @@ func (rp *runningPipeline) flush() (err error) {
 	return nil
 }
 
+// FlushChain is one instance of the operators after a StreamFlusher and
+// of the sink; batches emitted into it go down the pipeline at once. Not
+// safe for concurrent use.
+type FlushChain struct {
+	rp   *runningPipeline
+	from int
+	ops  []OperatorLocal
+	sink SinkLocal
+	st   *OpStats
+}
+
+// Emit sends b (owned) down the chain.
+func (c *FlushChain) Emit(ctx context.Context, b arrow.RecordBatch) error {
+	if c.st != nil {
+		c.st.RowsOut.Add(b.NumRows())
+		c.st.Batches.Add(1)
+	}
+	return c.rp.push(ctx, c.ops, c.from, c.sink, b)
+}
+
 // flushStream drives the rows a StreamFlusher (operator i) emits through
 // the rest of the pipeline as they come.
 func (rp *runningPipeline) flushStream(ctx context.Context, i int, f StreamFlusher) error {
-	var ops []OperatorLocal
-	var sink SinkLocal
-	started := false
-	start := func() error {
-		started = true
-		ops = make([]OperatorLocal, len(rp.p.Ops))
-		for j := i + 1; j < len(rp.p.Ops); j++ {
-			l, err := rp.p.Ops[j].Local(ctx)
-			if err != nil {
-				return err
-			}
-			ops[j] = l
-		}
-		var err error
-		sink, err = rp.p.Sink.Local(ctx)
-		return err
-	}
-	defer func() {
-		for _, l := range ops {
-			if l != nil {
-				l.Close()
-			}
-		}
-	}()
 	var st *OpStats
 	if i < len(rp.p.OpStats) {
 		st = rp.p.OpStats[i]
 	}
-	err := f.FlushTo(ctx, func(b arrow.RecordBatch) error {
-		if !started {
-			if err := start(); err != nil {
-				b.Release()
-				return err
+	var mu sync.Mutex
+	var chains []*FlushChain
+	open := func() (*FlushChain, error) {
+		c := &FlushChain{rp: rp, from: i + 1, ops: make([]OperatorLocal, len(rp.p.Ops)), st: st}
+		mu.Lock()
+		chains = append(chains, c)
+		mu.Unlock()
+		for j := i + 1; j < len(rp.p.Ops); j++ {
+			l, err := rp.p.Ops[j].Local(ctx)
+			if err != nil {
+				return nil, err
+			}
+			c.ops[j] = l
+		}
+		sink, err := rp.p.Sink.Local(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.sink = sink
+		return c, nil
+	}
+	err := f.FlushTo(ctx, open)
+	for _, c := range chains {
+		if err == nil && c.sink != nil {
+			err = c.sink.Combine(ctx)
+		}
+		for _, l := range c.ops {
+			if l != nil {
+				l.Close()
 			}
 		}
-		if st != nil {
-			st.RowsOut.Add(b.NumRows())
-			st.Batches.Add(1)
-		}
-		return rp.push(ctx, ops, i+1, sink, b)
-	})
-	if err != nil || !started {
-		return err
 	}
-	return sink.Combine(ctx)
+	return err
 }
 
 // Run executes the pipeline to completion with the query's parallelism,

@@ -486,21 +486,26 @@ func (l *hjSpillProbeLocal) Close() { l.res.Close() }
 // FlushTo implements StreamFlusher: a spilled join joins its partitions
 // on disk; a join that tracks build matches emits its unmatched (right
 // semi: matched) build rows.
-func (p *hjProbe) FlushTo(ctx context.Context, emit func(arrow.RecordBatch) error) error {
+func (p *hjProbe) FlushTo(ctx context.Context, open func() (*FlushChain, error)) error {
 	j := p.j
 	if j.spill.active.Load() {
-		return j.flushSpilled(ctx, emit)
+		return j.flushSpilled(ctx, open)
 	}
 	if !j.tracksMatches() {
 		return nil
 	}
 	out, err := j.flush(ctx)
+	var c *FlushChain
 	for k, b := range out {
-		if err != nil {
-			b.Release()
-			continue
+		if err == nil && c == nil {
+			c, err = open()
 		}
-		if err = emit(b); err != nil {
+		if err == nil {
+			err = c.Emit(ctx, b)
+		} else {
+			b.Release()
+		}
+		if err != nil {
 			for _, rest := range out[k+1:] {
 				rest.Release()
 			}
@@ -511,8 +516,10 @@ func (p *hjProbe) FlushTo(ctx context.Context, emit func(arrow.RecordBatch) erro
 }
 
 // flushSpilled finishes a spilled join: the resident join's unmatched
-// build rows, then every partition pair on disk, one at a time.
-func (j *HashJoin) flushSpilled(ctx context.Context, emit func(arrow.RecordBatch) error) error {
+// build rows, then every partition pair on disk. The top-level join runs
+// as many partitions at once as the parallelism and the memory allow;
+// the joins of split partitions run theirs one at a time.
+func (j *HashJoin) flushSpilled(ctx context.Context, open func() (*FlushChain, error)) error {
 	sp := &j.spill
 	sp.mu.Lock()
 	if sp.flushed {
@@ -526,30 +533,81 @@ func (j *HashJoin) flushSpilled(ctx context.Context, emit func(arrow.RecordBatch
 	sp.mu.Unlock()
 	if res != nil {
 		if err == nil {
-			err = res.Probe().(StreamFlusher).FlushTo(ctx, emit)
+			err = res.Probe().(StreamFlusher).FlushTo(ctx, open)
 		}
 		res.Close()
 	}
 	if err != nil {
 		return err
 	}
+	var parts []int
+	need := int64(1)
 	for p := range hjSpillFanout {
-		sp.mu.Lock()
-		bf, pf := sp.buildFiles[p], sp.probeFiles[p]
-		sp.buildFiles[p], sp.probeFiles[p] = nil, nil
-		sp.mu.Unlock()
-		err := j.joinPart(ctx, bf, pf, emit)
-		bf.remove()
-		pf.remove()
-		if err != nil {
-			return err
+		if sp.buildFiles[p] != nil || sp.probeFiles[p] != nil {
+			parts = append(parts, p)
+		}
+		if f := sp.buildFiles[p]; f != nil {
+			need = max(need, 2*f.bytes+hjIndexBytesPerRow*f.rows)
 		}
 	}
-	return nil
+	workers := 1
+	if j.spill.level == 0 {
+		room := j.q.spillThreshold() - j.q.Pool.Used()
+		workers = int(max(1, min(int64(j.q.Parallelism()), int64(len(parts)), room/need)))
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int32
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c *FlushChain
+			chain := func() (*FlushChain, error) {
+				if c == nil {
+					var err error
+					if c, err = open(); err != nil {
+						c = nil
+						return nil, err
+					}
+				}
+				return c, nil
+			}
+			for cctx.Err() == nil {
+				k := int(next.Add(1)) - 1
+				if k >= len(parts) {
+					return
+				}
+				p := parts[k]
+				sp.mu.Lock()
+				bf, pf := sp.buildFiles[p], sp.probeFiles[p]
+				sp.buildFiles[p], sp.probeFiles[p] = nil, nil
+				sp.mu.Unlock()
+				err := j.joinPart(cctx, bf, pf, chain)
+				bf.remove()
+				pf.remove()
+				if err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(cctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return ctx.Err()
 }
 
-// joinPart joins one partition pair and emits the result.
-func (j *HashJoin) joinPart(ctx context.Context, bf, pf *spillFile, emit func(arrow.RecordBatch) error) error {
+// joinPart joins one partition pair and sends the result down chain().
+func (j *HashJoin) joinPart(ctx context.Context, bf, pf *spillFile, chain func() (*FlushChain, error)) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = recoveredError(r)
+		}
+	}()
 	if pf == nil && !j.keepsUnmatchedBuild() || bf == nil && (pf == nil || j.dropsUnmatchedProbe()) {
 		return nil // no row of this partition can reach the output
 	}
@@ -577,13 +635,18 @@ func (j *HashJoin) joinPart(ctx context.Context, bf, pf *spillFile, emit func(ar
 			out.Release()
 			return nil
 		}
-		return emit(out)
+		c, err := chain()
+		if err != nil {
+			out.Release()
+			return err
+		}
+		return c.Emit(ctx, out)
 	})
 	l.Close()
 	if err != nil {
 		return err
 	}
-	return probe.(StreamFlusher).FlushTo(ctx, emit)
+	return probe.(StreamFlusher).FlushTo(ctx, chain)
 }
 
 // closeSpill removes the join's spill files and frees the resident join.

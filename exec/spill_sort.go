@@ -142,8 +142,8 @@ func (s *Sort) finalizeSpilled(ctx context.Context) error {
 	s.spill.closed = append(s.spill.closed, files...)
 	// Too many runs to read at once: merge groups of them into longer runs.
 	fanIn := s.fanIn(files)
-	for len(files)+len(ins) > fanIn {
-		group := files[:min(fanIn, len(files))]
+	for len(files) > 1 && len(files)+len(ins) > fanIn {
+		group := files[:max(2, min(fanIn, len(files)))]
 		files = files[len(group):]
 		m, err := s.newMerger(group, nil)
 		if err != nil {

@@ -70,7 +70,7 @@ func TestHashAggregateSpill(t *testing.T) {
 
 func TestSortSpill(t *testing.T) {
 	cols := sxCols(sxSortTypes...)
-	for _, drivers := range []int{1, 3} {
+	for _, drivers := range []int{1, 3, 8} {
 		for _, threshold := range []int64{1, 64 << 10} {
 			checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			q, check := spillQuery(t, checked, threshold, drivers, 97)
