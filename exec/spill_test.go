@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/bellows-db/bellows/kernels"
 )
@@ -101,8 +104,6 @@ func TestSortSpill(t *testing.T) {
 	}
 }
 
-var _ = kernels.TInt64
-
 // TestHashJoinSpill runs every join kind with its build side spilled
 // (grace partitions, some resident) and compares with the reference.
 func TestHashJoinSpill(t *testing.T) {
@@ -144,4 +145,76 @@ func TestHashJoinSpill(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestRemoveStaleSpillDirs removes the spill folders of dead processes
+// only.
+func TestRemoveStaleSpillDirs(t *testing.T) {
+	parent := t.TempDir()
+	dead := filepath.Join(parent, spillDirPrefix+"2147483646-abc")
+	live := filepath.Join(parent, fmt.Sprintf("%s%d-abc", spillDirPrefix, os.Getpid()))
+	other := filepath.Join(parent, "bellows-spillage")
+	for _, d := range []string{dead, live, other} {
+		if err := os.MkdirAll(filepath.Join(d, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	RemoveStaleSpillDirs(parent)
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("stale folder kept: %v", err)
+	}
+	for _, d := range []string{live, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s removed: %v", d, err)
+		}
+	}
+}
+
+// TestSpillManagerLifecycle: the folder appears with the first file and
+// goes with Close, after which no file can be made.
+func TestSpillManagerLifecycle(t *testing.T) {
+	parent := t.TempDir()
+	q := NewQueryContext(nil, 0, 1)
+	q.SpillDir = parent
+	if q.Spill().Dir() != "" {
+		t.Fatal("folder made before the first file")
+	}
+	cols := sxCols(kernels.TInt64)
+	in := sxMake(q, cols, [][]kernels.Value{{{I: 1}}, {{I: 2}}}, 1)
+	defer sxRelease(in)
+	w, err := q.newSpillWriter("test", in[0].Schema(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range in {
+		if err := w.write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := w.finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := q.Spill().Dir()
+	if !strings.HasPrefix(dir, parent) {
+		t.Fatalf("spill folder %q not under %q", dir, parent)
+	}
+	var got []arrow.RecordBatch
+	if err := readAll(t.Context(), q, f, func(b arrow.RecordBatch) error { b.Retain(); got = append(got, b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if rows := sxRows(t, got); len(rows) != 2 || rows[0][0].I != 1 || rows[1][0].I != 2 {
+		t.Fatalf("read back %v", rows)
+	}
+	sxRelease(got)
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("spill folder left after Close: %v", err)
+	}
+	if _, err := q.newSpillWriter("test", in[0].Schema(), nil); err == nil {
+		t.Fatal("spill file made after Close")
+	}
+	f.remove() // after the folder is gone: harmless
 }
