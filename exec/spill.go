@@ -105,7 +105,7 @@ func (m *SpillManager) create(what string) (*os.File, error) {
 	}
 	m.seq++
 	name := fmt.Sprintf("%06d-%s.arrows", m.seq, strings.ReplaceAll(what, " ", "-"))
-	f, err := os.OpenFile(filepath.Join(m.dir, name), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(m.dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
@@ -174,6 +174,12 @@ type spillWriter struct {
 	w     *ipc.Writer
 	rows  int64
 	err   error
+	// Small batches are gathered into one of about target rows before
+	// they are written: partitioning splits batches into small pieces,
+	// and small batches are slow to write and to process when read back.
+	target  int
+	pending []arrow.RecordBatch
+	prows   int
 }
 
 // newSpillWriter creates a spill file for batches of schema; stats (may be
@@ -185,7 +191,7 @@ func (q *QueryContext) newSpillWriter(what string, schema *arrow.Schema, stats *
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
 	cw := &countingWriter{w: bw}
-	w := &spillWriter{m: q.Spill(), stats: stats, f: f, bw: bw, cw: cw,
+	w := &spillWriter{m: q.Spill(), stats: stats, f: f, bw: bw, cw: cw, target: max(q.BatchSize, 1),
 		w: ipc.NewWriter(cw, ipc.WithSchema(schema), ipc.WithAllocator(memory.DefaultAllocator))}
 	if stats != nil {
 		stats.SpillFiles.Add(1)
@@ -198,9 +204,55 @@ func (w *spillWriter) write(b arrow.RecordBatch) error {
 	if w.err != nil {
 		return w.err
 	}
-	if b.NumRows() == 0 {
+	n := int(b.NumRows())
+	switch {
+	case n == 0:
+		return nil
+	case n < w.target/2 || len(w.pending) > 0:
+		b.Retain()
+		w.pending = append(w.pending, b)
+		w.prows += n
+		if w.prows < w.target {
+			return nil
+		}
+		return w.flushPending()
+	}
+	return w.writeNow(b)
+}
+
+// flushPending writes the gathered small batches as one.
+func (w *spillWriter) flushPending() error {
+	if len(w.pending) == 0 {
 		return nil
 	}
+	defer w.releasePending()
+	if len(w.pending) == 1 {
+		return w.writeNow(w.pending[0])
+	}
+	refs := make([]rowRef, 0, w.prows)
+	for i, b := range w.pending {
+		for r := range b.NumRows() {
+			refs = append(refs, rowRef{uint32(i), uint32(r)})
+		}
+	}
+	schema := w.pending[0].Schema()
+	b, err := gatherBatch(spillAlloc, schema, columnGatherers(schema, w.pending), refs)
+	if err != nil {
+		w.err = err
+		return err
+	}
+	defer b.Release()
+	return w.writeNow(b)
+}
+
+func (w *spillWriter) releasePending() {
+	for _, b := range w.pending {
+		b.Release()
+	}
+	w.pending, w.prows = w.pending[:0], 0
+}
+
+func (w *spillWriter) writeNow(b arrow.RecordBatch) error {
 	before := w.cw.n
 	if err := w.w.Write(b); err != nil {
 		w.err = fmt.Errorf("spill: %w", err)
@@ -217,6 +269,7 @@ func (w *spillWriter) write(b arrow.RecordBatch) error {
 
 // finish closes the writer and returns the file to read back.
 func (w *spillWriter) finish() (*spillFile, error) {
+	w.flushPending()
 	err := w.err
 	if e := w.w.Close(); err == nil && e != nil {
 		err = e
@@ -224,8 +277,11 @@ func (w *spillWriter) finish() (*spillFile, error) {
 	if e := w.bw.Flush(); err == nil && e != nil {
 		err = e
 	}
-	d := w.cw.n
-	sf := &spillFile{m: w.m, f: w.f, rows: w.rows, bytes: d}
+	if e := w.f.Close(); err == nil && e != nil {
+		err = e
+	}
+	// The file is closed until read: a query may hold many.
+	sf := &spillFile{m: w.m, path: w.f.Name(), rows: w.rows, bytes: w.cw.n}
 	if err != nil {
 		sf.remove()
 		return nil, fmt.Errorf("spill: %w", err)
@@ -235,38 +291,43 @@ func (w *spillWriter) finish() (*spillFile, error) {
 
 // abort closes and removes the file.
 func (w *spillWriter) abort() {
+	w.releasePending()
 	w.w.Close()
-	(&spillFile{m: w.m, f: w.f}).remove()
+	w.f.Close()
+	(&spillFile{m: w.m, path: w.f.Name()}).remove()
 }
 
 // spillFile is a finished spill file. remove deletes it; reading it after
 // remove is an error.
 type spillFile struct {
 	m     *SpillManager
-	f     *os.File // open for reading and writing; nil once removed
+	path  string // "" once removed
 	rows  int64
 	bytes int64
 }
 
 // spillReader reads a spill file's batches back in order.
 type spillReader struct {
+	f *os.File
 	r *ipc.Reader
 }
 
-// open starts reading the file from the beginning; batches come from alloc.
-// Only one reader may be open on a file at a time.
+// open starts reading the file from the beginning; batches come from
+// alloc. Close the reader before removing the file.
 func (f *spillFile) open(alloc memory.Allocator) (*spillReader, error) {
-	if f.f == nil {
+	if f.path == "" {
 		return nil, errors.New("internal error: spill file read after removal")
 	}
-	if _, err := f.f.Seek(0, io.SeekStart); err != nil {
+	fh, err := os.Open(f.path)
+	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
-	r, err := ipc.NewReader(bufio.NewReaderSize(f.f, 64<<10), ipc.WithAllocator(alloc))
+	r, err := ipc.NewReader(bufio.NewReaderSize(fh, 64<<10), ipc.WithAllocator(alloc))
 	if err != nil {
+		fh.Close()
 		return nil, fmt.Errorf("spill: reading back: %w", err)
 	}
-	return &spillReader{r: r}, nil
+	return &spillReader{f: fh, r: r}, nil
 }
 
 // next returns the next batch (owned by the caller), or io.EOF.
@@ -282,17 +343,18 @@ func (r *spillReader) next() (arrow.RecordBatch, error) {
 	return nil, io.EOF
 }
 
-func (r *spillReader) close() { r.r.Release() }
+func (r *spillReader) close() {
+	r.r.Release()
+	r.f.Close()
+}
 
-// remove closes and deletes the file. Idempotent.
+// remove deletes the file. Idempotent.
 func (f *spillFile) remove() {
-	if f == nil || f.f == nil {
+	if f == nil || f.path == "" {
 		return
 	}
-	name := f.f.Name()
-	f.f.Close()
-	os.Remove(name)
-	f.f = nil
+	os.Remove(f.path)
+	f.path = ""
 	f.m.live.Add(-1)
 }
 

@@ -310,26 +310,26 @@ func (j *HashJoin) finalizeSpilled(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Smallest partitions first, while their tables (about three times the
-	// file) fit in half the room left below the spill threshold.
-	room := (j.q.spillThreshold() - j.q.Pool.Used()) / 2
+	// Smallest partitions first, while their tables (the columns and an
+	// index) fit in the room left below the spill threshold.
+	room := j.q.spillThreshold() - j.q.Pool.Used()
 	order := make([]int, hjSpillFanout)
 	for p := range order {
 		order[p] = p
 	}
 	size := func(p int) int64 {
 		if f := sp.buildFiles[p]; f != nil {
-			return f.bytes
+			return f.bytes + hjIndexBytesPerRow*f.rows
 		}
 		return 0
 	}
 	sort.SliceStable(order, func(a, b int) bool { return size(order[a]) < size(order[b]) })
 	var files []*spillFile
 	for _, p := range order {
-		if 3*size(p) > room {
+		if size(p) > room {
 			break
 		}
-		room -= 3 * size(p)
+		room -= size(p)
 		sp.resident[p] = true
 		if f := sp.buildFiles[p]; f != nil {
 			files = append(files, f)
