@@ -310,16 +310,19 @@ func (j *HashJoin) finalizeSpilled(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Smallest partitions first, while their tables (the columns and an
-	// index) fit in the room left below the spill threshold.
-	room := j.q.spillThreshold() - j.q.Pool.Used()
+	// Smallest partitions first, while their tables (the columns, their
+	// copy while building, and an index) fit in the room left below the
+	// spill threshold, and in half of it: the resident join is one level
+	// down, where a join splits past that (tooBig).
+	t := j.q.spillThreshold()
+	room := min(t-j.q.Pool.Used(), t/2)
 	order := make([]int, hjSpillFanout)
 	for p := range order {
 		order[p] = p
 	}
 	size := func(p int) int64 {
 		if f := sp.buildFiles[p]; f != nil {
-			return f.bytes + hjIndexBytesPerRow*f.rows
+			return 2*f.bytes + hjIndexBytesPerRow*f.rows
 		}
 		return 0
 	}

@@ -59,7 +59,7 @@ func TestHashAggregateSpill(t *testing.T) {
 		want := aggReference(in, groups, aggTestCalls)
 		for _, threshold := range []int64{1, 16 << 10} {
 			for _, d := range []int{1, 4} {
-				if len(groups[0]) == 1 && threshold == 1 && d == 1 {
+				if groups[0] == "s" && threshold == 1 && d == 1 {
 					continue // slow: every group ends in its own partition
 				}
 				t.Run(fmt.Sprintf("%v/threshold=%d/drivers=%d", groups, threshold, d), func(t *testing.T) {
