@@ -91,6 +91,18 @@ func (h *HashAggregate) wantSpill(t *aggTable, err error) bool {
 	return h.q.shouldSpill(t.accounted + h.spill.global.Load())
 }
 
+// wantSplit reports whether a partition being aggregated (table t, its
+// growth accounted with result err) must be split: it hit the memory
+// limit, or it alone holds half the spill threshold. What the rest of the
+// query holds does not count: it does not shrink by splitting.
+func (h *HashAggregate) wantSplit(t *aggTable, err error) bool {
+	if err != nil {
+		return isMemLimit(err)
+	}
+	th := h.q.spillThreshold()
+	return th > 0 && t.accounted > th/2
+}
+
 // spillAfterCombine spills the global tables when a merge into them failed
 // for memory (err) or left the query over its spill threshold.
 func (h *HashAggregate) spillAfterCombine(ctx context.Context, err error) error {
@@ -457,7 +469,7 @@ func (h *HashAggregate) loadPart(ctx context.Context, part aggSpillPart) (*aggTa
 					}
 					// Split while the hash has bits left and the table more
 					// than one group; past that, the memory limit decides.
-					if part.level < aggSpillMaxLevel && t.keys.len() > 1 && h.wantSpill(t, err) {
+					if part.level < aggSpillMaxLevel && t.keys.len() > 1 && h.wantSplit(t, err) {
 						{
 							split = true
 							err = h.writeTable(ctx, t, part.level+1, subWriter)
