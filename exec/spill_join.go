@@ -55,6 +55,7 @@ type hjSpill struct {
 	probeFiles [hjSpillFanout]*spillFile
 	resident   [hjSpillFanout]bool
 	res        *HashJoin // the join of the resident partitions
+	resDepth   int       // how many resident joins this one is nested in
 	flushed    bool
 }
 
@@ -172,6 +173,10 @@ func (j *HashJoin) tooBig() bool {
 // hjIndexBytesPerRow estimates the index memory of one build row (order,
 // hashes, slots at up to twice the rows, duplicate chains, key offsets).
 const hjIndexBytesPerRow = 64
+
+// hjKeyBytesPerRow estimates the keys a build row holds before the index
+// is built (hashes, integer keys or key offsets).
+const hjKeyBytesPerRow = 24
 
 func hjChunkData(c *hjChunk) int64 {
 	n := int64(0)
@@ -314,15 +319,17 @@ func (j *HashJoin) finalizeSpilled(ctx context.Context) error {
 	// copy while building, and an index) fit in the room left below the
 	// spill threshold, and in half of it: the resident join is one level
 	// down, where a join splits past that (tooBig).
+	// A resident join that spilled anyway (the estimate was short) keeps
+	// half as much resident as its parent, so the chain ends.
 	t := j.q.spillThreshold()
-	room := min(t-j.q.Pool.Used(), t/2)
+	room := min(t-j.q.Pool.Used(), t/2) >> sp.resDepth
 	order := make([]int, hjSpillFanout)
 	for p := range order {
 		order[p] = p
 	}
 	size := func(p int) int64 {
 		if f := sp.buildFiles[p]; f != nil {
-			return 2*f.bytes + hjIndexBytesPerRow*f.rows
+			return 2*f.bytes + (hjIndexBytesPerRow+hjKeyBytesPerRow)*f.rows
 		}
 		return 0
 	}
@@ -339,6 +346,7 @@ func (j *HashJoin) finalizeSpilled(ctx context.Context) error {
 		}
 	}
 	res := j.subJoin()
+	res.spill.resDepth = sp.resDepth + 1
 	sp.res = res
 	if err := res.buildFrom(ctx, files); err != nil {
 		return err
