@@ -14,7 +14,7 @@ import (
 
 // spillLimit is small enough that TPC-H SF 0.01 queries spill in joins and
 // aggregations, and large enough for their scans' working memory.
-const spillLimit = "SET memory_limit = '3MB'; SET batch_size = 1024"
+const spillLimit = "SET memory_limit = '4MB'; SET batch_size = 1024"
 
 func setLimit(t *testing.T, db *DB, on bool) {
 	t.Helper()

@@ -87,6 +87,9 @@ func (s *Sort) spillStore(ctx context.Context, st *rowStore) (*spillFile, error)
 		return nil, err
 	}
 	defer out.release()
+	// The batches gathered only to be written do not count: spilling must
+	// work at the limit.
+	out.q = &QueryContext{Alloc: spillAlloc, Pool: s.q.Pool, BatchSize: s.q.BatchSize}
 	return s.writeRun(ctx, out.nextBatch)
 }
 
