@@ -40,6 +40,11 @@ type Options struct {
 	// Allocator, if set, backs every query's Arrow buffers (tests pass a
 	// checked allocator).
 	Allocator memory.Allocator
+	// SpillDir is where queries near their memory limit write spill files
+	// (one directory per query, removed when it ends); "" uses DataDir/tmp
+	// when DataDir is set, else the system temporary directory. Spill
+	// directories left by crashed processes there are removed by Open.
+	SpillDir string
 }
 
 // DB is an embedded engine. It is safe for concurrent use; each query runs
@@ -61,6 +66,7 @@ type settings struct {
 	parallelism int
 	memoryLimit int64
 	batchSize   int
+	spillDir    string
 }
 
 // Open starts an embedded engine.
@@ -79,7 +85,12 @@ func Open(opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.cat = cat
-	db.settings = settings{parallelism: opts.Parallelism, memoryLimit: opts.MemoryLimit, batchSize: exec.DefaultBatchSize}
+	if opts.SpillDir == "" && opts.DataDir != "" {
+		opts.SpillDir = filepath.Join(opts.DataDir, "tmp")
+		db.opts.SpillDir = opts.SpillDir
+	}
+	exec.RemoveStaleSpillDirs(opts.SpillDir)
+	db.settings = settings{parallelism: opts.Parallelism, memoryLimit: opts.MemoryLimit, batchSize: exec.DefaultBatchSize, spillDir: opts.SpillDir}
 	return db, nil
 }
 
@@ -175,14 +186,19 @@ func (db *DB) newQuery() (string, *exec.QueryContext) {
 	if s.batchSize > 0 {
 		q.BatchSize = s.batchSize
 	}
+	q.SpillDir = s.spillDir
 	db.running[id] = q
 	return id, q
 }
 
 func (db *DB) endQuery(id string) {
 	db.mu.Lock()
+	q := db.running[id]
 	delete(db.running, id)
 	db.mu.Unlock()
+	if q != nil {
+		q.Close() // the spill directory; the plan's Close already removed it
+	}
 }
 
 // set applies a SET statement.
@@ -210,6 +226,12 @@ func (db *DB) set(s *sql.Set) error {
 			return fmt.Errorf("invalid value for parameter \"memory_limit\": %v", err)
 		}
 		db.settings.memoryLimit = n
+	case "spill_dir":
+		if s.Reset {
+			db.settings.spillDir = db.opts.SpillDir
+			return nil
+		}
+		db.settings.spillDir = strings.TrimSpace(s.Value)
 	case "batch_size":
 		n, err := strconv.Atoi(strings.TrimSpace(s.Value))
 		if err != nil || n < 1 {
@@ -241,6 +263,11 @@ func (db *DB) show(name string) (string, error) {
 		return strconv.FormatInt(db.settings.memoryLimit, 10), nil
 	case "batch_size":
 		return strconv.Itoa(db.settings.batchSize), nil
+	case "spill_dir":
+		if db.settings.spillDir == "" {
+			return os.TempDir(), nil
+		}
+		return db.settings.spillDir, nil
 	}
 	return "", fmt.Errorf("unrecognized configuration parameter %q", name)
 }

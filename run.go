@@ -123,6 +123,19 @@ func (s *resultSink) Combine(ctx context.Context) error  { return nil }
 func (s *resultSink) Finalize(ctx context.Context) error { return nil }
 func (s *resultSink) Close()                             {}
 
+// countSink counts the result rows of EXPLAIN ANALYZE and drops them, so
+// the result does not count against the query's memory.
+type countSink struct{ rows atomic.Int64 }
+
+func (s *countSink) Local(ctx context.Context) (exec.SinkLocal, error) { return s, nil }
+func (s *countSink) Consume(ctx context.Context, in arrow.RecordBatch) error {
+	s.rows.Add(in.NumRows())
+	return nil
+}
+func (s *countSink) Combine(ctx context.Context) error  { return nil }
+func (s *countSink) Finalize(ctx context.Context) error { return nil }
+func (s *countSink) Close()                             {}
+
 // Rows is a query's result stream; it implements array.RecordReader.
 // Batches arrive while the query still runs. Not safe for concurrent use;
 // Release stops the query if it has not finished.
@@ -244,7 +257,7 @@ func (db *DB) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
 	}
 	id, qc := db.newQuery()
 	defer db.endQuery(id)
-	sink := exec.NewBufferSink(qc)
+	sink := &countSink{}
 	phys, err := exec.Build(qc, plan, sink)
 	if err != nil {
 		return nil, err
@@ -252,11 +265,7 @@ func (db *DB) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
 	t0 := time.Now()
 	err = phys.Run(ctx, qc)
 	elapsed := time.Since(t0)
-	rowsOut := int64(0)
-	for _, b := range sink.Batches() {
-		rowsOut += b.NumRows()
-	}
-	sink.Close()
+	rowsOut := sink.rows.Load()
 	phys.Close()
 	if err != nil {
 		return nil, err
@@ -266,10 +275,14 @@ func (db *DB) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
 		if st == nil {
 			return ""
 		}
-		return fmt.Sprintf("[rows=%d time=%s batches=%d]", st.RowsOut.Load(), time.Duration(st.Nanos.Load()).Round(time.Microsecond), st.Batches.Load())
+		spill := ""
+		if f := st.SpillFiles.Load(); f > 0 {
+			spill = fmt.Sprintf(" spilled=%d bytes in %d files", st.SpillBytes.Load(), f)
+		}
+		return fmt.Sprintf("[rows=%d time=%s batches=%d%s]", st.RowsOut.Load(), time.Duration(st.Nanos.Load()).Round(time.Microsecond), st.Batches.Load(), spill)
 	})
 	text += phys.Describe()
-	text += fmt.Sprintf("result: %d rows in %s, peak memory %d bytes, parallelism %d\n", rowsOut, elapsed.Round(time.Microsecond), qc.Pool.Peak(), qc.Parallelism())
+	text += fmt.Sprintf("result: %d rows in %s, peak memory %d bytes, spilled %d bytes in %d files, parallelism %d\n", rowsOut, elapsed.Round(time.Microsecond), qc.Pool.Peak(), qc.Spill().BytesWritten(), qc.Spill().FilesWritten(), qc.Parallelism())
 	return textRows("QUERY PLAN", strings.Split(strings.TrimRight(text, "\n"), "\n")), nil
 }
 

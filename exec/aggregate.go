@@ -52,6 +52,7 @@ type HashAggregate struct {
 
 	mu        sync.Mutex // guards what follows
 	locals    []*aggLocal
+	spill     aggSpill
 	finalized bool
 	closed    bool
 	result    []arrow.RecordBatch // handed out (and nil'ed) by the source
@@ -466,7 +467,12 @@ func (l *aggLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
 			t.states[a].update(gids, args, n)
 		}
 	}
-	if err := t.account(h.q.Pool); err != nil {
+	err := t.account(h.q.Pool)
+	if h.wantSpill(t, err) {
+		l.t = nil
+		return h.spillLocal(ctx, t)
+	}
+	if err != nil {
 		return err
 	}
 	if t.keys.len() >= h.flushGroups {
@@ -594,13 +600,18 @@ func (h *HashAggregate) combine(ctx context.Context, src *aggTable, seed int) er
 		bk := &h.buckets[b]
 		bk.mu.Lock()
 		var err error
+		before := int64(0)
+		if bk.t != nil {
+			before = bk.t.accounted
+		}
 		groups, dstIdx, kbuf, err = h.mergeBucket(bk, src, bslots, mapping, dents, groups, dstIdx, kbuf)
+		h.spill.global.Add(bk.t.accounted - before)
 		bk.mu.Unlock()
 		if err != nil {
-			return err
+			return h.spillAfterCombine(ctx, err)
 		}
 	}
-	return nil
+	return h.spillAfterCombine(ctx, nil)
 }
 
 // mergeBucket folds the src groups of one bucket (given as slots of
@@ -655,6 +666,13 @@ func (h *HashAggregate) Finalize(ctx context.Context) (err error) {
 			err = recoveredError(r)
 		}
 	}()
+	if h.spill.active {
+		if err := h.finalizeSpilled(ctx); err != nil {
+			return err
+		}
+		h.finalized = true
+		return nil
+	}
 	if len(h.groupEvs) == 0 {
 		bk := &h.buckets[aggBucketOf(aggEmptyKeyHash)]
 		if bk.t == nil {
@@ -897,6 +915,9 @@ func (s aggSourceLocal) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	if !h.finalized {
 		return nil, errors.New("internal error: hash aggregate read before Finalize")
 	}
+	if h.spill.active {
+		return h.nextSpilled(ctx)
+	}
 	if h.next >= len(h.result) {
 		return nil, io.EOF
 	}
@@ -932,6 +953,7 @@ func (h *HashAggregate) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
+	h.closeSpill()
 	for _, l := range h.locals {
 		if l.t != nil {
 			l.t.release(h.q.Pool)

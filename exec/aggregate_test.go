@@ -333,7 +333,8 @@ type aggRunOpts struct {
 	batchSize int
 	drivers   int
 	elastic   bool
-	flush     int // local table size that triggers an early merge (0: default)
+	flush     int   // local table size that triggers an early merge (0: default)
+	spill     int64 // spill threshold (0: no spilling); the run must spill
 }
 
 // aggRunPipeline aggregates in through a pipeline and returns the formatted
@@ -344,6 +345,11 @@ func aggRunPipeline(t *testing.T, in *aggTestInput, groups []string, aggs []aggT
 	defer checked.AssertSize(t, 0)
 	q := NewQueryContext(checked, 0, rc.drivers)
 	q.BatchSize = rc.batchSize
+	if rc.spill != 0 {
+		q.SpillThreshold = rc.spill
+		q.SpillDir = t.TempDir()
+		defer checkSpilled(t, q)
+	}
 	batches := in.batches(checked, rc.batchSize)
 	defer func() {
 		for _, b := range batches {
@@ -579,6 +585,7 @@ func TestHashAggregateMemoryLimit(t *testing.T) {
 	}()
 	for _, drivers := range []int{1, 2} {
 		q := NewQueryContext(checked, 256<<10, drivers)
+		q.NoSpill = true
 		input := in.columns()
 		out := []planner.Column{{ID: 10, Name: "k", Type: kernels.TInt64}, {ID: 11, Name: "n", Type: kernels.TInt64}}
 		agg, err := NewHashAggregate(q, input, []*planner.Expr{planner.Col(input[0])},

@@ -31,6 +31,8 @@ type Plan struct {
 // Build lowers a logical plan into pipelines whose final sink is sink.
 func Build(q *QueryContext, root planner.Node, sink Sink) (*Plan, error) {
 	b := &builder{q: q, plan: &Plan{NodeStats: map[planner.Node]*OpStats{}}}
+	// Closers run in reverse: the spill directory goes after every operator.
+	b.closer(func() { q.Close() })
 	pb, err := b.build(root)
 	if err != nil {
 		b.plan.Close()
@@ -173,7 +175,9 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 		}
 		b.closer(agg.Close)
 		b.finish(pb, agg, "aggregate")
-		return b.breakerSource(x, "aggregate", agg.Source(), agg.Close), nil
+		out := b.breakerSource(x, "aggregate", agg.Source(), agg.Close)
+		agg.SetStats(out.srcStat)
+		return out, nil
 	case *planner.Join:
 		return b.buildJoin(x)
 	case *planner.Sort:
@@ -188,6 +192,7 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 		b.closer(s.Close)
 		b.finish(pb, s, "sort")
 		out := b.breakerSource(x, "sorted", s.Source(), s.Close)
+		s.SetStats(out.srcStat)
 		out.ordered = true
 		return out, nil
 	case *planner.Limit:
@@ -303,6 +308,7 @@ func (b *builder) buildJoin(j *planner.Join) (*pipeBuilder, error) {
 	}
 	probe := hj.Probe()
 	b.op(lb, j, probe)
+	hj.SetStats(lb.stats[len(lb.stats)-1])
 	lb.release = append(lb.release, hj.Close)
 	lb.ordered = false
 	return lb, nil

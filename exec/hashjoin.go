@@ -63,6 +63,7 @@ type HashJoin struct {
 	matched []uint32 // right/full: build rows matched by some probe row (atomic bitmap)
 	flushed atomic.Bool
 	goBytes atomic.Int64 // bytes reserved in q.Pool for Go-side structures
+	spill   hjSpill
 }
 
 // hjColRef names a column of the left (probe) or right (build) input.
@@ -179,6 +180,9 @@ func NewHashJoin(q *QueryContext, kind planner.JoinKind, left, right []planner.C
 		}
 		j.residual = ev
 		j.resSch = hjSchema(cols)
+	}
+	if len(rightKeys) > 0 && !nullAware && q.canSpill() {
+		j.keepKeyColumns(rightKeys)
 	}
 	out := append([]planner.Column{}, left...)
 	switch {
@@ -362,8 +366,12 @@ func (l *hjBuildLocal) Consume(ctx context.Context, in arrow.RecordBatch) error 
 			c.bytes = int64(len(c.kbuf)) + int64(n+1)*4 + int64(n)*8 + int64(len(c.nulls))
 		}
 	}
+	over := false
 	if err := j.grow(c.bytes); err != nil {
-		return err
+		if !j.spillable() || !isMemLimit(err) {
+			return err
+		}
+		over, c.bytes = true, 0 // spilled at once below
 	}
 	c.cols = make([]arrow.Array, len(j.right))
 	for i, keep := range j.keepRight {
@@ -373,7 +381,7 @@ func (l *hjBuildLocal) Consume(ctx context.Context, in arrow.RecordBatch) error 
 		}
 	}
 	l.chunks = append(l.chunks, c)
-	return nil
+	return l.afterConsume(ctx, c, over)
 }
 
 // Combine implements SinkLocal.
@@ -413,6 +421,12 @@ func (j *HashJoin) finalize(ctx context.Context) (err error) {
 	for _, l := range j.locals {
 		j.pending = append(j.pending, l.chunks...)
 		l.chunks = nil
+	}
+	if !j.spill.active.Load() && j.spillable() && j.tooBig() {
+		j.spill.active.Store(true) // the table would not fit: spill it all
+	}
+	if j.spill.active.Load() {
+		return j.finalizeSpilled(ctx)
 	}
 	chunks := j.pending
 	n := 0
@@ -653,6 +667,7 @@ func (j *HashJoin) Close() {
 		j.freeChunk(c)
 	}
 	j.pending, j.locals = nil, nil
+	j.closeSpill()
 	if j.t != nil {
 		releaseAll(j.t.cols)
 		j.t = nil

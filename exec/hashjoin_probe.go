@@ -31,6 +31,9 @@ type hjProbeFlush struct{ hjProbe }
 
 // Local implements Operator.
 func (p *hjProbe) Local(ctx context.Context) (OperatorLocal, error) {
+	if p.j.spill.active.Load() {
+		return p.j.spillProbeLocal(ctx)
+	}
 	t, err := p.j.table()
 	if err != nil {
 		return nil, err

@@ -535,6 +535,7 @@ func TestHashJoinMemoryLimit(t *testing.T) {
 			q := NewQueryContext(checked, limit, 2)
 			q.Kernels = hjReg
 			q.BatchSize = 512
+			q.NoSpill = true
 			got, err := hjRun(t, q, s, hjL, hjR, lb, rb, nil)
 			if err != nil {
 				if !strings.Contains(err.Error(), "memory limit") {

@@ -63,6 +63,15 @@ type Flusher interface {
 	Flush(ctx context.Context) ([]arrow.RecordBatch, error)
 }
 
+// StreamFlusher is a Flusher whose rows may not fit in memory at once. It
+// sends them down the rest of the pipeline as it makes them, through
+// chains that open returns; it may open several and use them from
+// different goroutines (one goroutine per chain). Preferred over Flush.
+// The pipeline finishes the chains after FlushTo returns.
+type StreamFlusher interface {
+	FlushTo(ctx context.Context, open func() (*FlushChain, error)) error
+}
+
 // Sink consumes a pipeline's output: the pipeline breakers (hash build,
 // aggregation, sort) and the query result.
 type Sink interface {

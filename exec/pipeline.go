@@ -26,6 +26,17 @@ type QueryContext struct {
 	BatchSize int
 	Kernels   *kernels.Registry
 	Backend   string // preferred kernel backend; "" = cpu
+	// SpillDir is where the query's spill directory goes ("" = the system
+	// temporary directory). Set it before the query runs.
+	SpillDir string
+	// SpillThreshold, when > 0, is the bytes held past which operators
+	// spill (default: a share of the memory limit); < 0 or NoSpill turns
+	// spilling off, so the limit fails the query instead.
+	SpillThreshold int64
+	NoSpill        bool
+
+	spillOnce sync.Once
+	spill     *SpillManager
 
 	parallelism atomic.Int32
 	mu          sync.Mutex
@@ -76,6 +87,8 @@ type OpStats struct {
 	Nanos           atomic.Int64
 	Batches         atomic.Int64
 	PeakMem         atomic.Int64
+	// SpillBytes and SpillFiles count what the operator wrote to disk.
+	SpillBytes, SpillFiles atomic.Int64
 }
 
 // Pipeline is a source, a chain of streaming operators and a sink, run by
@@ -282,6 +295,12 @@ func (rp *runningPipeline) flush() (err error) {
 		}
 	}()
 	for i, op := range rp.p.Ops {
+		if sf, ok := op.(StreamFlusher); ok {
+			if err := rp.flushStream(ctx, i, sf); err != nil {
+				return err
+			}
+			continue
+		}
 		f, ok := op.(Flusher)
 		if !ok {
 			continue
@@ -326,6 +345,68 @@ func (rp *runningPipeline) flush() (err error) {
 		}
 	}
 	return nil
+}
+
+// FlushChain is one instance of the operators after a StreamFlusher and
+// of the sink; batches emitted into it go down the pipeline at once. Not
+// safe for concurrent use.
+type FlushChain struct {
+	rp   *runningPipeline
+	from int
+	ops  []OperatorLocal
+	sink SinkLocal
+	st   *OpStats
+}
+
+// Emit sends b (owned) down the chain.
+func (c *FlushChain) Emit(ctx context.Context, b arrow.RecordBatch) error {
+	if c.st != nil {
+		c.st.RowsOut.Add(b.NumRows())
+		c.st.Batches.Add(1)
+	}
+	return c.rp.push(ctx, c.ops, c.from, c.sink, b)
+}
+
+// flushStream drives the rows a StreamFlusher (operator i) emits through
+// the rest of the pipeline as they come.
+func (rp *runningPipeline) flushStream(ctx context.Context, i int, f StreamFlusher) error {
+	var st *OpStats
+	if i < len(rp.p.OpStats) {
+		st = rp.p.OpStats[i]
+	}
+	var mu sync.Mutex
+	var chains []*FlushChain
+	open := func() (*FlushChain, error) {
+		c := &FlushChain{rp: rp, from: i + 1, ops: make([]OperatorLocal, len(rp.p.Ops)), st: st}
+		mu.Lock()
+		chains = append(chains, c)
+		mu.Unlock()
+		for j := i + 1; j < len(rp.p.Ops); j++ {
+			l, err := rp.p.Ops[j].Local(ctx)
+			if err != nil {
+				return nil, err
+			}
+			c.ops[j] = l
+		}
+		sink, err := rp.p.Sink.Local(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.sink = sink
+		return c, nil
+	}
+	err := f.FlushTo(ctx, open)
+	for _, c := range chains {
+		if err == nil && c.sink != nil {
+			err = c.sink.Combine(ctx)
+		}
+		for _, l := range c.ops {
+			if l != nil {
+				l.Close()
+			}
+		}
+	}
+	return err
 }
 
 // Run executes the pipeline to completion with the query's parallelism,

@@ -1031,6 +1031,7 @@ type Sort struct {
 	runs   []*sortedRun
 	out    *refOutput
 	closed bool
+	spill  sortSpill
 }
 
 // NewSort returns a sort of input (columns input) by keys.
@@ -1043,8 +1044,9 @@ func NewSort(q *QueryContext, input []planner.Column, keys []planner.SortKey) (*
 }
 
 type sortLocal struct {
-	s  *Sort
-	st *rowStore
+	s    *Sort
+	st   *rowStore
+	data int64 // bytes of the batches in st
 }
 
 // Local implements Sink.
@@ -1065,7 +1067,10 @@ func (l *sortLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
 	if err != nil {
 		return err
 	}
-	return l.st.add(l.s.q, in, keys)
+	if err := l.st.add(l.s.q, in, keys); err != nil {
+		return err
+	}
+	return l.maybeSpill(ctx, in)
 }
 
 // Combine implements SinkLocal: sorts this driver's rows into a run.
@@ -1098,6 +1103,9 @@ func (l *sortLocal) Combine(ctx context.Context) error {
 func (s *Sort) Finalize(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.spill.files) > 0 {
+		return s.finalizeSpilled(ctx)
+	}
 	out, err := finishRuns(ctx, s.q, s.specs, s.runs, schemaOf(s.input), -1, 0, "sort")
 	s.runs = nil
 	if err != nil {
@@ -1153,6 +1161,13 @@ func (s *Sort) Close() {
 		s.out.release()
 		s.out = nil
 	}
+	if s.spill.merger != nil {
+		s.spill.merger.close()
+		s.spill.merger = nil
+	}
+	removeFiles(s.spill.files)
+	removeFiles(s.spill.closed)
+	s.spill.files, s.spill.closed = nil, nil
 }
 
 // Source returns the sorted rows in order, in batches of q.BatchSize rows
@@ -1164,6 +1179,9 @@ func (s *Sort) Source() Source {
 func (s *Sort) nextOut(ctx context.Context) (arrow.RecordBatch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.spill.merger != nil {
+		return s.spill.merger.next(ctx)
+	}
 	if s.out == nil {
 		if s.closed {
 			return nil, fmt.Errorf("internal error: sort read after Close")

@@ -460,6 +460,7 @@ func TestSortMemoryLimit(t *testing.T) {
 	in := sxMake(q0, cols, rows, 1024)
 	defer sxRelease(in)
 	q := NewQueryContext(checked, 200_000, 2)
+	q.NoSpill = true
 	s, _ := NewSort(q, cols, sxSortKeys(cols, []sxKey{{col: 1}}))
 	err := sxRun(q, in, nil, s, 0)
 	var ml *ErrMemoryLimit
