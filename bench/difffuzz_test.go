@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Differential fuzzing against DuckDB (see difffuzz.go for the rules).
+//
+//	go test -run TestDifferentialFuzz -v .                        # the short CI run
+//	go test -run TestDifferentialFuzz -v -timeout 40m . -difffuzz.duration=30m -difffuzz.n=0 -difffuzz.seed=0
+//	BELLOWS_DIFFFUZZ_DURATION=30m BELLOWS_DIFFFUZZ_SEED=random go test -run TestDifferentialFuzz -timeout 40m .
+//
+// The short run uses a fixed seed, so CI is reproducible; seed 0 (or
+// "random" in the environment) picks a random seed, printed.
+var (
+	fuzzN        = flag.Int("difffuzz.n", 3000, "differential fuzz: number of queries (0: no limit)")
+	fuzzDuration = flag.Duration("difffuzz.duration", 150*time.Second, "differential fuzz: time budget")
+	fuzzSeed     = flag.Int64("difffuzz.seed", 1, "differential fuzz: base seed (0: random)")
+)
+
+func TestDifferentialFuzz(t *testing.T) {
+	cfg := fuzzConfig{N: *fuzzN, Duration: *fuzzDuration, Seed: *fuzzSeed, Log: testLog{t}}
+	if s := os.Getenv("BELLOWS_DIFFFUZZ_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("BELLOWS_DIFFFUZZ_DURATION: %v", err)
+		}
+		cfg.Duration, cfg.N = d, 0
+	}
+	if s := os.Getenv("BELLOWS_DIFFFUZZ_N"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("BELLOWS_DIFFFUZZ_N: %v", err)
+		}
+		cfg.N = n
+	}
+	if s := os.Getenv("BELLOWS_DIFFFUZZ_SEED"); s != "" {
+		if s == "random" {
+			cfg.Seed = 0
+		} else {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				t.Fatalf("BELLOWS_DIFFFUZZ_SEED: %v", err)
+			}
+			cfg.Seed = n
+		}
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 1 + rand.Int63n(1<<40)
+	}
+	if testing.Short() && cfg.N > 500 {
+		cfg.N = 500
+	}
+	t.Logf("seed %d (reproduce with -difffuzz.seed=%d or BELLOWS_DIFFFUZZ_SEED=%d)", cfg.Seed, cfg.Seed, cfg.Seed)
+	st, err := fuzzRun(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Queries < 100 {
+		t.Errorf("only %d queries ran", st.Queries)
+	}
+	for i, m := range st.Mismatches {
+		t.Errorf("mismatch %d (query seed %d):\n  shrunk: %s\n  original: %s\n  %s", i+1, m.QuerySeed, m.Shrunk, m.Original, m.Detail)
+	}
+	// Most generated queries must be valid: a generator that only makes
+	// queries both engines reject tests nothing.
+	if st.BothOK < st.Queries/2 {
+		t.Errorf("only %d of %d queries ran on both engines (both failed: %d)", st.BothOK, st.Queries, st.BothErr)
+	}
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(string(p))
+	fmt.Print()
+	return len(p), nil
+}
