@@ -99,7 +99,20 @@ func (d *decorrelator) filter(f *Filter) (Node, error) {
 			}
 			j := &Join{Kind: kind, Left: input, Right: sub, Cond: And(preds...)}
 			if e.Sub.Kind == SubIn && neg {
-				j.NullAware = true
+				if len(preds) > 1 {
+					// Correlated NOT IN: NULLs make the test unknown only
+					// among the outer row's own correlated rows, which a
+					// null-aware join (deciding over the whole build side)
+					// cannot see. Drop the row when some correlated pair's
+					// equality is not FALSE.
+					eq := preds[len(preds)-1]
+					isNull := &Expr{Kind: EIsNull, Type: kernels.TBool, Args: []*Expr{eq}}
+					notFalse := &Expr{Kind: ECase, Type: kernels.TBool, HasElse: true, Args: []*Expr{isNull, BoolConst(true), eq}}
+					preds[len(preds)-1] = notFalse
+					j.Cond = And(preds...)
+				} else {
+					j.NullAware = true
+				}
 			}
 			input = j
 			continue
