@@ -477,7 +477,7 @@ func (b *Binder) bindSimpleSelect(sel *pg.SelectStmt, outer *scope) (*boundQuery
 				}
 				continue
 			}
-			key := ge.String()
+			key := b.groupKey(ge)
 			if _, dup := agg.groupKeys[key]; dup {
 				continue
 			}
@@ -494,7 +494,7 @@ func (b *Binder) bindSimpleSelect(sel *pg.SelectStmt, outer *scope) (*boundQuery
 			agg.groupCols = append(agg.groupCols, b.newCol(name, ge.Type, true))
 		}
 		if len(agg.groups) == 0 && constKey != nil {
-			agg.groupKeys[constKey.String()] = 0
+			agg.groupKeys[b.groupKey(constKey)] = 0
 			agg.groups = append(agg.groups, constKey)
 			agg.groupCols = append(agg.groupCols, b.newCol("group", constKey.Type, true))
 		}
