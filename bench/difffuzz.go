@@ -54,6 +54,7 @@ import (
 type fuzzConfig struct {
 	Seed      int64         // base seed; query i uses seed Seed*1e6 + i
 	N         int           // stop after N queries (0: no limit)
+	First     int           // index of the first query (to rerun one query of a run)
 	Duration  time.Duration // stop after this long (0: no limit)
 	Timeout   time.Duration // per-query limit for each engine
 	MaxFails  int           // stop after this many distinct mismatches
@@ -68,8 +69,12 @@ type fuzzStats struct {
 	BothOK     int
 	BothErr    int
 	Overflow   int // one side failed with an overflow, treated as agreement
+	Skipped    int // too large a result or over the memory limit
+	Timeouts   int // either engine slower than the per-query limit
 	Mismatches []fuzzMismatch
 	Elapsed    time.Duration
+	// Time spent in each engine (queries and shrinking).
+	BellowsTime, DuckTime time.Duration
 }
 
 // fuzzMismatch is one disagreement, with its shrunk query.
@@ -83,10 +88,22 @@ type fuzzMismatch struct {
 // fuzzer holds both engines over the same files.
 type fuzzer struct {
 	cfg  fuzzConfig
+	st   *fuzzStats
 	bdb  *bellows.DB
 	ddb  *sql.DB
 	conn *sql.Conn
 }
+
+// fuzzMemoryLimit bounds each engine's memory per query, and
+// fuzzMaxRows the rows of a result that are compared: a query over either
+// is skipped (counted as too large), so that a random join that explodes
+// cannot take the machine's memory.
+const (
+	fuzzMemoryLimit = 1 << 30
+	fuzzMaxRows     = 50000
+)
+
+var errTooLarge = errors.New("result too large")
 
 // fuzzTables are the tables the generator uses.
 func fuzzTables() []string {
@@ -197,7 +214,7 @@ func appendOr(b array.Builder, v any, appendV func(any)) {
 func newFuzzer(ctx context.Context, cfg fuzzConfig, dir string) (*fuzzer, error) {
 	f := &fuzzer{cfg: cfg}
 	var err error
-	f.bdb, err = bellows.Open(bellows.Options{Parallelism: 2})
+	f.bdb, err = bellows.Open(bellows.Options{Parallelism: 2, MemoryLimit: fuzzMemoryLimit})
 	if err != nil {
 		return nil, err
 	}
@@ -217,9 +234,11 @@ func newFuzzer(ctx context.Context, cfg fuzzConfig, dir string) (*fuzzer, error)
 		f.close()
 		return nil, err
 	}
-	if _, err := f.conn.ExecContext(ctx, "SET integer_division = true"); err != nil {
-		f.close()
-		return nil, err
+	for _, set := range []string{"SET integer_division = true", fmt.Sprintf("SET memory_limit = '%dMB'", fuzzMemoryLimit>>20)} {
+		if _, err := f.conn.ExecContext(ctx, set); err != nil {
+			f.close()
+			return nil, err
+		}
 	}
 	return f, nil
 }
@@ -238,7 +257,8 @@ func (f *fuzzer) close() {
 
 // fval is a result value in a form both engines' values convert to.
 type fval struct {
-	kind byte // 'n' NULL, 'x' exact number, 'f' float, 's' string, 'b' bool, 'd' date/time text
+	kind byte // 'n' NULL, 'i' integer, 'x' exact number, 'f' float, 's' string, 'b' bool, 'd' date/time text
+	i    int64
 	x    *big.Rat
 	f    float64
 	s    string
@@ -248,6 +268,8 @@ func (v fval) String() string {
 	switch v.kind {
 	case 'n':
 		return "NULL"
+	case 'i':
+		return fmt.Sprint(v.i)
 	case 'x':
 		if v.x.IsInt() {
 			return v.x.Num().String()
@@ -261,17 +283,10 @@ func (v fval) String() string {
 	return v.s
 }
 
-// key is v's sort key: numbers rounded to 6 significant digits, so that
-// values equal within the tolerance almost always sort together.
-func (v fval) key() string {
-	switch v.kind {
-	case 'x', 'f':
-		return fmt.Sprintf("#%.6g", v.num())
-	}
-	return string(v.kind) + v.s
-}
-
 func (v fval) num() float64 {
+	if v.kind == 'i' {
+		return float64(v.i)
+	}
 	if v.kind == 'x' {
 		f, _ := v.x.Float64()
 		return f
@@ -280,16 +295,26 @@ func (v fval) num() float64 {
 }
 
 func (v fval) equal(w fval) bool {
-	numeric := func(k byte) bool { return k == 'x' || k == 'f' }
+	numeric := func(k byte) bool { return k == 'i' || k == 'x' || k == 'f' }
+	exactKind := func(k byte) bool { return k == 'i' || k == 'x' }
 	switch {
-	case v.kind == 'x' && w.kind == 'x':
-		return v.x.Cmp(w.x) == 0
+	case v.kind == 'i' && w.kind == 'i':
+		return v.i == w.i
+	case exactKind(v.kind) && exactKind(w.kind):
+		return v.rat().Cmp(w.rat()) == 0
 	case numeric(v.kind) && numeric(w.kind):
 		return harness.FloatsClose(v.num(), w.num())
 	case v.kind != w.kind:
 		return false
 	}
 	return v.s == w.s
+}
+
+func (v fval) rat() *big.Rat {
+	if v.kind == 'i' {
+		return new(big.Rat).SetInt64(v.i)
+	}
+	return v.x
 }
 
 type frows [][]fval
@@ -325,7 +350,7 @@ func bellowsValue(arr arrow.Array, i int) fval {
 	case t.ID == kernels.Bool:
 		return fval{kind: 'b', s: fmt.Sprint(v.I != 0)}
 	case t.IsInteger():
-		return fval{kind: 'x', x: new(big.Rat).SetInt64(v.I)}
+		return fval{kind: 'i', i: v.I}
 	case t.IsFloat():
 		return fval{kind: 'f', f: v.F}
 	case t.ID == kernels.Decimal:
@@ -350,7 +375,14 @@ func duckValue(v any, typ string) fval {
 		return fval{kind: 'f', f: float64(x)}
 	case float64:
 		return fval{kind: 'f', f: x}
+	case int64:
+		return fval{kind: 'i', i: x}
+	case int32:
+		return fval{kind: 'i', i: int64(x)}
 	case *big.Int:
+		if x.IsInt64() {
+			return fval{kind: 'i', i: x.Int64()}
+		}
 		return fval{kind: 'x', x: new(big.Rat).SetInt(x)}
 	case duckdb.Decimal:
 		if x.Value == nil {
@@ -381,7 +413,7 @@ func toInt(v any) (*big.Rat, bool) {
 	case int32:
 		return new(big.Rat).SetInt64(int64(x)), true
 	case int64:
-		return new(big.Rat).SetInt64(x), true
+		return new(big.Rat).SetInt64(x), true // not reached: duckValue handles int64
 	case uint8:
 		return new(big.Rat).SetInt64(int64(x)), true
 	case uint16:
@@ -408,6 +440,9 @@ func (f *fuzzer) runBellowsQuery(ctx context.Context, q string) (rows frows, err
 	defer rs.Release()
 	for rs.Next() {
 		b := rs.RecordBatch()
+		if len(rows)+int(b.NumRows()) > fuzzMaxRows {
+			return nil, errTooLarge
+		}
 		for i := 0; i < int(b.NumRows()); i++ {
 			row := make([]fval, b.NumCols())
 			for c := range row {
@@ -431,6 +466,9 @@ func (f *fuzzer) runDuckQuery(ctx context.Context, q string) (frows, error) {
 	}
 	var rows frows
 	for r.Next() {
+		if len(rows) >= fuzzMaxRows {
+			return nil, errTooLarge
+		}
 		vals := make([]any, len(cts))
 		ptrs := make([]any, len(cts))
 		for i := range vals {
@@ -457,7 +495,10 @@ const (
 	outBErr     = "bellows-error"
 	outDErr     = "duckdb-error"
 	outTimeout  = "timeout"
+	outSkipped  = "skipped" // too large a result or over the memory limit on either side
 )
+
+var resourceRE = regexp.MustCompile(`(?i)memory limit|out of memory`)
 
 var overflowRE = regexp.MustCompile(`(?i)overflow|out of range|too large|cannot be represented`)
 
@@ -467,13 +508,28 @@ func (f *fuzzer) check(q *qgen.Query) (class, detail string) {
 	text := q.SQL()
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Timeout)
 	defer cancel()
+	t0 := time.Now()
 	brows, berr := f.runBellowsQuery(ctx, text)
+	t1 := time.Now()
+	if f.st != nil {
+		f.st.BellowsTime += t1.Sub(t0)
+		defer func() { f.st.DuckTime += time.Since(t1) }()
+	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return outTimeout, fmt.Sprintf("bellows did not finish within %v", f.cfg.Timeout)
+	}
+	if errors.Is(berr, errTooLarge) || (berr != nil && resourceRE.MatchString(berr.Error())) {
+		return outSkipped, ""
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), f.cfg.Timeout)
 	defer dcancel()
 	drows, derr := f.runDuckQuery(dctx, text)
+	if errors.Is(dctx.Err(), context.DeadlineExceeded) {
+		return outTimeout, fmt.Sprintf("duckdb did not finish within %v", f.cfg.Timeout)
+	}
+	if errors.Is(derr, errTooLarge) || (derr != nil && resourceRE.MatchString(derr.Error())) {
+		return outSkipped, ""
+	}
 	switch {
 	case berr != nil && derr != nil:
 		return outBothErr, ""
@@ -538,24 +594,53 @@ func rowEqual(a, b []fval) bool {
 }
 
 func sortRows(r frows) frows {
-	type kr struct {
-		k   string
-		row []fval
-	}
-	ks := make([]kr, len(r))
-	for i, row := range r {
-		parts := make([]string, len(row))
-		for c, v := range row {
-			parts[c] = v.key()
-		}
-		ks[i] = kr{strings.Join(parts, "\x00"), row}
-	}
-	sort.SliceStable(ks, func(i, j int) bool { return ks[i].k < ks[j].k })
-	out := make(frows, len(r))
-	for i := range ks {
-		out[i] = ks[i].row
-	}
+	out := append(frows(nil), r...)
+	sort.SliceStable(out, func(i, j int) bool { return compareRowOrder(out[i], out[j]) < 0 })
 	return out
+}
+
+// compareRowOrder orders rows column by column: NULL first, then numbers
+// by value (exact and float alike, so that values equal within the
+// tolerance sort to the same place on both sides), then by kind and text.
+func compareRowOrder(a, b []fval) int {
+	for c := range min(len(a), len(b)) {
+		if d := compareVal(a[c], b[c]); d != 0 {
+			return d
+		}
+	}
+	return len(a) - len(b)
+}
+
+func compareVal(a, b fval) int {
+	rank := func(v fval) int {
+		switch v.kind {
+		case 'n':
+			return 0
+		case 'i', 'x', 'f':
+			return 1
+		}
+		return 2
+	}
+	if ra, rb := rank(a), rank(b); ra != rb {
+		return ra - rb
+	}
+	switch rank(a) {
+	case 0:
+		return 0
+	case 1:
+		x, y := a.num(), b.num()
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+		return 0
+	}
+	if a.kind != b.kind {
+		return int(a.kind) - int(b.kind)
+	}
+	return strings.Compare(a.s, b.s)
 }
 
 // multisetEqual matches rows greedily with tolerance (the fallback when
@@ -601,7 +686,7 @@ func sample(got, want frows) string {
 // reached, shrinking every mismatch.
 func fuzzRun(ctx context.Context, cfg fuzzConfig) (*fuzzStats, error) {
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second
+		cfg.Timeout = 10 * time.Second
 	}
 	if cfg.MaxFails == 0 {
 		cfg.MaxFails = 10
@@ -632,11 +717,12 @@ func fuzzRun(ctx context.Context, cfg fuzzConfig) (*fuzzStats, error) {
 	defer f.close()
 	fmt.Fprintf(cfg.Log, "difffuzz: seed %d, data ready in %.1fs\n", cfg.Seed, time.Since(start).Seconds())
 	st := &fuzzStats{}
+	f.st = st
 	start = time.Now()
 	seen := map[string]bool{}
 	lastLog := start
-	for i := 0; ; i++ {
-		if cfg.N > 0 && i >= cfg.N {
+	for i := cfg.First; ; i++ {
+		if cfg.N > 0 && i >= cfg.First+cfg.N {
 			break
 		}
 		if cfg.Duration > 0 && time.Since(start) >= cfg.Duration {
@@ -663,6 +749,14 @@ func fuzzRun(ctx context.Context, cfg fuzzConfig) (*fuzzStats, error) {
 		case outOverflow:
 			st.Overflow++
 			continue
+		case outSkipped:
+			st.Skipped++
+			continue
+		case outTimeout:
+			// Slowness is not a wrong answer; counted and reported.
+			st.Timeouts++
+			fmt.Fprintf(cfg.Log, "difffuzz: query seed %d timed out: %s\n", qseed, q.SQL())
+			continue
 		}
 		// A mismatch: shrink while the same class of mismatch persists.
 		shrunk, tries := qgen.Shrink(q, func(c *qgen.Query) bool {
@@ -683,7 +777,8 @@ func fuzzRun(ctx context.Context, cfg fuzzConfig) (*fuzzStats, error) {
 		}
 	}
 	st.Elapsed = time.Since(start)
-	fmt.Fprintf(cfg.Log, "difffuzz: %d queries in %.1fs (%.0f/s): %d agree, %d both error, %d overflow-only, %d mismatches\n",
-		st.Queries, st.Elapsed.Seconds(), float64(st.Queries)/st.Elapsed.Seconds(), st.BothOK, st.BothErr, st.Overflow, len(st.Mismatches))
+	fmt.Fprintf(cfg.Log, "difffuzz: %d queries in %.1fs (%.0f/s): %d agree, %d both error, %d overflow-only, %d skipped (too large), %d timeouts, %d mismatches; time in bellows %.1fs, duckdb %.1fs\n",
+		st.Queries, st.Elapsed.Seconds(), float64(st.Queries)/st.Elapsed.Seconds(), st.BothOK, st.BothErr, st.Overflow, st.Skipped, st.Timeouts, len(st.Mismatches),
+		st.BellowsTime.Seconds(), st.DuckTime.Seconds())
 	return st, nil
 }

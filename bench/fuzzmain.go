@@ -18,9 +18,10 @@ func runFuzz(args []string) error {
 	fs := flag.NewFlagSet("fuzz", flag.ContinueOnError)
 	duration := fs.Duration("duration", 3*time.Minute, "stop after this long")
 	n := fs.Int("n", 0, "stop after this many queries (0: no limit)")
+	first := fs.Int("first", 0, "index of the first query (query seed = seed*1000000 + index)")
 	seed := fs.Int64("seed", 0, "base seed (0: random, printed)")
 	maxFails := fs.Int("max-mismatches", 20, "stop after this many distinct mismatches")
-	timeout := fs.Duration("timeout", 30*time.Second, "per-query time limit for each engine")
+	timeout := fs.Duration("timeout", 10*time.Second, "per-query time limit for each engine")
 	one := fs.String("sql", "", "run this one query on both engines and print both results")
 	qseed := fs.Int64("query-seed", -1, "generate the query of this query seed (as printed with a mismatch), print it and run it on both engines")
 	if err := fs.Parse(args); err != nil {
@@ -36,7 +37,7 @@ func runFuzz(args []string) error {
 	if *seed == 0 {
 		*seed = 1 + rand.Int63n(1<<40)
 	}
-	st, err := fuzzRun(ctx, fuzzConfig{Seed: *seed, N: *n, Duration: *duration, Timeout: *timeout, MaxFails: *maxFails, Log: os.Stdout})
+	st, err := fuzzRun(ctx, fuzzConfig{Seed: *seed, N: *n, First: *first, Duration: *duration, Timeout: *timeout, MaxFails: *maxFails, Log: os.Stdout})
 	if err != nil {
 		return err
 	}
