@@ -99,12 +99,14 @@ func (d *decorrelator) filter(f *Filter) (Node, error) {
 			}
 			j := &Join{Kind: kind, Left: input, Right: sub, Cond: And(preds...)}
 			if e.Sub.Kind == SubIn && neg {
-				if len(preds) > 1 {
+				if len(preds) > 1 || len(e.Sub.Test.Columns()) == 0 {
 					// Correlated NOT IN: NULLs make the test unknown only
 					// among the outer row's own correlated rows, which a
 					// null-aware join (deciding over the whole build side)
-					// cannot see. Drop the row when some correlated pair's
-					// equality is not FALSE.
+					// cannot see. A constant test value is no join key for
+					// a null-aware join either (its equality would be
+					// pushed into the subquery as a filter). Drop the row
+					// when some (correlated) pair's equality is not FALSE.
 					eq := preds[len(preds)-1]
 					isNull := &Expr{Kind: EIsNull, Type: kernels.TBool, Args: []*Expr{eq}}
 					notFalse := &Expr{Kind: ECase, Type: kernels.TBool, HasElse: true, Args: []*Expr{isNull, BoolConst(true), eq}}
