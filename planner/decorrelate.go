@@ -249,12 +249,44 @@ func (d *decorrelator) replaceSubqueries(input Node, e *Expr) (Node, *Expr, erro
 				ferr = err
 				return x
 			}
+			if x.Sub.Kind == SubIn && (len(preds) > 1 || len(x.Sub.Test.Columns()) == 0) {
+				var col *Expr
+				input, col, ferr = d.inValue(input, x.Sub, sub, preds)
+				if ferr != nil {
+					return x
+				}
+				return col
+			}
 			mark := d.newCol("mark", kernels.TBool)
 			input = &Join{Kind: JoinMark, Left: input, Right: sub, Cond: And(preds...), MarkCol: mark, NullAware: x.Sub.Kind == SubIn}
 			return Col(mark)
 		}
 	})
 	return input, out, ferr
+}
+
+// inValue joins the three-valued result of a correlated IN, or of an IN
+// whose test value is a constant, onto input. A null-aware mark join
+// decides NULLs over the whole build side and needs the test as a join
+// key, so two plain mark joins are used instead: one marks rows with a
+// (correlated) pair whose equality is TRUE, the other rows with a pair
+// whose equality is NULL; the value is TRUE, NULL or FALSE in that order.
+// sub and preds are the subquery's decorrelated plan and join predicates
+// (the IN equality last), from subPlan.
+func (d *decorrelator) inValue(input Node, s *Subquery, sub Node, preds []*Expr) (Node, *Expr, error) {
+	sub2, preds2, err := d.subPlan(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	m1, m2 := d.newCol("mark", kernels.TBool), d.newCol("mark", kernels.TBool)
+	input = &Join{Kind: JoinMark, Left: input, Right: sub, Cond: And(preds...), MarkCol: m1}
+	last := len(preds2) - 1
+	isNull := &Expr{Kind: EIsNull, Type: kernels.TBool, Args: []*Expr{preds2[last]}}
+	cond := append(append([]*Expr{}, preds2[:last]...), isNull)
+	input = &Join{Kind: JoinMark, Left: input, Right: sub2, Cond: And(cond...), MarkCol: m2}
+	val := &Expr{Kind: ECase, Type: kernels.TBool, HasElse: true, Args: []*Expr{
+		Col(m1), BoolConst(true), Col(m2), NullConst(kernels.TBool), BoolConst(false)}}
+	return input, val, nil
 }
 
 // scalar joins a scalar subquery's value onto input.
