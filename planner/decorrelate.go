@@ -359,6 +359,13 @@ func (d *decorrelator) scalarByRow(input Node, sp Node, col Column) (Node, *Expr
 		aggs[i] = a
 		if a.Func == "count_star" {
 			aggs[i].Func, aggs[i].Args = "count", []*Expr{Col(mark)}
+			continue
+		}
+		// An outer row without matches joins one NULL-extended row; its
+		// arguments must be NULL too (min('a') would see 'a' otherwise).
+		aggs[i].Args = make([]*Expr, len(a.Args))
+		for k, arg := range a.Args {
+			aggs[i].Args[k] = &Expr{Kind: ECase, Type: arg.Type, Args: []*Expr{Col(mark), arg}}
 		}
 	}
 	var top Node = &Aggregate{Input: j, Groups: groups, GroupCols: gcols, Aggs: aggs, AggCols: agg.AggCols}
