@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
+	"math/big"
 	"math/rand"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
 )
 
 // Differential fuzzing against DuckDB (see difffuzz.go for the rules).
@@ -79,7 +82,38 @@ func TestDifferentialFuzz(t *testing.T) {
 type testLog struct{ t *testing.T }
 
 func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(string(p))
-	fmt.Print()
+	l.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestCompareRows checks the result comparison the fuzzer relies on.
+func TestCompareRows(t *testing.T) {
+	i := func(v int64) fval { return fval{kind: 'i', i: v} }
+	f := func(v float64) fval { return fval{kind: 'f', f: v} }
+	s := func(v string) fval { return fval{kind: 's', s: v} }
+	null := fval{kind: 'n'}
+	cases := []struct {
+		name      string
+		got, want frows
+		ordered   bool
+		same      bool
+	}{
+		{"equal", frows{{i(1), s("a")}}, frows{{i(1), s("a")}}, true, true},
+		{"NULL is not ''", frows{{null}}, frows{{s("")}}, false, false},
+		{"float tolerance", frows{{f(1.0000000001)}}, frows{{f(1)}}, true, true},
+		{"float differs", frows{{f(1.5)}}, frows{{f(1)}}, true, false},
+		{"exact ints differ", frows{{i(1 << 60)}}, frows{{i(1<<60 + 1)}}, true, false},
+		{"exact vs decimal", frows{{i(2)}}, frows{{duckValue(duckdb.Decimal{Value: big.NewInt(200), Scale: 2}, "DECIMAL(3,2)")}}, true, true},
+		{"order ignored", frows{{i(1)}, {i(2)}}, frows{{i(2)}, {i(1)}}, false, true},
+		{"order kept", frows{{i(1)}, {i(2)}}, frows{{i(2)}, {i(1)}}, true, false},
+		{"multiset counts", frows{{i(1)}, {i(1)}}, frows{{i(1)}, {i(2)}}, false, false},
+		{"row count", frows{{i(1)}}, frows{}, false, false},
+		{"near-equal sort", frows{{f(1.00000001), s("b")}, {f(1), s("a")}}, frows{{f(1), s("b")}, {f(1.00000001), s("a")}}, false, true},
+	}
+	for _, c := range cases {
+		d := compareRows(c.got, c.want, c.ordered)
+		if (d == "") != c.same {
+			t.Errorf("%s: compareRows = %q, want same=%v", c.name, d, c.same)
+		}
+	}
 }
