@@ -2,7 +2,8 @@
 # Runs every test of the project: the main module (unit tests, the race
 # detector on the concurrent packages, .slt suites, short fuzzing of the
 # parsers and readers) and the bench module's TPC-H conformance against
-# DuckDB at SF 0.01 and 0.1.
+# DuckDB at SF 0.01 and 0.1, plus its short differential fuzzing run
+# against DuckDB (TestDifferentialFuzz: 3000 queries or 150 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,5 +27,5 @@ for target in FuzzParquetScan FuzzCSVScan; do
 done
 go test -run '^$' -fuzz '^FuzzBind$' -fuzztime "$FUZZTIME" ./sql/
 
-echo "== TPC-H conformance against DuckDB (bench module)"
+echo "== TPC-H conformance and differential fuzzing against DuckDB (bench module)"
 (cd bench && go test -count=1 -timeout 40m ./...)
