@@ -100,7 +100,7 @@ type fuzzer struct {
 // cannot take the machine's memory.
 const (
 	fuzzMemoryLimit = 1 << 30
-	fuzzMaxRows     = 50000
+	fuzzMaxRows     = 20000
 )
 
 var errTooLarge = errors.New("result too large")
