@@ -186,6 +186,11 @@ func (d *decorrelator) subPlan(s *Subquery) (Node, []*Expr, error) {
 		col := s.Plan.Columns()[0]
 		preds = append(preds, Call("eq", kernels.TBool, s.Test, Col(col)))
 	}
+	if s.Kind == SubExists && len(preds) == 0 {
+		// Uncorrelated: one row decides, and the join (which has no key
+		// to hash on) pairs every outer row with what it reads.
+		plan = &Limit{Input: plan, Count: 1}
+	}
 	return plan, preds, nil
 }
 
