@@ -746,7 +746,7 @@ func fuzzRun(ctx context.Context, cfg fuzzConfig) (*fuzzStats, error) {
 			lastLog = time.Now()
 			fmt.Fprintf(cfg.Log, "difffuzz: %d queries, %.0fs, %d mismatches\n", st.Queries, time.Since(start).Seconds(), len(st.Mismatches))
 		}
-		class, _ := f.check(q)
+		class, detail := f.check(q)
 		switch class {
 		case outSame:
 			st.BothOK++
@@ -763,7 +763,7 @@ func fuzzRun(ctx context.Context, cfg fuzzConfig) (*fuzzStats, error) {
 		case outTimeout:
 			// Slowness is not a wrong answer; counted and reported.
 			st.Timeouts++
-			fmt.Fprintf(cfg.Log, "difffuzz: query seed %d timed out: %s\n", qseed, q.SQL())
+			fmt.Fprintf(cfg.Log, "difffuzz: query seed %d timed out (%s): %s\n", qseed, detail, q.SQL())
 			continue
 		}
 		// A mismatch: shrink while the same class of mismatch persists.
