@@ -162,6 +162,10 @@ func writeEdgeTable(path string) error {
 		{nil, int32(1), int64(-1), int64(-1), 1.5, "a ", "1992-01-01", true},
 		{int32(7), int32(2147483647), nil, int64(99999999999), 1e-3, "MAIL", "1992-01-02", nil},
 		{int32(12), int32(12), int64(12), int64(0), 1000.0, "abc", "1998-12-01", false},
+		{int32(8), int32(8), int64(8), int64(800), math.NaN(), "NaN", "1999-01-01", true},
+		{int32(9), int32(9), int64(9), int64(900), math.Inf(1), "Infinity", "1999-01-02", false},
+		{int32(10), int32(10), int64(10), int64(1000), math.Inf(-1), "-inf", "1999-01-03", nil},
+		{int32(8), int32(11), int64(11), int64(1100), math.NaN(), "nan", nil, nil},
 	}
 	mem := memory.NewGoAllocator()
 	rb := array.NewRecordBuilder(mem, schema)
