@@ -89,6 +89,17 @@ func (d *decorrelator) filter(f *Filter) (Node, error) {
 			continue
 		}
 		if e.Kind == ESubquery && (e.Sub.Kind == SubExists || e.Sub.Kind == SubIn) {
+			if e.Sub.Kind == SubIn && e.Sub.Test.HasSubquery() {
+				// A subquery in the test value: join it first.
+				s := *e.Sub
+				var err error
+				if input, s.Test, err = d.replaceSubqueries(input, s.Test); err != nil {
+					return nil, err
+				}
+				ec := *e
+				ec.Sub = &s
+				e = &ec
+			}
 			sub, preds, err := d.subPlan(e.Sub)
 			if err != nil {
 				return nil, err
