@@ -628,8 +628,7 @@ func (g *Gen) subIn(c *ctx, correlated bool) *Expr {
 	sc := &ctx{cols: q.cols, depth: 1, level: c.level + 1, noSub: true}
 	q.q.Sel.Items = []Item{{E: g.expr(sc, t), Alias: "c0"}}
 	q.q.Types = []Type{t}
-	// No subquery on the left: "subquery was not decorrelated" (todo/fuzz.slt).
-	lhs := g.expr(&ctx{cols: c.cols, outer: c.outer, keys: c.keys, depth: 1, level: c.level, noSub: true}, t)
+	lhs := g.expr(&ctx{cols: c.cols, outer: c.outer, keys: c.keys, depth: 1, level: c.level}, t)
 	return &Expr{Kind: KInSub, T: Bool, Args: []*Expr{lhs}, Sub: q.q, Not: g.chance(0.4)}
 }
 
