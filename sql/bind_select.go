@@ -438,7 +438,8 @@ func (b *Binder) bindAggCall(ctx *exprCtx, fc *pg.FuncCall, name string) (*plann
 	call := planner.AggCall{Func: fn, Args: args, Distinct: fc.AggDistinct && fn != "min" && fn != "max", Type: rt}
 	key := fn + "|" + boolStr(call.Distinct)
 	for _, x := range args {
-		key += "|" + x.String()
+		// With the type: CAST(NULL AS DATE) prints as NULL too.
+		key += "|" + x.String() + "::" + x.Type.String()
 	}
 	if i, ok := a.aggKeys[key]; ok {
 		return planner.Col(a.aggCols[i]), nil
