@@ -653,6 +653,16 @@ func compareVal(a, b fval) int {
 		return 0
 	case 1:
 		x, y := a.num(), b.num()
+		// NaN sorts after every number (as in PostgreSQL), so that the
+		// order is total.
+		switch xn, yn := math.IsNaN(x), math.IsNaN(y); {
+		case xn && yn:
+			return 0
+		case xn:
+			return 1
+		case yn:
+			return -1
+		}
 		switch {
 		case x < y:
 			return -1

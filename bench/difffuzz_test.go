@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"math"
 	"math/big"
 	"math/rand"
 	"os"
@@ -108,6 +109,7 @@ func TestCompareRows(t *testing.T) {
 		{"order kept", frows{{i(1)}, {i(2)}}, frows{{i(2)}, {i(1)}}, true, false},
 		{"multiset counts", frows{{i(1)}, {i(1)}}, frows{{i(1)}, {i(2)}}, false, false},
 		{"row count", frows{{i(1)}}, frows{}, false, false},
+		{"NaN sorts last", frows{{f(math.NaN())}, {f(math.Inf(-1))}, {f(-1e10)}, {f(1)}, {null}}, frows{{f(-1e10)}, {null}, {f(1)}, {f(math.Inf(-1))}, {f(math.NaN())}}, false, true},
 		{"near-equal sort", frows{{f(1.00000001), s("b")}, {f(1), s("a")}}, frows{{f(1), s("b")}, {f(1.00000001), s("a")}}, false, true},
 	}
 	for _, c := range cases {
