@@ -580,6 +580,19 @@ func (f *fuzzer) check(q *qgen.Query) (class, detail string) {
 	return outSame, ""
 }
 
+var positionRE = regexp.MustCompile(`\(at line \d+, column \d+\)|\d+`)
+
+// errorKey identifies a one-sided error by the first line of its message
+// without positions and numbers, so that shrinking does not wander from
+// one error to another ("" for other outcomes).
+func errorKey(class, detail string) string {
+	if class != outBErr && class != outDErr {
+		return ""
+	}
+	line, _, _ := strings.Cut(detail, "\n")
+	return positionRE.ReplaceAllString(line, "#")
+}
+
 // compareRows compares two results: as sequences when ordered, else as
 // multisets. It returns "" when they agree.
 func compareRows(got, want frows, ordered bool) string {
@@ -792,10 +805,12 @@ func fuzzRun(ctx context.Context, cfg fuzzConfig) (*fuzzStats, error) {
 			fmt.Fprintf(cfg.Log, "difffuzz: query seed %d timed out (%s): %s\n", qseed, detail, q.SQL())
 			continue
 		}
-		// A mismatch: shrink while the same class of mismatch persists.
+		// A mismatch: shrink while the same class of mismatch (for an
+		// error, the same message) persists.
+		key := errorKey(class, detail)
 		shrunk, tries := qgen.Shrink(q, func(c *qgen.Query) bool {
-			cl, _ := f.check(c)
-			return cl == class
+			cl, d := f.check(c)
+			return cl == class && errorKey(cl, d) == key
 		}, 3000, time.Now().Add(cfg.ShrinkFor))
 		_, sdetail := f.check(shrunk)
 		m := fuzzMismatch{QuerySeed: qseed, Original: q.SQL(), Shrunk: shrunk.SQL(), Detail: class + ": " + sdetail}

@@ -119,3 +119,16 @@ func TestCompareRows(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorKey checks that shrinking keeps to one error message.
+func TestErrorKey(t *testing.T) {
+	a := errorKey(outBErr, "bellows error: CASE types date and text cannot be matched (at line 1, column 82)")
+	b := errorKey(outBErr, "bellows error: CASE types date and text cannot be matched (at line 1, column 19)\nmore")
+	c := errorKey(outBErr, "bellows error: CASE types bigint and boolean cannot be matched (at line 1, column 8)")
+	if a != b || a == c || a == "" {
+		t.Errorf("errorKey: %q %q %q", a, b, c)
+	}
+	if errorKey(outDiff, "row 1 differs") != "" {
+		t.Error("errorKey of a result difference is not empty")
+	}
+}

@@ -219,9 +219,13 @@ func (m *mutator) expr(p **Expr) {
 			m.site(func() { e.Args = append(e.Args[:i:i], e.Args[i+1:]...) })
 		}
 	}
-	if e.Kind == KCase && len(e.Args) > 2 {
-		m.site(func() { e.Args = e.Args[:len(e.Args)-1] })
+	if e.Kind == KCase {
 		if len(e.Args)%2 == 1 {
+			// Drop the ELSE.
+			m.site(func() { e.Args = e.Args[:len(e.Args)-1] })
+		}
+		if len(e.Args) >= 4 {
+			// Drop the first WHEN/THEN pair.
 			m.site(func() { e.Args = e.Args[2:] })
 		}
 	}
