@@ -40,6 +40,8 @@ func main() {
 	switch os.Args[1] {
 	case "tpch":
 		err = runTPCH(os.Args[2:])
+	case "fuzz":
+		err = runFuzz(os.Args[2:])
 	case "help", "-h", "-help", "--help":
 		usage(os.Stdout)
 		return

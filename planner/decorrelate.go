@@ -89,6 +89,17 @@ func (d *decorrelator) filter(f *Filter) (Node, error) {
 			continue
 		}
 		if e.Kind == ESubquery && (e.Sub.Kind == SubExists || e.Sub.Kind == SubIn) {
+			if e.Sub.Kind == SubIn && e.Sub.Test.HasSubquery() {
+				// A subquery in the test value: join it first.
+				s := *e.Sub
+				var err error
+				if input, s.Test, err = d.replaceSubqueries(input, s.Test); err != nil {
+					return nil, err
+				}
+				ec := *e
+				ec.Sub = &s
+				e = &ec
+			}
 			sub, preds, err := d.subPlan(e.Sub)
 			if err != nil {
 				return nil, err
@@ -99,7 +110,22 @@ func (d *decorrelator) filter(f *Filter) (Node, error) {
 			}
 			j := &Join{Kind: kind, Left: input, Right: sub, Cond: And(preds...)}
 			if e.Sub.Kind == SubIn && neg {
-				j.NullAware = true
+				if len(preds) > 1 || len(e.Sub.Test.Columns()) == 0 {
+					// Correlated NOT IN: NULLs make the test unknown only
+					// among the outer row's own correlated rows, which a
+					// null-aware join (deciding over the whole build side)
+					// cannot see. A constant test value is no join key for
+					// a null-aware join either (its equality would be
+					// pushed into the subquery as a filter). Drop the row
+					// when some (correlated) pair's equality is not FALSE.
+					eq := preds[len(preds)-1]
+					isNull := &Expr{Kind: EIsNull, Type: kernels.TBool, Args: []*Expr{eq}}
+					notFalse := &Expr{Kind: ECase, Type: kernels.TBool, HasElse: true, Args: []*Expr{isNull, BoolConst(true), eq}}
+					preds[len(preds)-1] = notFalse
+					j.Cond = And(preds...)
+				} else {
+					j.NullAware = true
+				}
 			}
 			input = j
 			continue
@@ -171,6 +197,11 @@ func (d *decorrelator) subPlan(s *Subquery) (Node, []*Expr, error) {
 		col := s.Plan.Columns()[0]
 		preds = append(preds, Call("eq", kernels.TBool, s.Test, Col(col)))
 	}
+	if s.Kind == SubExists && len(preds) == 0 {
+		// Uncorrelated: one row decides, and the join (which has no key
+		// to hash on) pairs every outer row with what it reads.
+		plan = &Limit{Input: plan, Count: 1}
+	}
 	return plan, preds, nil
 }
 
@@ -234,12 +265,44 @@ func (d *decorrelator) replaceSubqueries(input Node, e *Expr) (Node, *Expr, erro
 				ferr = err
 				return x
 			}
+			if x.Sub.Kind == SubIn && (len(preds) > 1 || len(x.Sub.Test.Columns()) == 0) {
+				var col *Expr
+				input, col, ferr = d.inValue(input, x.Sub, sub, preds)
+				if ferr != nil {
+					return x
+				}
+				return col
+			}
 			mark := d.newCol("mark", kernels.TBool)
 			input = &Join{Kind: JoinMark, Left: input, Right: sub, Cond: And(preds...), MarkCol: mark, NullAware: x.Sub.Kind == SubIn}
 			return Col(mark)
 		}
 	})
 	return input, out, ferr
+}
+
+// inValue joins the three-valued result of a correlated IN, or of an IN
+// whose test value is a constant, onto input. A null-aware mark join
+// decides NULLs over the whole build side and needs the test as a join
+// key, so two plain mark joins are used instead: one marks rows with a
+// (correlated) pair whose equality is TRUE, the other rows with a pair
+// whose equality is NULL; the value is TRUE, NULL or FALSE in that order.
+// sub and preds are the subquery's decorrelated plan and join predicates
+// (the IN equality last), from subPlan.
+func (d *decorrelator) inValue(input Node, s *Subquery, sub Node, preds []*Expr) (Node, *Expr, error) {
+	sub2, preds2, err := d.subPlan(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	m1, m2 := d.newCol("mark", kernels.TBool), d.newCol("mark", kernels.TBool)
+	input = &Join{Kind: JoinMark, Left: input, Right: sub, Cond: And(preds...), MarkCol: m1}
+	last := len(preds2) - 1
+	isNull := &Expr{Kind: EIsNull, Type: kernels.TBool, Args: []*Expr{preds2[last]}}
+	cond := append(append([]*Expr{}, preds2[:last]...), isNull)
+	input = &Join{Kind: JoinMark, Left: input, Right: sub2, Cond: And(cond...), MarkCol: m2}
+	val := &Expr{Kind: ECase, Type: kernels.TBool, HasElse: true, Args: []*Expr{
+		Col(m1), BoolConst(true), Col(m2), NullConst(kernels.TBool), BoolConst(false)}}
+	return input, val, nil
 }
 
 // scalar joins a scalar subquery's value onto input.
@@ -312,6 +375,13 @@ func (d *decorrelator) scalarByRow(input Node, sp Node, col Column) (Node, *Expr
 		aggs[i] = a
 		if a.Func == "count_star" {
 			aggs[i].Func, aggs[i].Args = "count", []*Expr{Col(mark)}
+			continue
+		}
+		// An outer row without matches joins one NULL-extended row; its
+		// arguments must be NULL too (min('a') would see 'a' otherwise).
+		aggs[i].Args = make([]*Expr, len(a.Args))
+		for k, arg := range a.Args {
+			aggs[i].Args[k] = &Expr{Kind: ECase, Type: arg.Type, Args: []*Expr{Col(mark), arg}}
 		}
 	}
 	var top Node = &Aggregate{Input: j, Groups: groups, GroupCols: gcols, Aggs: aggs, AggCols: agg.AggCols}

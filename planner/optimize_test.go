@@ -231,3 +231,17 @@ func TestBushyJoinThroughDimensionChain(t *testing.T) {
 		t.Fatalf("dima is joined before the chain reduced the fact table:\n%s", p)
 	}
 }
+
+// An uncorrelated EXISTS needs one row of its subquery: the join reads it
+// through a LIMIT 1 instead of pairing every outer row with every row.
+func TestUncorrelatedExistsReadsOneRow(t *testing.T) {
+	for _, q := range []string{
+		"SELECT f_v FROM fact WHERE NOT EXISTS (SELECT 1 FROM dima WHERE a_v = 3)",
+		"SELECT f_v FROM fact WHERE EXISTS (SELECT 1 FROM dima) OR f_v = 1",
+	} {
+		p := plan(t, q)
+		if !strings.Contains(p, "Limit 1") {
+			t.Errorf("%s: no LIMIT 1 on the subquery:\n%s", q, p)
+		}
+	}
+}

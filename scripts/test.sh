@@ -3,7 +3,9 @@
 # detector on the concurrent packages, .slt suites, short fuzzing of the
 # parsers and readers, the official TPC-H SF 1 answers when
 # ../shared/tpch/answers/official-sf1 exists) and the bench module's TPC-H
-# conformance against DuckDB at SF 0.01 and 0.1.
+# conformance against DuckDB at SF 0.01 and 0.1, plus its short
+# differential fuzzing run against DuckDB (TestDifferentialFuzz: 3000
+# queries or 150 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Freed Arrow buffers are overwritten before the pool reuses them, so a
@@ -43,5 +45,5 @@ for target in FuzzParquetScan FuzzCSVScan; do
 done
 go test -run '^$' -fuzz '^FuzzBind$' -fuzztime "$FUZZTIME" ./sql/
 
-echo "== TPC-H conformance against DuckDB (bench module)"
+echo "== TPC-H conformance and differential fuzzing against DuckDB (bench module)"
 (cd bench && go test -count=1 -timeout 40m ./...)

@@ -431,6 +431,7 @@ func (b *Binder) bindSimpleSelect(sel *pg.SelectStmt, outer *scope) (*boundQuery
 		for i, it := range items {
 			names[i] = it.name
 		}
+		var constKey *planner.Expr
 		for _, g := range sel.GroupClause {
 			if g.GetGroupingSet() != nil {
 				return nil, &Error{Msg: "GROUPING SETS, ROLLUP and CUBE are not supported"}
@@ -468,9 +469,15 @@ func (b *Binder) bindSimpleSelect(sel *pg.SelectStmt, outer *scope) (*boundQuery
 				}
 			}
 			if ge.IsConst() {
+				// A constant key does not split groups, but GROUP BY
+				// still means no rows in, no groups out: keep the first
+				// one in case no other key is left.
+				if constKey == nil {
+					constKey = ge
+				}
 				continue
 			}
-			key := ge.String()
+			key := b.groupKey(ge)
 			if _, dup := agg.groupKeys[key]; dup {
 				continue
 			}
@@ -485,6 +492,11 @@ func (b *Binder) bindSimpleSelect(sel *pg.SelectStmt, outer *scope) (*boundQuery
 				}
 			}
 			agg.groupCols = append(agg.groupCols, b.newCol(name, ge.Type, true))
+		}
+		if len(agg.groups) == 0 && constKey != nil {
+			agg.groupKeys[b.groupKey(constKey)] = 0
+			agg.groups = append(agg.groups, constKey)
+			agg.groupCols = append(agg.groupCols, b.newCol("group", constKey.Type, true))
 		}
 	}
 

@@ -438,7 +438,8 @@ func (b *Binder) bindAggCall(ctx *exprCtx, fc *pg.FuncCall, name string) (*plann
 	call := planner.AggCall{Func: fn, Args: args, Distinct: fc.AggDistinct && fn != "min" && fn != "max", Type: rt}
 	key := fn + "|" + boolStr(call.Distinct)
 	for _, x := range args {
-		key += "|" + x.String()
+		// With the type: CAST(NULL AS DATE) prints as NULL too.
+		key += "|" + x.String() + "::" + x.Type.String()
 	}
 	if i, ok := a.aggKeys[key]; ok {
 		return planner.Col(a.aggCols[i]), nil
@@ -459,11 +460,22 @@ func boolStr(v bool) string {
 
 // finishAgg replaces group expressions by group columns and rejects input
 // columns used outside aggregates.
+// groupKey is the text by which a GROUP BY expression is recognised in
+// the select list and HAVING: e's text after constant folding, because an
+// expression bound inside a call (a comparison, say) comes out folded
+// while the same expression bound alone may not.
+func (b *Binder) groupKey(e *planner.Expr) string {
+	if f, _, err := planner.FoldConstants(e, b.kernels); err == nil {
+		return f.String()
+	}
+	return e.String()
+}
+
 func (b *Binder) finishAgg(a *aggCtx, e *planner.Expr, loc int32) (*planner.Expr, error) {
 	var rewrite func(x *planner.Expr) *planner.Expr
 	rewrite = func(x *planner.Expr) *planner.Expr {
 		if x.Kind != planner.EConst {
-			if i, ok := a.groupKeys[x.String()]; ok {
+			if i, ok := a.groupKeys[b.groupKey(x)]; ok {
 				return planner.Col(a.groupCols[i])
 			}
 		}
