@@ -182,6 +182,7 @@ func (db *DB) newQuery() (string, *exec.QueryContext) {
 	defer db.mu.Unlock()
 	s := db.settings
 	id := "q" + strconv.FormatInt(db.nextID.Add(1), 10)
+	gcFitQueryLimit(s.memoryLimit)
 	q := exec.NewQueryContext(db.opts.Allocator, s.memoryLimit, s.parallelism)
 	if s.batchSize > 0 {
 		q.BatchSize = s.batchSize
