@@ -38,7 +38,8 @@ type Options struct {
 	// MemoryLimit is the default per-query memory limit in bytes (0: none).
 	MemoryLimit int64
 	// Allocator, if set, backs every query's Arrow buffers (tests pass a
-	// checked allocator).
+	// checked allocator; PooledAllocator recycles buffers). Nil: the Go
+	// allocator.
 	Allocator memory.Allocator
 	// SpillDir is where queries near their memory limit write spill files
 	// (one directory per query, removed when it ends); "" uses DataDir/tmp

@@ -186,7 +186,9 @@ func benchTPCH(cfg tpchConfig) error {
 	}
 
 	// Engines.
-	bdb, err := bellows.Open(bellows.Options{Parallelism: cfg.threads, MemoryLimit: cfg.memLimit})
+	// Rows are only counted, so the recycling pool is safe (see
+	// bellows.PooledAllocator).
+	bdb, err := bellows.Open(bellows.Options{Parallelism: cfg.threads, MemoryLimit: cfg.memLimit, Allocator: bellows.PooledAllocator()})
 	if err != nil {
 		return fmt.Errorf("bellows.Open: %w", err)
 	}

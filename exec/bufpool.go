@@ -42,8 +42,8 @@ func NewBufferPool(poison bool) *BufferPool {
 	return &BufferPool{small: memory.NewGoAllocator(), poison: poison}
 }
 
-// DefaultBufferPool is the process-wide pool queries allocate from when
-// no allocator is configured. BELLOWS_BUFFER_POISON=1 turns on poisoning.
+// DefaultBufferPool is the process-wide pool a program opts into
+// (bellows.PooledAllocator). BELLOWS_BUFFER_POISON=1 turns on poisoning.
 var DefaultBufferPool = NewBufferPool(os.Getenv("BELLOWS_BUFFER_POISON") == "1")
 
 // bufClass returns the class index and size for a request of n bytes

@@ -44,11 +44,11 @@ type QueryContext struct {
 }
 
 // NewQueryContext returns a context with an accounting allocator over
-// parent (nil: DefaultBufferPool), a memory limit (0: none) and a parallelism
+// parent (nil: the Go allocator), a memory limit (0: none) and a parallelism
 // (<= 0: GOMAXPROCS).
 func NewQueryContext(parent memory.Allocator, limit int64, parallelism int) *QueryContext {
 	if parent == nil {
-		parent = DefaultBufferPool
+		parent = memory.NewGoAllocator()
 	}
 	pool := NewMemoryPool(limit)
 	q := &QueryContext{Alloc: NewAllocator(parent, pool), Pool: pool, BatchSize: DefaultBatchSize, Kernels: kernels.Default, running: map[*runningPipeline]bool{}}

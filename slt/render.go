@@ -35,7 +35,9 @@ func RenderValue(arr arrow.Array, i int, typ byte) string {
 	if v.Null {
 		return "NULL"
 	}
-	return renderValue(v, t, typ)
+	// A copy: string values alias the batch's buffers, which a recycling
+	// allocator reuses once the batch is released.
+	return strings.Clone(renderValue(v, t, typ))
 }
 
 func renderValue(v kernels.Value, t kernels.Type, typ byte) string {

@@ -44,7 +44,7 @@ func rootCmd() *cobra.Command {
 				home, _ := os.UserHomeDir()
 				dataDir = filepath.Join(home, ".bellows")
 			}
-			db, err := bellows.Open(bellows.Options{DataDir: dataDir})
+			db, err := bellows.Open(bellows.Options{DataDir: dataDir, Allocator: bellows.PooledAllocator()})
 			if err != nil {
 				return err
 			}
@@ -63,7 +63,7 @@ func sqlCmd() *cobra.Command {
 		Use:   "sql",
 		Short: "run SQL statements non-interactively (or a shell without -c/-f)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := bellows.Open(bellows.Options{DataDir: dataDir})
+			db, err := bellows.Open(bellows.Options{DataDir: dataDir, Allocator: bellows.PooledAllocator()})
 			if err != nil {
 				return err
 			}
