@@ -351,38 +351,10 @@ func arithDecimal(op arithOp, ta, tb Type) (Type, ExecFn) {
 		sa, sb := Stride(args[0], n), Stride(args[1], n)
 		buf, out := decOut(ctx.Alloc, n)
 		var ovf, zero byte
-		if fast {
-			switch op {
-			case opAdd:
-				for i := range out {
-					out[i] = decimal128.FromI64(int64(a[i*sa].LowBits())*ma + int64(b[i*sb].LowBits())*mb)
-				}
-			case opSub:
-				for i := range out {
-					out[i] = decimal128.FromI64(int64(a[i*sa].LowBits())*ma - int64(b[i*sb].LowBits())*mb)
-				}
-			case opMul:
-				for i := range out {
-					out[i] = decimal128.FromI64(int64(a[i*sa].LowBits()) * int64(b[i*sb].LowBits()))
-				}
-			}
-		} else if op != opMod && small && drop == 0 && decBatchFits(a, sa, ma, b, sb, mb, op == opMul, n) {
-			// Every value of this batch is small enough that no row can
-			// overflow 63 bits: one loop without per-row checks.
-			switch op {
-			case opAdd:
-				for i := range out {
-					out[i] = decimal128.FromI64(int64(a[i*sa].LowBits())*ma + int64(b[i*sb].LowBits())*mb)
-				}
-			case opSub:
-				for i := range out {
-					out[i] = decimal128.FromI64(int64(a[i*sa].LowBits())*ma - int64(b[i*sb].LowBits())*mb)
-				}
-			case opMul:
-				for i := range out {
-					out[i] = decimal128.FromI64(int64(a[i*sa].LowBits()) * ma * int64(b[i*sb].LowBits()) * mb)
-				}
-			}
+		// The unchecked loop serves results of at most 18 digits, and any
+		// batch whose largest values leave a 63-bit result.
+		if fast || (op != opMod && small && drop == 0 && decBatchFits(a, sa, ma, b, sb, mb, op == opMul, n)) {
+			decUnchecked(op, out, a, sa, ma, b, sb, mb)
 		} else {
 			for i := range out {
 				r, ok, z := one(a[i*sa], b[i*sb])
@@ -394,6 +366,25 @@ func arithDecimal(op arithOp, ta, tb Type) (Type, ExecFn) {
 		isZero := func(i int) bool { _, _, z := one(a[i*sa], b[i*sb]); return z }
 		isOvf := func(i int) bool { _, ok, _ := one(a[i*sa], b[i*sb]); return !ok }
 		return finishChecked(ctx, ret, buf, args, n, zero != 0, ovf != 0, isZero, isOvf, errNumOverflow)
+	}
+}
+
+// decUnchecked computes add, sub or mul of the int64 values of a and b
+// (aligned by ma and mb) without overflow checks.
+func decUnchecked(op arithOp, out, a []decimal128.Num, sa int, ma int64, b []decimal128.Num, sb int, mb int64) {
+	switch op {
+	case opAdd:
+		for i := range out {
+			out[i] = decimal128.FromI64(int64(a[i*sa].LowBits())*ma + int64(b[i*sb].LowBits())*mb)
+		}
+	case opSub:
+		for i := range out {
+			out[i] = decimal128.FromI64(int64(a[i*sa].LowBits())*ma - int64(b[i*sb].LowBits())*mb)
+		}
+	case opMul:
+		for i := range out {
+			out[i] = decimal128.FromI64(int64(a[i*sa].LowBits()) * ma * int64(b[i*sb].LowBits()) * mb)
+		}
 	}
 }
 
