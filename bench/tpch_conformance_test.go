@@ -279,6 +279,21 @@ func checkQuery(t *testing.T, sf, dir string, q int, text, file, variant string)
 	t.Logf("%s: %d rows match; bellows CLI %.3fs (including process start), duckdb %.3fs", label, len(got.Rows), dur.Seconds(), duckDur.Seconds())
 }
 
+// checkWithSetting runs query q with `SET <setting>;` before it and
+// compares with DuckDB's answer to the plain query.
+func checkWithSetting(t *testing.T, repo, sf, dir string, q int, setting, label string) {
+	t.Helper()
+	text, err := harness.ReadQuery(repo, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), fmt.Sprintf("q%02d_set.sql", q))
+	if err := os.WriteFile(file, []byte("SET "+setting+";\n"+text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkQuery(t, sf, dir, q, text, file, label)
+}
+
 // TestTPCH runs the 22 query files as they are.
 func TestTPCH(t *testing.T) {
 	repo := tpch.repoRoot(t)
@@ -312,16 +327,7 @@ func TestTPCHParallelism(t *testing.T) {
 				t.Run(fmt.Sprintf("p%d", p), func(t *testing.T) {
 					for _, q := range qs {
 						t.Run(fmt.Sprintf("q%02d", q), func(t *testing.T) {
-							text, err := harness.ReadQuery(repo, q)
-							if err != nil {
-								t.Fatal(err)
-							}
-							file := filepath.Join(t.TempDir(), fmt.Sprintf("q%02d_p%d.sql", q, p))
-							script := fmt.Sprintf("SET parallelism = %d;\n%s", p, text)
-							if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
-								t.Fatal(err)
-							}
-							checkQuery(t, sf, dir, q, text, file, fmt.Sprintf(" parallelism=%d", p))
+							checkWithSetting(t, repo, sf, dir, q, fmt.Sprintf("parallelism = %d", p), fmt.Sprintf(" parallelism=%d", p))
 						})
 					}
 				})
@@ -349,16 +355,7 @@ func TestTPCHMemoryLimit(t *testing.T) {
 			dir := tpch.dataDir(t, sf)
 			for _, q := range qs {
 				t.Run(fmt.Sprintf("q%02d", q), func(t *testing.T) {
-					text, err := harness.ReadQuery(repo, q)
-					if err != nil {
-						t.Fatal(err)
-					}
-					file := filepath.Join(t.TempDir(), fmt.Sprintf("q%02d_mem.sql", q))
-					script := fmt.Sprintf("SET memory_limit = '%s';\n%s", limit, text)
-					if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					checkQuery(t, sf, dir, q, text, file, " memory_limit="+limit)
+					checkWithSetting(t, repo, sf, dir, q, fmt.Sprintf("memory_limit = '%s'", limit), " memory_limit="+limit)
 				})
 			}
 		})
