@@ -41,6 +41,7 @@ func singleColumnFilters(conj []*planner.Expr, cols []planner.Column) []int {
 func (s *ScanSource) assembleDict(raw arrow.RecordBatch, pos []int, unscaled []bool, keep []byte, sel []int32) (arrow.RecordBatch, uint64, []byte, []int32, error) {
 	n := int(raw.NumRows())
 	var applied uint64
+	var idx []int32 // scratch for dictionary indices
 	for f, col := range s.filterCol {
 		if col < 0 {
 			continue
@@ -65,7 +66,7 @@ func (s *ScanSource) assembleDict(raw arrow.RecordBatch, pos []int, unscaled []b
 		}
 		applied |= 1 << f
 		s.DictFiltered.Add(1)
-		if err := scDictMask(d, truth, keep); err != nil {
+		if idx, err = scDictMask(d, truth, keep, idx); err != nil {
 			return nil, 0, keep, sel, err
 		}
 	}
@@ -85,7 +86,6 @@ func (s *ScanSource) assembleDict(raw arrow.RecordBatch, pos []int, unscaled []b
 		releaseAll(cols[:i])
 		return nil, 0, keep, sel, &FileError{RowGroup: -1, Column: s.scan.FileCols[i], Err: err}
 	}
-	var idx []int32
 	for i, p := range pos {
 		t := s.scan.Cols[i].Type
 		if d, ok := raw.Column(p).(*array.Dictionary); ok && !all {
@@ -184,11 +184,11 @@ func seqInt32(n int) []int32 {
 }
 
 // scDictMask clears keep's bit for every row of d whose value (or NULL)
-// fails truth.
-func scDictMask(d *array.Dictionary, truth []bool, keep []byte) error {
-	idx, err := scDictIdx(d, len(truth)-1, nil)
+// fails truth; idx is scratch space, returned for reuse.
+func scDictMask(d *array.Dictionary, truth []bool, keep []byte, idx []int32) ([]int32, error) {
+	idx, err := scDictIdx(d, len(truth)-1, idx)
 	if err != nil {
-		return err
+		return idx, err
 	}
 	null := int32(len(truth) - 1)
 	for i, k := range idx {
@@ -199,5 +199,5 @@ func scDictMask(d *array.Dictionary, truth []bool, keep []byte) error {
 			keep[i>>3] &^= 1 << (i & 7)
 		}
 	}
-	return nil
+	return idx, nil
 }
