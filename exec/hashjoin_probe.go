@@ -70,6 +70,7 @@ type hjProbeLocal struct {
 	pm     []bool   // probe row matched
 	first  []uint32 // probe row i's first matching build row + 1 (0: none)
 	dup    []uint32 // and the chain of its other matches (hjTable.next)
+	cur    []uint32 // fillRound: each row's next candidate + 1 (0: none left)
 	grown  int64
 }
 
@@ -128,7 +129,11 @@ func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out a
 				if !pairs {
 					skip = l.pm // a row that matched needs no more candidates
 				}
-				l.pi, l.bi = l.fill(&st, n, l.pi[:0], l.bi[:0], cs, skip)
+				if !pairs && len(j.leftKeys) > 0 {
+					l.pi, l.bi = l.fillRound(&st, n, l.pi[:0], l.bi[:0], cs)
+				} else {
+					l.pi, l.bi = l.fill(&st, n, l.pi[:0], l.bi[:0], cs, skip)
+				}
 				if len(l.pi) > 0 {
 					if err := l.filterResidual(in); err != nil {
 						return nil, err
@@ -166,7 +171,7 @@ func (l *hjProbeLocal) Close() {
 
 // account reserves the scratch memory this driver holds.
 func (l *hjProbeLocal) account() error {
-	b := 4*int64(cap(l.pi)+cap(l.bi)+cap(l.opi)+cap(l.obi)+cap(l.rk.Offs)+cap(l.first)+cap(l.dup)) +
+	b := 4*int64(cap(l.pi)+cap(l.bi)+cap(l.opi)+cap(l.obi)+cap(l.rk.Offs)+cap(l.first)+cap(l.dup)+cap(l.cur)) +
 		8*int64(cap(l.rk.Hash)) + int64(cap(l.pm)+cap(l.rk.Buf)+cap(l.rk.AnyNull))
 	if l.j.intKey { // otherwise hashes and nulls alias l.rk
 		b += 16*int64(cap(l.ikeys)) + int64(cap(l.nulls))
@@ -255,6 +260,51 @@ func (l *hjProbeLocal) fill(st *hjMatchState, n int, pi, bi []int32, limit int, 
 	}
 	*st = hjMatchState{i: n}
 	return pi, bi
+}
+
+// fillRound is fill for the existence joins (semi, anti, mark) with a
+// residual: it walks the rows' candidate chains breadth first, one
+// candidate per unmatched row per round, so a row that matches early
+// stops costing residual evaluations however long its chain is (a
+// low-cardinality key otherwise costs rows × chain length). st.i is the
+// row the current round resumes at; st.in records whether the round has
+// produced a candidate yet; l.cur holds each row's next candidate + 1.
+func (l *hjProbeLocal) fillRound(st *hjMatchState, n int, pi, bi []int32, limit int) ([]int32, []int32) {
+	if st.i == 0 && !st.in && st.pos == 0 {
+		l.cur = hjResize(l.cur, n)
+		copy(l.cur[:n], l.first[:n])
+		st.pos = 1 // initialised
+	}
+	first, dup, next, cur, pm := l.first[:n], l.dup[:n], l.t.next, l.cur[:n], l.pm[:n]
+	for {
+		i := st.i
+		for ; i < n; i++ {
+			r := cur[i]
+			if r == 0 || pm[i] {
+				continue
+			}
+			if len(pi) >= limit {
+				st.i = i
+				return pi, bi
+			}
+			pi = append(pi, int32(i))
+			bi = append(bi, int32(r-1))
+			if r == first[i] {
+				cur[i] = dup[i]
+			} else {
+				cur[i] = next[r-1]
+			}
+			st.in = true
+		}
+		if !st.in { // a whole round without a candidate: done
+			*st = hjMatchState{i: n}
+			return pi, bi
+		}
+		st.i, st.in = 0, false
+		if len(pi) >= limit {
+			return pi, bi
+		}
+	}
 }
 
 // lookup finds every probe row's key in the table: first[i] is its first

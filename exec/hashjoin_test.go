@@ -26,21 +26,24 @@ import (
 // hjReg is a kernel registry with the one comparison the tests' residuals use.
 var hjReg = func() *kernels.Registry {
 	r := kernels.NewRegistry()
-	r.Register("cpu", "lt", kernels.Exact(kernels.TBool, func(ctx *kernels.Context, args []arrow.Array, n int) (arrow.Array, error) {
-		b := array.NewBooleanBuilder(ctx.Alloc)
-		defer b.Release()
-		for i := 0; i < n; i++ {
-			x, y := kernels.ValueAt(args[0], kernels.TInt64, i%args[0].Len()), kernels.ValueAt(args[1], kernels.TInt64, i%args[1].Len())
-			if x.Null || y.Null {
-				b.AppendNull()
-			} else {
-				b.Append(x.I < y.I)
-			}
-		}
-		return b.NewArray(), nil
-	}, kernels.Int64, kernels.Int64))
+	r.Register("cpu", "lt", kernels.Exact(kernels.TBool, hjLess, kernels.Int64, kernels.Int64))
 	return r
 }()
+
+// hjLess is the residual kernel: args[0] < args[1] over bigint columns.
+func hjLess(ctx *kernels.Context, args []arrow.Array, n int) (arrow.Array, error) {
+	b := array.NewBooleanBuilder(ctx.Alloc)
+	defer b.Release()
+	for i := 0; i < n; i++ {
+		x, y := kernels.ValueAt(args[0], kernels.TInt64, i%args[0].Len()), kernels.ValueAt(args[1], kernels.TInt64, i%args[1].Len())
+		if x.Null || y.Null {
+			b.AppendNull()
+		} else {
+			b.Append(x.I < y.I)
+		}
+	}
+	return b.NewArray(), nil
+}
 
 func hjCols(base planner.ColumnID, prefix string, types ...kernels.Type) []planner.Column {
 	cols := make([]planner.Column, len(types))
@@ -394,6 +397,56 @@ func TestHashJoinKinds(t *testing.T) {
 					t.Fatalf("pool holds %d bytes after the joins", q.Pool.Used())
 				}
 			})
+		}
+	}
+}
+
+// TestHashJoinExistenceStopsAtFirstMatch checks that the existence joins
+// (semi, anti, mark) with a residual stop evaluating a probe row's
+// candidates once one satisfies the residual: with one key value every
+// probe row has 3000 candidates and the first already matches, so about
+// one evaluation per probe row is enough (not 3000). Some rows never
+// match (NULL v) and must still see their whole chain.
+func TestHashJoinExistenceStopsAtFirstMatch(t *testing.T) {
+	var evals atomic.Int64
+	reg := kernels.NewRegistry()
+	reg.Register("cpu", "lt", kernels.Exact(kernels.TBool, func(ctx *kernels.Context, args []arrow.Array, n int) (arrow.Array, error) {
+		evals.Add(int64(n))
+		return hjLess(ctx, args, n)
+	}, kernels.Int64, kernels.Int64))
+	const nl, nr, unmatched = 2000, 3000, 3
+	var lrows, rrows []hjRow
+	for i := 0; i < nl; i++ {
+		v := kernels.Value{I: 0}
+		if i%(nl/unmatched) == 7 {
+			v = kernels.NullValue
+		}
+		lrows = append(lrows, hjRow{{I: 1}, {S: "k"}, v})
+	}
+	for i := 0; i < nr; i++ {
+		rrows = append(rrows, hjRow{{I: 1}, {S: "k"}, {I: 5}})
+	}
+	for _, bs := range []int{64, 1024, 8192} {
+		for _, kind := range []planner.JoinKind{planner.JoinSemi, planner.JoinAnti, planner.JoinMark} {
+			q := NewQueryContext(memory.NewGoAllocator(), 0, 2)
+			q.Kernels = reg
+			q.BatchSize = bs
+			lb := hjBatches(q.Alloc, hjL, lrows, bs, false)
+			rb := hjBatches(q.Alloc, hjR, rrows, 8192, false)
+			s := hjSpec{kind: kind, keys: [][2]int{{0, 0}}, residual: true}
+			evals.Store(0)
+			got, gerr := hjRun(t, q, s, hjL, hjR, lb, rb, nil)
+			want, werr := hjReference(s, hjL, hjR, lrows, rrows)
+			name := fmt.Sprintf("%s bs=%d", kind, bs)
+			hjCompare(t, name, got, want, gerr, werr)
+			// Matched rows: one evaluation each, plus at most one chunk
+			// of look-ahead per probe batch; unmatched rows: their chain.
+			limit := int64(nl + unmatched*nr + (nl/bs+1)*bs)
+			if e := evals.Load(); e > limit {
+				t.Errorf("%s: %d residual evaluations, want at most %d", name, e, limit)
+			}
+			releaseBatches(lb)
+			releaseBatches(rb)
 		}
 	}
 }
