@@ -49,6 +49,7 @@ type HashJoin struct {
 	residual *Evaluator    // over resSrc, nil if none
 	resSrc   []hjColRef    // the residual's input columns
 	resSch   *arrow.Schema // schema of the residual's candidate batches
+	never    bool          // the residual is constant FALSE or NULL
 
 	keepRight []bool // right columns kept after the build (output or residual)
 	outSch    *arrow.Schema
@@ -158,7 +159,9 @@ func NewHashJoin(q *QueryContext, kind planner.JoinKind, left, right []planner.C
 	for i := range right {
 		j.keepRight[i] = outRight
 	}
-	if residual != nil && !residual.IsTrue() {
+	if residual.IsConst() && !residual.IsTrue() && !nullAware {
+		j.never = true // ON ... AND FALSE: no pair ever matches
+	} else if residual != nil && !residual.IsTrue() {
 		used := residual.Columns()
 		var cols []planner.Column
 		for i, c := range left {

@@ -102,6 +102,12 @@ func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out a
 			out, err = nil, m.err
 		}
 	}()
+	if j.never {
+		l.pm = hjResize(l.pm, n)
+		clear(l.pm)
+		l.opi, l.obi = l.opi[:0], l.obi[:0]
+		return l.output(in, n) // not null-aware, so the probe keys are not read
+	}
 	if len(j.leftKeys) > 0 {
 		if err := l.probeKeys(in, n); err != nil {
 			return nil, err

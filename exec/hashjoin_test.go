@@ -136,6 +136,7 @@ type hjSpec struct {
 	kind      planner.JoinKind
 	keys      [][2]int // (left column, right column) equalities
 	residual  bool     // left.v < right.w
+	never     bool     // residual is the constant FALSE (overrides residual)
 	nullAware bool
 }
 
@@ -150,6 +151,9 @@ func (s hjSpec) exprs(left, right []planner.Column) (lk, rk []*planner.Expr, res
 	}
 	if s.residual {
 		res = planner.Call("lt", kernels.TBool, planner.Col(left[2]), planner.Col(right[2]))
+	}
+	if s.never {
+		res = planner.BoolConst(false)
 	}
 	return
 }
@@ -175,6 +179,9 @@ func hjReference(s hjSpec, left, right []planner.Column, lrows, rrows []hjRow) (
 		return false
 	}
 	match := func(l, r hjRow) bool {
+		if s.never {
+			return false
+		}
 		for _, k := range s.keys {
 			a, b := l[k[0]], r[k[1]]
 			if a.Null || b.Null || hjKeyOf(a, lt[k[0]]) != hjKeyOf(b, rt[k[1]]) {
@@ -447,6 +454,28 @@ func TestHashJoinExistenceStopsAtFirstMatch(t *testing.T) {
 			}
 			releaseBatches(lb)
 			releaseBatches(rb)
+		}
+	}
+}
+
+// TestHashJoinConstantFalse checks every join kind whose condition is
+// "keys AND FALSE" (which the probe answers without looking at pairs)
+// against the reference.
+func TestHashJoinConstantFalse(t *testing.T) {
+	q := NewQueryContext(memory.NewGoAllocator(), 0, 2)
+	q.Kernels = hjReg
+	rng := rand.New(rand.NewSource(5))
+	lrows, rrows := hjGenRows(rng, 30, 3), hjGenRows(rng, 20, 3)
+	lb := hjBatches(q.Alloc, hjL, lrows, 7, true)
+	rb := hjBatches(q.Alloc, hjR, rrows, 7, false)
+	defer releaseBatches(lb)
+	defer releaseBatches(rb)
+	for _, kind := range hjKinds {
+		for _, keys := range hjKeySets {
+			s := hjSpec{kind: kind, keys: keys, never: true}
+			got, gerr := hjRun(t, q, s, hjL, hjR, lb, rb, nil)
+			want, werr := hjReference(s, hjL, hjR, lrows, rrows)
+			hjCompare(t, s.String(), got, want, gerr, werr)
 		}
 	}
 }
