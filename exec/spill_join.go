@@ -119,7 +119,7 @@ func (j *HashJoin) buildSpillSchema() *arrow.Schema {
 func (j *HashJoin) subJoin() *HashJoin {
 	s := &HashJoin{q: j.q, kind: j.kind, left: j.left, right: j.right, nullAware: j.nullAware,
 		leftKeys: j.leftKeys, rightKeys: j.rightKeys, intKey: j.intKey,
-		residual: j.residual, resSrc: j.resSrc, resSch: j.resSch,
+		residual: j.residual, resSrc: j.resSrc, resSch: j.resSch, never: j.never,
 		keepRight: j.keepRight, outSch: j.outSch}
 	s.spill.stats = j.spill.stats
 	s.spill.level = j.spill.level + 1
