@@ -50,6 +50,14 @@ type HashJoin struct {
 	resSrc   []hjColRef    // the residual's input columns
 	resSch   *arrow.Schema // schema of the residual's candidate batches
 	never    bool          // the residual is constant FALSE or NULL
+	// An existence join without keys whose residual reads only the build
+	// side (x IN (SELECT ...) with a constant x) gives every probe row the
+	// same answer: whether some build row satisfies it. It is computed
+	// once, by the first probe batch.
+	rightOnly  bool
+	rightOnce  sync.Once
+	rightMatch bool
+	rightErr   error
 
 	keepRight []bool // right columns kept after the build (output or residual)
 	outSch    *arrow.Schema
@@ -182,6 +190,10 @@ func NewHashJoin(q *QueryContext, kind planner.JoinKind, left, right []planner.C
 			return nil, err
 		}
 		j.residual = ev
+		j.rightOnly = len(leftKeys) == 0 && !outRight && kind != planner.JoinSingle
+		for _, r := range j.resSrc {
+			j.rightOnly = j.rightOnly && r.right
+		}
 		j.resSch = hjSchema(cols)
 	}
 	if len(rightKeys) > 0 && !nullAware && q.canSpill() {

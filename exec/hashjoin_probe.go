@@ -108,6 +108,18 @@ func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out a
 		l.opi, l.obi = l.opi[:0], l.obi[:0]
 		return l.output(in, n) // not null-aware, so the probe keys are not read
 	}
+	if j.rightOnly {
+		j.rightOnce.Do(func() { j.rightMatch, j.rightErr = l.anyBuildRow(ctx, in) })
+		if j.rightErr != nil {
+			return nil, j.rightErr
+		}
+		l.pm = hjResize(l.pm, n)
+		for i := range l.pm[:n] {
+			l.pm[i] = j.rightMatch
+		}
+		l.opi, l.obi = l.opi[:0], l.obi[:0]
+		return l.output(in, n)
+	}
 	if len(j.leftKeys) > 0 {
 		if err := l.probeKeys(in, n); err != nil {
 			return nil, err
@@ -406,6 +418,30 @@ func (l *hjProbeLocal) accept(pi, bi []int32) error {
 		}
 	}
 	return nil
+}
+
+// anyBuildRow reports whether the residual, which reads only build
+// columns, is TRUE for some build row; in is any probe batch (its columns
+// are not read).
+func (l *hjProbeLocal) anyBuildRow(ctx context.Context, in arrow.RecordBatch) (bool, error) {
+	cs := max(l.j.q.BatchSize, 1)
+	for start := 0; start < l.t.n; start += cs {
+		m := min(cs, l.t.n-start)
+		l.pi, l.bi = hjResize(l.pi, m)[:m], hjResize(l.bi, m)[:m]
+		for k := range m {
+			l.pi[k], l.bi[k] = 0, int32(start+k)
+		}
+		if err := l.filterResidual(in); err != nil {
+			return false, err
+		}
+		if len(l.bi) > 0 {
+			return true, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 // filterResidual keeps the candidate pairs (pi, bi) whose residual is TRUE.

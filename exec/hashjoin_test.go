@@ -137,6 +137,7 @@ type hjSpec struct {
 	keys      [][2]int // (left column, right column) equalities
 	residual  bool     // left.v < right.w
 	never     bool     // residual is the constant FALSE (overrides residual)
+	rightOnly bool     // residual is 3 < right.w (overrides residual)
 	nullAware bool
 }
 
@@ -154,6 +155,9 @@ func (s hjSpec) exprs(left, right []planner.Column) (lk, rk []*planner.Expr, res
 	}
 	if s.never {
 		res = planner.BoolConst(false)
+	}
+	if s.rightOnly {
+		res = planner.Call("lt", kernels.TBool, planner.Const(kernels.TInt64, kernels.Value{I: 3}), planner.Col(right[2]))
 	}
 	return
 }
@@ -180,6 +184,9 @@ func hjReference(s hjSpec, left, right []planner.Column, lrows, rrows []hjRow) (
 	}
 	match := func(l, r hjRow) bool {
 		if s.never {
+			return false
+		}
+		if s.rightOnly && (r[2].Null || !(3 < r[2].I)) {
 			return false
 		}
 		for _, k := range s.keys {
@@ -458,10 +465,10 @@ func TestHashJoinExistenceStopsAtFirstMatch(t *testing.T) {
 	}
 }
 
-// TestHashJoinConstantFalse checks every join kind whose condition is
-// "keys AND FALSE" (which the probe answers without looking at pairs)
-// against the reference.
-func TestHashJoinConstantFalse(t *testing.T) {
+// TestHashJoinProbeIndependentResidual checks every join kind whose
+// residual does not read the probe row, "keys AND FALSE" and "3 < right.w"
+// (which the probe answers without pairing rows), against the reference.
+func TestHashJoinProbeIndependentResidual(t *testing.T) {
 	q := NewQueryContext(memory.NewGoAllocator(), 0, 2)
 	q.Kernels = hjReg
 	rng := rand.New(rand.NewSource(5))
@@ -472,10 +479,15 @@ func TestHashJoinConstantFalse(t *testing.T) {
 	defer releaseBatches(rb)
 	for _, kind := range hjKinds {
 		for _, keys := range hjKeySets {
-			s := hjSpec{kind: kind, keys: keys, never: true}
-			got, gerr := hjRun(t, q, s, hjL, hjR, lb, rb, nil)
-			want, werr := hjReference(s, hjL, hjR, lrows, rrows)
-			hjCompare(t, s.String(), got, want, gerr, werr)
+			specs := []hjSpec{{kind: kind, keys: keys, never: true}, {kind: kind, keys: keys, rightOnly: true}}
+			if kind == planner.JoinAnti || kind == planner.JoinMark {
+				specs = append(specs, hjSpec{kind: kind, keys: keys, never: true, nullAware: true}, hjSpec{kind: kind, keys: keys, rightOnly: true, nullAware: true})
+			}
+			for _, s := range specs {
+				got, gerr := hjRun(t, q, s, hjL, hjR, lb, rb, nil)
+				want, werr := hjReference(s, hjL, hjR, lrows, rrows)
+				hjCompare(t, fmt.Sprintf("%s never=%v rightOnly=%v", s, s.never, s.rightOnly), got, want, gerr, werr)
+			}
 		}
 	}
 }
