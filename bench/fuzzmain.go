@@ -76,8 +76,8 @@ func fuzzOne(ctx context.Context, text string, qseed int64, timeout time.Duratio
 	t1 := time.Now()
 	d, derr := f.runDuckQuery(tctx, text)
 	t2 := time.Now()
-	fmt.Printf("bellows (%v): err=%v\n%s", t1.Sub(t0), berr, sample(b, nil))
-	fmt.Printf("duckdb (%v): err=%v\n%s", t2.Sub(t1), derr, sample(d, nil))
+	fmt.Printf("bellows (%v): err=%v\n%s", t1.Sub(t0), berr, showRows("bellows", b))
+	fmt.Printf("duckdb (%v): err=%v\n%s", t2.Sub(t1), derr, showRows("duckdb", d))
 	if q != nil {
 		class, detail := f.check(q)
 		fmt.Println("outcome:", class, detail)

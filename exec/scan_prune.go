@@ -449,5 +449,12 @@ func (p *scPruner) scColStats(e *planner.Expr, stats scStatsFn) (scColStats, boo
 	if !ok {
 		return scColStats{}, false
 	}
-	return stats(i)
+	st, ok := stats(i)
+	if ok && st.hasMinMax && e.Type.IsFloat() {
+		// Writers leave NaN out of float statistics, but NaN sorts above
+		// every number (as in PostgreSQL), so the stored maximum bounds
+		// nothing: a row group whose max is 1 may still hold rows > 1.
+		st.max = kernels.Value{F: math.Inf(1)}
+	}
+	return st, ok
 }

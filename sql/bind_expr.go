@@ -300,7 +300,7 @@ func (b *Binder) typeFromName(tn *pg.TypeName) (kernels.Type, error) {
 		return kernels.TInt64, nil
 	case "float4", "real":
 		return kernels.TFloat32, nil
-	case "float8", "double precision", "float":
+	case "float8", "double precision", "float", "double": // double: DuckDB and Trino spell it so
 		if name == "float" && len(mods) > 0 && mods[0] <= 24 {
 			return kernels.TFloat32, nil
 		}
