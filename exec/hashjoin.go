@@ -54,7 +54,11 @@ type HashJoin struct {
 	// side (x IN (SELECT ...) with a constant x) gives every probe row the
 	// same answer: whether some build row satisfies it. It is computed
 	// once, by the first probe batch.
-	rightOnly  bool
+	rightOnly bool
+	// leftOnly: an existence join whose residual reads only the probe
+	// side (x IS NULL in a correlated NOT IN) is decided per probe row:
+	// it has a key match and its residual is TRUE. No pairs are formed.
+	leftOnly   bool
 	rightOnce  sync.Once
 	rightMatch bool
 	rightErr   error
@@ -190,9 +194,11 @@ func NewHashJoin(q *QueryContext, kind planner.JoinKind, left, right []planner.C
 			return nil, err
 		}
 		j.residual = ev
-		j.rightOnly = len(leftKeys) == 0 && !outRight && kind != planner.JoinSingle
+		j.rightOnly = len(leftKeys) == 0 && !outRight
+		j.leftOnly = !outRight
 		for _, r := range j.resSrc {
 			j.rightOnly = j.rightOnly && r.right
+			j.leftOnly = j.leftOnly && !r.right
 		}
 		j.resSch = hjSchema(cols)
 	}

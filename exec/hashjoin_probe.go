@@ -133,6 +133,11 @@ func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out a
 	cs := max(j.q.BatchSize, 1)
 	if !pairs && j.residual == nil {
 		l.exists(n)
+	} else if j.leftOnly {
+		l.exists(n)
+		if err := l.andLeftResidual(in, n); err != nil {
+			return nil, err
+		}
 	} else {
 		var st hjMatchState
 		for st.i < n {
@@ -442,6 +447,31 @@ func (l *hjProbeLocal) anyBuildRow(ctx context.Context, in arrow.RecordBatch) (b
 		}
 	}
 	return false, nil
+}
+
+// andLeftResidual clears pm[i] where the residual, which reads only probe
+// columns, is not TRUE for probe row i.
+func (l *hjProbeLocal) andLeftResidual(in arrow.RecordBatch, n int) error {
+	j := l.j
+	cols := make([]arrow.Array, len(j.resSrc))
+	for k, ref := range j.resSrc {
+		cols[k] = in.Column(ref.idx)
+	}
+	b := array.NewRecordBatch(j.resSch, cols, int64(n))
+	defer b.Release()
+	res, err := j.residual.Eval(j.q, b)
+	if err != nil {
+		return err
+	}
+	defer res.Release()
+	cond, ok := res.(*array.Boolean)
+	if !ok || cond.Len() != n {
+		return errors.New("internal error: join condition is not a boolean column")
+	}
+	for i := range l.pm[:n] {
+		l.pm[i] = l.pm[i] && cond.IsValid(i) && cond.Value(i)
+	}
+	return nil
 }
 
 // filterResidual keeps the candidate pairs (pi, bi) whose residual is TRUE.

@@ -138,6 +138,7 @@ type hjSpec struct {
 	residual  bool     // left.v < right.w
 	never     bool     // residual is the constant FALSE (overrides residual)
 	rightOnly bool     // residual is 3 < right.w (overrides residual)
+	leftOnly  bool     // residual is left.v < 3 (overrides residual)
 	nullAware bool
 }
 
@@ -158,6 +159,9 @@ func (s hjSpec) exprs(left, right []planner.Column) (lk, rk []*planner.Expr, res
 	}
 	if s.rightOnly {
 		res = planner.Call("lt", kernels.TBool, planner.Const(kernels.TInt64, kernels.Value{I: 3}), planner.Col(right[2]))
+	}
+	if s.leftOnly {
+		res = planner.Call("lt", kernels.TBool, planner.Col(left[2]), planner.Const(kernels.TInt64, kernels.Value{I: 3}))
 	}
 	return
 }
@@ -187,6 +191,9 @@ func hjReference(s hjSpec, left, right []planner.Column, lrows, rrows []hjRow) (
 			return false
 		}
 		if s.rightOnly && (r[2].Null || !(3 < r[2].I)) {
+			return false
+		}
+		if s.leftOnly && (l[2].Null || !(l[2].I < 3)) {
 			return false
 		}
 		for _, k := range s.keys {
@@ -465,10 +472,11 @@ func TestHashJoinExistenceStopsAtFirstMatch(t *testing.T) {
 	}
 }
 
-// TestHashJoinProbeIndependentResidual checks every join kind whose
-// residual does not read the probe row, "keys AND FALSE" and "3 < right.w"
-// (which the probe answers without pairing rows), against the reference.
-func TestHashJoinProbeIndependentResidual(t *testing.T) {
+// TestHashJoinOneSidedResidual checks every join kind whose
+// residual reads one side only, "keys AND FALSE", "3 < right.w" and
+// "left.v < 3" (which the existence joins answer without pairing rows),
+// against the reference.
+func TestHashJoinOneSidedResidual(t *testing.T) {
 	q := NewQueryContext(memory.NewGoAllocator(), 0, 2)
 	q.Kernels = hjReg
 	rng := rand.New(rand.NewSource(5))
@@ -479,14 +487,19 @@ func TestHashJoinProbeIndependentResidual(t *testing.T) {
 	defer releaseBatches(rb)
 	for _, kind := range hjKinds {
 		for _, keys := range hjKeySets {
-			specs := []hjSpec{{kind: kind, keys: keys, never: true}, {kind: kind, keys: keys, rightOnly: true}}
-			if kind == planner.JoinAnti || kind == planner.JoinMark {
-				specs = append(specs, hjSpec{kind: kind, keys: keys, never: true, nullAware: true}, hjSpec{kind: kind, keys: keys, rightOnly: true, nullAware: true})
+			var specs []hjSpec
+			for _, na := range []bool{false, true} {
+				if na && kind != planner.JoinAnti && kind != planner.JoinMark {
+					continue
+				}
+				specs = append(specs, hjSpec{kind: kind, keys: keys, never: true, nullAware: na},
+					hjSpec{kind: kind, keys: keys, rightOnly: true, nullAware: na},
+					hjSpec{kind: kind, keys: keys, leftOnly: true, nullAware: na})
 			}
 			for _, s := range specs {
 				got, gerr := hjRun(t, q, s, hjL, hjR, lb, rb, nil)
 				want, werr := hjReference(s, hjL, hjR, lrows, rrows)
-				hjCompare(t, fmt.Sprintf("%s never=%v rightOnly=%v", s, s.never, s.rightOnly), got, want, gerr, werr)
+				hjCompare(t, fmt.Sprintf("%s never=%v rightOnly=%v leftOnly=%v", s, s.never, s.rightOnly, s.leftOnly), got, want, gerr, werr)
 			}
 		}
 	}
