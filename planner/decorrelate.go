@@ -116,16 +116,15 @@ func (d *decorrelator) filter(f *Filter) (Node, error) {
 					// null-aware join (deciding over the whole build side)
 					// cannot see. A constant test value is no join key for
 					// a null-aware join either (its equality would be
-					// pushed into the subquery as a filter). Drop the row
-					// when some (correlated) pair's equality is not FALSE.
-					eq := preds[len(preds)-1]
-					isNull := &Expr{Kind: EIsNull, Type: kernels.TBool, Args: []*Expr{eq}}
-					notFalse := &Expr{Kind: ECase, Type: kernels.TBool, HasElse: true, Args: []*Expr{isNull, BoolConst(true), eq}}
-					preds[len(preds)-1] = notFalse
-					j.Cond = And(preds...)
-				} else {
-					j.NullAware = true
+					// pushed into the subquery as a filter).
+					in, err := d.notInJoins(input, e.Sub, sub, preds)
+					if err != nil {
+						return nil, err
+					}
+					input = in
+					continue
 				}
+				j.NullAware = true
 			}
 			input = j
 			continue
@@ -284,25 +283,62 @@ func (d *decorrelator) replaceSubqueries(input Node, e *Expr) (Node, *Expr, erro
 // inValue joins the three-valued result of a correlated IN, or of an IN
 // whose test value is a constant, onto input. A null-aware mark join
 // decides NULLs over the whole build side and needs the test as a join
-// key, so two plain mark joins are used instead: one marks rows with a
-// (correlated) pair whose equality is TRUE, the other rows with a pair
-// whose equality is NULL; the value is TRUE, NULL or FALSE in that order.
-// sub and preds are the subquery's decorrelated plan and join predicates
-// (the IN equality last), from subPlan.
+// key, so plain mark joins are used instead: one marks rows with a
+// (correlated) pair whose equality is TRUE, two more the rows for which
+// the answer is NULL otherwise (see nullParts); the value is TRUE, NULL or
+// FALSE in that order. sub and preds are the subquery's decorrelated plan
+// and join predicates (the IN equality last), from subPlan.
 func (d *decorrelator) inValue(input Node, s *Subquery, sub Node, preds []*Expr) (Node, *Expr, error) {
-	sub2, preds2, err := d.subPlan(s)
+	subC, condC, subX, condX, err := d.nullParts(s)
 	if err != nil {
 		return nil, nil, err
 	}
-	m1, m2 := d.newCol("mark", kernels.TBool), d.newCol("mark", kernels.TBool)
+	m1, mc, mx := d.newCol("mark", kernels.TBool), d.newCol("mark", kernels.TBool), d.newCol("mark", kernels.TBool)
 	input = &Join{Kind: JoinMark, Left: input, Right: sub, Cond: And(preds...), MarkCol: m1}
-	last := len(preds2) - 1
-	isNull := &Expr{Kind: EIsNull, Type: kernels.TBool, Args: []*Expr{preds2[last]}}
-	cond := append(append([]*Expr{}, preds2[:last]...), isNull)
-	input = &Join{Kind: JoinMark, Left: input, Right: sub2, Cond: And(cond...), MarkCol: m2}
+	input = &Join{Kind: JoinMark, Left: input, Right: subC, Cond: condC, MarkCol: mc}
+	input = &Join{Kind: JoinMark, Left: input, Right: subX, Cond: condX, MarkCol: mx}
 	val := &Expr{Kind: ECase, Type: kernels.TBool, HasElse: true, Args: []*Expr{
-		Col(m1), BoolConst(true), Col(m2), NullConst(kernels.TBool), BoolConst(false)}}
+		Col(m1), BoolConst(true), Col(mc), NullConst(kernels.TBool), Col(mx), NullConst(kernels.TBool), BoolConst(false)}}
 	return input, val, nil
+}
+
+// nullParts returns the two conditions under which a correlated x IN
+// (SELECT c ...) is NULL rather than FALSE when no pair is equal: a
+// correlated row has c NULL, or x is NULL and a correlated row exists.
+// Each is the correlation predicates of a fresh copy of the subquery plus
+// one NULL test that reads a single side, so both joins hash on the
+// correlation keys and the test costs nothing per pair (an "eq IS NULL"
+// residual instead makes every row walk all its correlated rows).
+func (d *decorrelator) nullParts(s *Subquery) (subC Node, condC *Expr, subX Node, condX *Expr, err error) {
+	mk := func(test func(eq *Expr) *Expr) (Node, *Expr, error) {
+		sub, preds, err := d.subPlan(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		last := len(preds) - 1
+		cond := append(append([]*Expr{}, preds[:last]...), test(preds[last]))
+		return sub, And(cond...), nil
+	}
+	isNull := func(e *Expr) *Expr { return &Expr{Kind: EIsNull, Type: kernels.TBool, Args: []*Expr{e}} }
+	if subC, condC, err = mk(func(eq *Expr) *Expr { return isNull(eq.Args[1]) }); err != nil {
+		return
+	}
+	subX, condX, err = mk(func(eq *Expr) *Expr { return isNull(eq.Args[0]) })
+	return
+}
+
+// notInJoins filters input by a correlated (or constant-test) NOT IN with
+// three anti joins: no correlated row equal to x, none with c NULL, and x
+// not NULL unless there are no correlated rows. sub and preds come from
+// subPlan (the IN equality x = c last).
+func (d *decorrelator) notInJoins(input Node, s *Subquery, sub Node, preds []*Expr) (Node, error) {
+	subC, condC, subX, condX, err := d.nullParts(s)
+	if err != nil {
+		return nil, err
+	}
+	input = &Join{Kind: JoinAnti, Left: input, Right: sub, Cond: And(preds...)}
+	input = &Join{Kind: JoinAnti, Left: input, Right: subC, Cond: condC}
+	return &Join{Kind: JoinAnti, Left: input, Right: subX, Cond: condX}, nil
 }
 
 // scalar joins a scalar subquery's value onto input.
