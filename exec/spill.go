@@ -308,8 +308,39 @@ type spillFile struct {
 
 // spillReader reads a spill file's batches back in order.
 type spillReader struct {
-	f *os.File
-	r *ipc.Reader
+	f     *os.File
+	r     *ipc.Reader
+	alloc *limitCatcher
+}
+
+// limitCatcher passes allocations to an accounting allocator and keeps the
+// memory-limit error of one that fails: the IPC reader recovers the panic
+// that carries it and reports "invalid message metadata" instead, which
+// would hide that the query ran out of memory. Used by one goroutine.
+type limitCatcher struct {
+	memory.Allocator
+	err error
+}
+
+func (a *limitCatcher) catch() {
+	if r := recover(); r != nil {
+		if m, ok := r.(memLimitPanic); ok && a.err == nil {
+			a.err = m.err
+		}
+		panic(r)
+	}
+}
+
+// Allocate implements memory.Allocator.
+func (a *limitCatcher) Allocate(size int) []byte {
+	defer a.catch()
+	return a.Allocator.Allocate(size)
+}
+
+// Reallocate implements memory.Allocator.
+func (a *limitCatcher) Reallocate(size int, b []byte) []byte {
+	defer a.catch()
+	return a.Allocator.Reallocate(size, b)
 }
 
 // open starts reading the file from the beginning; batches come from
@@ -322,12 +353,16 @@ func (f *spillFile) open(alloc memory.Allocator) (*spillReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
-	r, err := ipc.NewReader(bufio.NewReaderSize(fh, 64<<10), ipc.WithAllocator(alloc))
+	lc := &limitCatcher{Allocator: alloc}
+	r, err := ipc.NewReader(bufio.NewReaderSize(fh, 64<<10), ipc.WithAllocator(lc))
 	if err != nil {
 		fh.Close()
+		if lc.err != nil {
+			err = lc.err
+		}
 		return nil, fmt.Errorf("spill: reading back: %w", err)
 	}
-	return &spillReader{f: fh, r: r}, nil
+	return &spillReader{f: fh, r: r, alloc: lc}, nil
 }
 
 // next returns the next batch (owned by the caller), or io.EOF.
@@ -338,6 +373,9 @@ func (r *spillReader) next() (arrow.RecordBatch, error) {
 		return b, nil
 	}
 	if err := r.r.Err(); err != nil {
+		if r.alloc.err != nil {
+			err = r.alloc.err
+		}
 		return nil, fmt.Errorf("spill: reading back: %w", err)
 	}
 	return nil, io.EOF

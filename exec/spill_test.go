@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/bellows-db/bellows/kernels"
 )
@@ -218,4 +220,60 @@ func TestSpillManagerLifecycle(t *testing.T) {
 		t.Fatal("spill file made after Close")
 	}
 	f.remove() // after the folder is gone: harmless
+}
+
+// TestSpillReadBackOverLimit checks that reading a spill file back into a
+// query that has no room for it fails with the memory-limit error (the IPC
+// reader would otherwise report its recovered panic as "invalid message
+// metadata").
+func TestSpillReadBackOverLimit(t *testing.T) {
+	q := NewQueryContext(memory.NewGoAllocator(), 64<<10, 1)
+	q.SpillDir = t.TempDir()
+	defer q.Close()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	w, err := q.newSpillWriter("test", schema, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := make([]int64, 100_000) // 800 kB: more than the 64 kB limit
+	for i := range vals {
+		vals[i] = int64(i)
+	}
+	b := batchOfInt64(schema, vals)
+	err = w.write(b)
+	b.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := w.finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.remove()
+	r, err := f.open(q.Alloc)
+	if err == nil {
+		defer r.close()
+		var got arrow.RecordBatch
+		got, err = r.next()
+		if got != nil {
+			got.Release()
+		}
+	}
+	var lim *ErrMemoryLimit
+	if !errors.As(err, &lim) {
+		t.Fatalf("reading back over the limit: got %v, want a memory-limit error", err)
+	}
+	if u := q.Pool.Used(); u != 0 {
+		t.Errorf("pool holds %d bytes after the failed read", u)
+	}
+}
+
+// batchOfInt64 returns a one-column batch of vals (Go-allocated).
+func batchOfInt64(schema *arrow.Schema, vals []int64) arrow.RecordBatch {
+	bld := array.NewInt64Builder(memory.NewGoAllocator())
+	defer bld.Release()
+	bld.AppendValues(vals, nil)
+	a := bld.NewArray()
+	defer a.Release()
+	return array.NewRecordBatch(schema, []arrow.Array{a}, int64(len(vals)))
 }
