@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +23,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/bellows-db/bellows/exec"
-	"github.com/bellows-db/bellows/sql"
 )
 
 // Options configure an embedded engine.
@@ -55,19 +53,11 @@ type DB struct {
 	cat     *catalog
 	tempDir string
 
-	mu       sync.Mutex
-	settings settings
-	running  map[string]*exec.QueryContext
-	nextID   atomic.Int64
-	closed   bool
-}
-
-// settings are the session settings SET changes.
-type settings struct {
-	parallelism int
-	memoryLimit int64
-	batchSize   int
-	spillDir    string
+	mu      sync.Mutex
+	def     *Session // the session of DB.Query and DB.Exec
+	running map[string]*exec.QueryContext
+	nextID  atomic.Int64
+	closed  bool
 }
 
 // Open starts an embedded engine.
@@ -91,7 +81,7 @@ func Open(opts Options) (*DB, error) {
 		db.opts.SpillDir = opts.SpillDir
 	}
 	exec.RemoveStaleSpillDirs(opts.SpillDir)
-	db.settings = settings{parallelism: opts.Parallelism, memoryLimit: opts.MemoryLimit, batchSize: exec.DefaultBatchSize, spillDir: opts.SpillDir}
+	db.def = db.NewSession()
 	return db, nil
 }
 
@@ -178,17 +168,17 @@ func (db *DB) Running() []string {
 	return out
 }
 
-func (db *DB) newQuery() (string, *exec.QueryContext) {
+// newQuery registers a query that runs with the settings st.
+func (db *DB) newQuery(st settings) (string, *exec.QueryContext) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	s := db.settings
 	id := "q" + strconv.FormatInt(db.nextID.Add(1), 10)
-	gcFitQueryLimit(s.memoryLimit)
-	q := exec.NewQueryContext(db.opts.Allocator, s.memoryLimit, s.parallelism)
-	if s.batchSize > 0 {
-		q.BatchSize = s.batchSize
+	gcFitQueryLimit(st.memoryLimit)
+	q := exec.NewQueryContext(db.opts.Allocator, st.memoryLimit, st.parallelism)
+	if st.batchSize > 0 {
+		q.BatchSize = st.batchSize
 	}
-	q.SpillDir = s.spillDir
+	q.SpillDir = st.spillDir
 	db.running[id] = q
 	return id, q
 }
@@ -201,77 +191,6 @@ func (db *DB) endQuery(id string) {
 	if q != nil {
 		q.Close() // the spill directory; the plan's Close already removed it
 	}
-}
-
-// set applies a SET statement.
-func (db *DB) set(s *sql.Set) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	switch s.Name {
-	case "parallelism", "threads":
-		if s.Reset {
-			db.settings.parallelism = db.opts.Parallelism
-			return nil
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(s.Value))
-		if err != nil || n < 0 || n > 4096 {
-			return fmt.Errorf("invalid value for parameter %q: %q (want a number of drivers, 0 = number of cores)", s.Name, s.Value)
-		}
-		db.settings.parallelism = n
-	case "memory_limit":
-		if s.Reset {
-			db.settings.memoryLimit = db.opts.MemoryLimit
-			return nil
-		}
-		n, err := parseBytes(s.Value)
-		if err != nil {
-			return fmt.Errorf("invalid value for parameter \"memory_limit\": %v", err)
-		}
-		db.settings.memoryLimit = n
-	case "spill_dir":
-		if s.Reset {
-			db.settings.spillDir = db.opts.SpillDir
-			return nil
-		}
-		db.settings.spillDir = strings.TrimSpace(s.Value)
-	case "batch_size":
-		n, err := strconv.Atoi(strings.TrimSpace(s.Value))
-		if err != nil || n < 1 {
-			return fmt.Errorf("invalid value for parameter \"batch_size\": %q", s.Value)
-		}
-		if s.Reset {
-			n = exec.DefaultBatchSize
-		}
-		db.settings.batchSize = n
-	case "transaction", "search_path", "client_encoding", "timezone", "datestyle", "application_name", "extra_float_digits", "statement_timeout":
-		// accepted for client compatibility
-	default:
-		return fmt.Errorf("unrecognized configuration parameter %q", s.Name)
-	}
-	return nil
-}
-
-func (db *DB) show(name string) (string, error) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	switch name {
-	case "parallelism", "threads":
-		p := db.settings.parallelism
-		if p == 0 {
-			p = runtime.GOMAXPROCS(0)
-		}
-		return strconv.Itoa(p), nil
-	case "memory_limit":
-		return strconv.FormatInt(db.settings.memoryLimit, 10), nil
-	case "batch_size":
-		return strconv.Itoa(db.settings.batchSize), nil
-	case "spill_dir":
-		if db.settings.spillDir == "" {
-			return os.TempDir(), nil
-		}
-		return db.settings.spillDir, nil
-	}
-	return "", fmt.Errorf("unrecognized configuration parameter %q", name)
 }
 
 // parseBytes reads sizes like 1073741824, 512MB, 4GiB, 4GB.
@@ -295,54 +214,16 @@ func parseBytes(s string) (int64, error) {
 	return int64(f * float64(mult)), nil
 }
 
-// Exec runs statements (separated by semicolons) and discards results.
+// Exec runs statements (separated by semicolons) in the DB's default
+// session and discards results.
 func (db *DB) Exec(ctx context.Context, sqlText string) error {
-	stmts, err := sql.Parse(sqlText)
-	if err != nil {
-		return err
-	}
-	for _, p := range stmts {
-		if err := db.runAndDrain(ctx, p); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := db.def.Exec(ctx, sqlText)
+	return err
 }
 
-// runAndDrain runs one statement for its effects, discarding any result.
-func (db *DB) runAndDrain(ctx context.Context, p *sql.Parsed) error {
-	r, err := db.run(ctx, p, nil)
-	if err != nil || r == nil {
-		return err
-	}
-	defer r.Release()
-	for r.Next() {
-	}
-	return r.Err()
-}
-
-// Query runs the statements of sqlText; all but the last are executed for
-// their effects, the last one's result is returned (statements without a
-// result give an empty result).
+// Query runs the statements of sqlText in the DB's default session; all
+// but the last are executed for their effects, the last one's result is
+// returned (statements without a result give an empty result).
 func (db *DB) Query(ctx context.Context, sqlText string) (*Rows, error) {
-	stmts, err := sql.Parse(sqlText)
-	if err != nil {
-		return nil, err
-	}
-	if len(stmts) == 0 {
-		return emptyRows(), nil
-	}
-	for _, p := range stmts[:len(stmts)-1] {
-		if err := db.runAndDrain(ctx, p); err != nil {
-			return nil, err
-		}
-	}
-	r, err := db.run(ctx, stmts[len(stmts)-1], nil)
-	if err != nil {
-		return nil, err
-	}
-	if r == nil {
-		return emptyRows(), nil
-	}
-	return r, nil
+	return db.def.Query(ctx, sqlText)
 }

@@ -2,6 +2,7 @@ package bellows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,37 +19,44 @@ import (
 	"github.com/bellows-db/bellows/sql"
 )
 
-// run executes one parsed statement. A nil *Rows means no result set.
-func (db *DB) run(ctx context.Context, p *sql.Parsed, params []sql.Param) (*Rows, error) {
+// run executes one parsed statement. A nil *Rows means no result set;
+// the count is the rows a statement without one wrote.
+func (s *Session) run(ctx context.Context, p *sql.Parsed, params []sql.Param) (*Rows, int64, error) {
+	db := s.db
 	st, err := sql.Bind(db.cat, p, params)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	switch {
 	case st.Query != nil:
-		return db.startQuery(ctx, st.Query)
+		r, err := s.startQuery(ctx, st.Query)
+		return r, 0, err
 	case st.Explain != nil:
-		return db.explain(ctx, st.Explain)
+		r, err := s.explain(ctx, st.Explain)
+		return r, 0, err
 	case st.Set != nil:
-		return nil, db.set(st.Set)
+		return nil, 0, s.apply(st.Set)
 	case st.Show != nil:
-		v, err := db.show(st.Show.Name)
+		v, err := s.show(st.Show.Name)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return textRows(st.Show.Name, []string{v}), nil
+		return textRows(st.Show.Name, []string{v}), 0, nil
 	case st.CreateTable != nil:
-		return nil, db.createTable(ctx, st.CreateTable)
+		n, err := s.createTable(ctx, st.CreateTable)
+		return nil, n, err
 	case st.CreateView != nil:
-		return nil, db.createView(st.CreateView)
+		return nil, 0, db.createView(st.CreateView)
 	case st.Insert != nil:
-		return nil, db.insert(ctx, st.Insert)
+		n, err := s.insert(ctx, st.Insert)
+		return nil, n, err
 	case st.Drop != nil:
-		return nil, db.drop(st.Drop)
+		return nil, 0, db.drop(st.Drop)
 	case st.Copy != nil:
-		return nil, db.copyTo(ctx, st.Copy)
+		n, err := s.runToFile(ctx, st.Copy.Query, st.Copy.Format, st.Copy.Path)
+		return nil, n, err
 	}
-	return nil, fmt.Errorf("unsupported statement")
+	return nil, 0, fmt.Errorf("unsupported statement")
 }
 
 // optimize runs the planner's rules.
@@ -66,14 +74,16 @@ func schemaOf(names []string, cols []planner.Column) *arrow.Schema {
 
 // startQuery plans the query and starts it in the background; the returned
 // Rows stream its result.
-func (db *DB) startQuery(ctx context.Context, q *sql.Query) (*Rows, error) {
+func (s *Session) startQuery(ctx context.Context, q *sql.Query) (*Rows, error) {
+	db := s.db
 	plan, err := optimize(q)
 	if err != nil {
 		return nil, err
 	}
-	id, qc := db.newQuery()
+	set := s.settings()
+	id, qc := db.newQuery(set)
 	schema := schemaOf(q.Names, plan.Columns())
-	cctx, cancel := context.WithCancel(ctx)
+	cctx, cancel := withStatementTimeout(ctx, set.statementTimeout)
 	rows := &Rows{id: id, schema: schema, ch: make(chan arrow.RecordBatch, 4), cancel: cancel, done: make(chan struct{})}
 	rows.refs.Store(1)
 	sink := &resultSink{schema: schema, ch: rows.ch, ctx: cctx}
@@ -88,13 +98,34 @@ func (db *DB) startQuery(ctx context.Context, q *sql.Query) (*Rows, error) {
 		defer db.endQuery(id)
 		defer phys.Close()
 		err := phys.Run(cctx, qc)
-		if err != nil && ctx.Err() != nil {
-			err = ctx.Err()
+		if err != nil {
+			err = statementError(ctx, cctx, err)
 		}
 		rows.err = err
 		close(rows.ch)
 	}()
 	return rows, nil
+}
+
+// withStatementTimeout derives the context a statement runs under: ctx,
+// cancelled after timeout when one is set.
+func withStatementTimeout(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout > 0 {
+		return context.WithTimeoutCause(ctx, timeout, ErrStatementTimeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// statementError names why a statement stopped: the caller's context
+// (cancelled, deadline), the statement timeout, or err itself.
+func statementError(ctx, cctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(context.Cause(cctx), ErrStatementTimeout):
+		return ErrStatementTimeout
+	}
+	return err
 }
 
 // resultSink forwards batches to the consumer, relabelled with the
@@ -161,9 +192,14 @@ func emptyRows() *Rows {
 	return r
 }
 
+// textSchema is the schema of a one-column text result.
+func textSchema(name string) *arrow.Schema {
+	return arrow.NewSchema([]arrow.Field{{Name: name, Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+}
+
 // textRows builds a one-column text result.
 func textRows(name string, lines []string) *Rows {
-	schema := arrow.NewSchema([]arrow.Field{{Name: name, Type: arrow.BinaryTypes.String}}, nil)
+	schema := textSchema(name)
 	b := array.NewStringBuilder(memory.DefaultAllocator)
 	defer b.Release()
 	b.AppendValues(lines, nil)
@@ -247,7 +283,8 @@ func (r *Rows) Release() {
 	}
 }
 
-func (db *DB) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
+func (s *Session) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
+	db := s.db
 	plan, err := optimize(ex.Query)
 	if err != nil {
 		return nil, err
@@ -255,20 +292,23 @@ func (db *DB) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
 	if !ex.Analyze {
 		return textRows("QUERY PLAN", strings.Split(strings.TrimRight(planner.Explain(plan, nil), "\n"), "\n")), nil
 	}
-	id, qc := db.newQuery()
+	set := s.settings()
+	id, qc := db.newQuery(set)
 	defer db.endQuery(id)
 	sink := &countSink{}
 	phys, err := exec.Build(qc, plan, sink)
 	if err != nil {
 		return nil, err
 	}
+	cctx, cancel := withStatementTimeout(ctx, set.statementTimeout)
+	defer cancel()
 	t0 := time.Now()
-	err = phys.Run(ctx, qc)
+	err = phys.Run(cctx, qc)
 	elapsed := time.Since(t0)
 	rowsOut := sink.rows.Load()
 	phys.Close()
 	if err != nil {
-		return nil, err
+		return nil, statementError(ctx, cctx, err)
 	}
 	text := planner.Explain(plan, func(n planner.Node) string {
 		st := phys.NodeStats[n]
@@ -287,8 +327,8 @@ func (db *DB) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
 }
 
 // runToFile runs a query into a file writer.
-func (db *DB) runToFile(ctx context.Context, q *sql.Query, format planner.FileFormat, path string) (int64, error) {
-	rows, err := db.startQuery(ctx, q)
+func (s *Session) runToFile(ctx context.Context, q *sql.Query, format planner.FileFormat, path string) (int64, error) {
+	rows, err := s.startQuery(ctx, q)
 	if err != nil {
 		return 0, err
 	}
@@ -312,44 +352,42 @@ func (db *DB) runToFile(ctx context.Context, q *sql.Query, format planner.FileFo
 	return n, w.Close()
 }
 
-func (db *DB) copyTo(ctx context.Context, c *sql.Copy) error {
-	_, err := db.runToFile(ctx, c.Query, c.Format, c.Path)
-	return err
-}
-
-func (db *DB) createTable(ctx context.Context, ct *sql.CreateTable) error {
+func (s *Session) createTable(ctx context.Context, ct *sql.CreateTable) (int64, error) {
+	db := s.db
 	db.cat.mu.RLock()
 	_, exists := db.cat.tables[ct.Name]
 	db.cat.mu.RUnlock()
 	if exists {
 		if ct.IfNotExists {
-			return nil
+			return 0, nil
 		}
-		return fmt.Errorf("relation %q already exists", ct.Name)
+		return 0, fmt.Errorf("relation %q already exists", ct.Name)
 	}
 	t := &sql.Table{Name: ct.Name, Columns: ct.Columns, Format: planner.FormatParquet, Managed: true}
 	dir := filepath.Join(db.cat.dataDir, "tables", ct.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return 0, err
 	}
+	var n int64
 	if ct.AsQuery != nil {
 		rel := filepath.Join("tables", ct.Name, fmt.Sprintf("part-%d.parquet", time.Now().UnixNano()))
-		if _, err := db.runToFile(ctx, ct.AsQuery, planner.FormatParquet, filepath.Join(db.cat.dataDir, rel)); err != nil {
-			return err
+		var err error
+		if n, err = s.runToFile(ctx, ct.AsQuery, planner.FormatParquet, filepath.Join(db.cat.dataDir, rel)); err != nil {
+			return 0, err
 		}
 		t.Paths = []string{rel}
 	}
 	db.cat.mu.Lock()
 	defer db.cat.mu.Unlock()
 	if _, exists := db.cat.tables[ct.Name]; exists {
-		return fmt.Errorf("relation %q already exists", ct.Name)
+		return 0, fmt.Errorf("relation %q already exists", ct.Name)
 	}
 	db.cat.tables[ct.Name] = t
 	if err := db.cat.save(); err != nil {
 		delete(db.cat.tables, ct.Name)
-		return err
+		return 0, err
 	}
-	return nil
+	return n, nil
 }
 
 func (db *DB) createView(cv *sql.CreateView) error {
@@ -362,22 +400,23 @@ func (db *DB) createView(cv *sql.CreateView) error {
 	return db.cat.save()
 }
 
-func (db *DB) insert(ctx context.Context, ins *sql.Insert) error {
+func (s *Session) insert(ctx context.Context, ins *sql.Insert) (int64, error) {
+	db := s.db
 	rel := filepath.Join("tables", ins.Table, fmt.Sprintf("part-%d.parquet", time.Now().UnixNano()))
-	n, err := db.runToFile(ctx, ins.Source, planner.FormatParquet, filepath.Join(db.cat.dataDir, rel))
+	n, err := s.runToFile(ctx, ins.Source, planner.FormatParquet, filepath.Join(db.cat.dataDir, rel))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if n == 0 {
 		os.Remove(filepath.Join(db.cat.dataDir, rel))
-		return nil
+		return 0, nil
 	}
 	db.cat.mu.Lock()
 	defer db.cat.mu.Unlock()
 	t, ok := db.cat.tables[ins.Table]
 	if !ok {
 		os.Remove(filepath.Join(db.cat.dataDir, rel))
-		return fmt.Errorf("relation %q was dropped during INSERT", ins.Table)
+		return 0, fmt.Errorf("relation %q was dropped during INSERT", ins.Table)
 	}
 	nt := *t
 	nt.Paths = append(append([]string{}, t.Paths...), rel)
@@ -386,9 +425,9 @@ func (db *DB) insert(ctx context.Context, ins *sql.Insert) error {
 	if err := db.cat.save(); err != nil {
 		db.cat.tables[ins.Table] = t
 		os.Remove(filepath.Join(db.cat.dataDir, rel))
-		return err
+		return 0, err
 	}
-	return nil
+	return n, nil
 }
 
 func (db *DB) drop(d *sql.Drop) error {

@@ -117,7 +117,10 @@ func (b *Binder) bindExpr(ctx *exprCtx, n *pg.Node) (*planner.Expr, error) {
 		return b.bindSubLink(ctx, n.GetSubLink())
 	case n.GetParamRef() != nil:
 		p := n.GetParamRef()
-		t := kernels.TString
+		// Without a declared type or a value, a parameter is typed like an
+		// untyped NULL: it takes the type its context asks for (as in
+		// PostgreSQL), which gives a prepared statement its result schema.
+		t := kernels.TNull
 		if int(p.Number) <= len(b.paramTypes) && b.paramTypes[p.Number-1].ID != kernels.Null {
 			t = b.paramTypes[p.Number-1]
 		}

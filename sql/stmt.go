@@ -41,6 +41,26 @@ func Parse(text string) ([]*Parsed, error) {
 	return out, nil
 }
 
+// NumParams returns the highest parameter number ($n) the statement uses,
+// 0 when it has none.
+func (p *Parsed) NumParams() int {
+	res, err := pg.Scan(p.Text)
+	if err != nil {
+		return 0 // it parsed, so it scans; no parameters is the safe answer
+	}
+	n := 0
+	for _, t := range res.Tokens {
+		if t.Token != pg.Token_PARAM || int(t.End) > len(p.Text) || t.Start+1 >= t.End {
+			continue
+		}
+		var k int
+		if _, err := fmt.Sscanf(p.Text[t.Start+1:t.End], "%d", &k); err == nil && k > n {
+			n = k
+		}
+	}
+	return n
+}
+
 // Statement is a bound statement, ready for the engine to run. Exactly one
 // of the pointer fields is set.
 type Statement struct {
