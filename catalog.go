@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/bellows-db/bellows/exec"
 	"github.com/bellows-db/bellows/kernels"
 	"github.com/bellows-db/bellows/planner"
@@ -188,6 +190,30 @@ func (db *DB) Tables() []string {
 		out = append(out, n+" ("+kind+")")
 	}
 	sort.Strings(out)
+	return out
+}
+
+// Relation describes one table or view of the catalog.
+type Relation struct {
+	Name   string
+	View   bool
+	Schema *arrow.Schema // the columns, in order
+}
+
+// Relations lists the tables and views, sorted by name. The result is a
+// snapshot the caller owns.
+func (db *DB) Relations() []Relation {
+	db.cat.mu.RLock()
+	defer db.cat.mu.RUnlock()
+	out := make([]Relation, 0, len(db.cat.tables))
+	for n, t := range db.cat.tables {
+		fields := make([]arrow.Field, len(t.Columns))
+		for i, c := range t.Columns {
+			fields[i] = arrow.Field{Name: c.Name, Type: c.Type.Arrow(), Nullable: c.Nullable}
+		}
+		out = append(out, Relation{Name: n, View: t.ViewSQL != "", Schema: arrow.NewSchema(fields, nil)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

@@ -87,8 +87,14 @@ func ParamFromArrow(arr arrow.Array, i int) (Param, error) {
 		}
 		return ParamFromArrow(d.Dictionary(), d.GetValueIndex(i))
 	}
+	if a, ok := arr.(*array.Time64); ok && !a.IsNull(i) {
+		return time64Param(a, i)
+	}
 	t, err := kernels.FromArrow(arr.DataType())
 	if err != nil {
+		if arr.IsNull(i) {
+			return NullParam, nil // a NULL of a type we do not have is still NULL
+		}
 		return Param{}, fmt.Errorf("parameter of type %s: %w", arr.DataType(), err)
 	}
 	if arr.IsNull(i) {
@@ -124,4 +130,14 @@ func ParamFromArrow(arr arrow.Array, i int) (Param, error) {
 		return Param{Type: t, Value: kernels.Value{S: string(a.Value(i))}}, nil
 	}
 	return Param{Type: t, Value: kernels.ValueAt(arr, t, i)}, nil
+}
+
+// time64Param reads a time64 parameter. arrow-go's database/sql driver
+// sends a time.Time as time64[ns] holding nanoseconds since the epoch, so
+// that is what one is taken for; Bellows has no time-of-day type.
+func time64Param(a *array.Time64, i int) (Param, error) {
+	if a.DataType().(*arrow.Time64Type).Unit != arrow.Nanosecond {
+		return Param{}, fmt.Errorf("parameter of type %s: times of day are not supported", a.DataType())
+	}
+	return Param{Type: kernels.TTimestamp, Value: kernels.Value{I: int64(a.Value(i)) / 1_000}}, nil
 }
