@@ -73,8 +73,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[uint64]*bellows.Session
-	pending  map[string]*pending       // planned, not yet fetched
-	prepared map[string]*prepared      // prepared statements
+	pending  map[string]*pending           // planned, not yet fetched
+	prepared map[string]*prepared          // prepared statements
 	running  map[string]context.CancelFunc // fetched and running
 	nextConn atomic.Uint64
 }
