@@ -193,7 +193,10 @@ func (db *DB) endQuery(id string) {
 	}
 }
 
-// parseBytes reads sizes like 1073741824, 512MB, 4GiB, 4GB.
+// ParseBytes reads sizes like 1073741824, 512MB, 4GiB, 4GB (KB, MB and GB
+// are powers of 1024, as in DuckDB).
+func ParseBytes(s string) (int64, error) { return parseBytes(s) }
+
 func parseBytes(s string) (int64, error) {
 	s = strings.ToUpper(strings.TrimSpace(s))
 	mult := int64(1)

@@ -46,14 +46,14 @@ func demoCmd() *cobra.Command {
 				}
 				fmt.Printf("-- TPC-H Q%d\n", n)
 				t0 := time.Now()
-				if err := runScript(ctx, db, q, "table", os.Stdout, false); err != nil {
+				if err := runScript(ctx, newEmbedded(db), q, "table", os.Stdout, false); err != nil {
 					return fmt.Errorf("Q%d: %w", n, err)
 				}
 				fmt.Printf("Q%d took %s\n\n", n, time.Since(t0).Round(time.Microsecond))
 			}
 			q3, _ := tpch.Query(3)
 			fmt.Println("-- EXPLAIN ANALYZE of Q3")
-			return runScript(ctx, db, "EXPLAIN ANALYZE "+q3, "table", os.Stdout, false)
+			return runScript(ctx, newEmbedded(db), "EXPLAIN ANALYZE "+q3, "table", os.Stdout, false)
 		},
 	}
 	c.Flags().Float64Var(&sf, "sf", 0.01, "scale factor of the generated data")

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/chzyer/readline"
@@ -24,7 +25,7 @@ import (
 
 func main() {
 	bellows.TuneGC()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := rootCmd().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "ERROR:", err)
@@ -49,25 +50,48 @@ func rootCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			return shell(cmd.Context(), db, "table")
+			return shell(cmd.Context(), newEmbedded(db), "table")
 		},
 	}
 	root.Flags().StringVar(&dataDir, "data-dir", "", "data directory (default ~/.bellows)")
-	root.AddCommand(sqlCmd(), tpchCmd(), demoCmd(), sltCmd())
+	root.AddCommand(sqlCmd(), serveCmd(), tpchCmd(), demoCmd(), sltCmd())
 	return root
 }
 
 func sqlCmd() *cobra.Command {
 	var tables, dataDir, format, command, file, cpuProfile string
+	var ro remoteOptions
 	c := &cobra.Command{
 		Use:   "sql",
-		Short: "run SQL statements non-interactively (or a shell without -c/-f)",
+		Short: "run SQL statements non-interactively (or a shell without -c/-f), embedded or on a server (--connect)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := bellows.Open(bellows.Options{DataDir: dataDir, Allocator: bellows.PooledAllocator()})
-			if err != nil {
-				return err
+			var cn conn
+			if ro.addr != "" {
+				if tables != "" || dataDir != "" {
+					return fmt.Errorf("--tables and --data-dir are the server's business with --connect")
+				}
+				if ro.user != "" && ro.password == "" {
+					ro.password = os.Getenv("BELLOWS_PASSWORD")
+				}
+				r, err := dialRemote(cmd.Context(), ro)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				cn = r
+			} else {
+				db, err := bellows.Open(bellows.Options{DataDir: dataDir, Allocator: bellows.PooledAllocator()})
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				if tables != "" {
+					if err := db.RegisterDir(tables); err != nil {
+						return err
+					}
+				}
+				cn = newEmbedded(db)
 			}
-			defer db.Close()
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -78,11 +102,6 @@ func sqlCmd() *cobra.Command {
 					return err
 				}
 				defer pprof.StopCPUProfile()
-			}
-			if tables != "" {
-				if err := db.RegisterDir(tables); err != nil {
-					return err
-				}
 			}
 			var text string
 			switch {
@@ -95,9 +114,9 @@ func sqlCmd() *cobra.Command {
 				}
 				text = string(raw)
 			default:
-				return shell(cmd.Context(), db, format)
+				return shell(cmd.Context(), cn, format)
 			}
-			return runScript(cmd.Context(), db, text, format, os.Stdout, false)
+			return runScript(cmd.Context(), cn, text, format, os.Stdout, false)
 		},
 	}
 	c.Flags().StringVar(&tables, "tables", "", "folder whose NAME.parquet files and NAME/ folders become tables")
@@ -106,12 +125,18 @@ func sqlCmd() *cobra.Command {
 	c.Flags().StringVarP(&command, "command", "c", "", "SQL to run")
 	c.Flags().StringVarP(&file, "file", "f", "", "file of SQL statements to run")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
+	c.Flags().StringVar(&ro.addr, "connect", "", "HOST:PORT of a Bellows (Flight SQL) server to run the SQL on")
+	c.Flags().StringVar(&ro.user, "user", "", "user name for --connect (password: --password or $BELLOWS_PASSWORD)")
+	c.Flags().StringVar(&ro.password, "password", "", "password for --user")
+	c.Flags().StringVar(&ro.token, "token", "", "bearer token for --connect")
+	c.Flags().BoolVar(&ro.tls, "tls", false, "connect with TLS (trusting the system's CAs)")
+	c.Flags().StringVar(&ro.tlsCA, "tls-ca", "", "connect with TLS, trusting the CA certificate(s) in this PEM file")
 	return c
 }
 
 // runScript runs each statement, printing the results of those that return
 // rows (in csv/json, statements without rows print nothing).
-func runScript(ctx context.Context, db *bellows.DB, text, format string, out io.Writer, timing bool) error {
+func runScript(ctx context.Context, db conn, text, format string, out io.Writer, timing bool) error {
 	stmts, err := sql.Parse(text)
 	if err != nil {
 		return err
@@ -158,7 +183,7 @@ func runScript(ctx context.Context, db *bellows.DB, text, format string, out io.
 }
 
 // shell is the interactive loop: multi-line statements end with ';'.
-func shell(ctx context.Context, db *bellows.DB, format string) error {
+func shell(ctx context.Context, db conn, format string) error {
 	home, _ := os.UserHomeDir()
 	rl, err := readline.NewEx(&readline.Config{
 		Prompt:      "bellows> ",
@@ -210,17 +235,21 @@ func shell(ctx context.Context, db *bellows.DB, format string) error {
 }
 
 // meta runs backslash commands.
-func meta(ctx context.Context, db *bellows.DB, cmd string, out io.Writer) error {
+func meta(ctx context.Context, db conn, cmd string, out io.Writer) error {
 	f := strings.Fields(cmd)
 	switch f[0] {
 	case "\\d":
 		if len(f) == 1 {
-			for _, t := range db.Tables() {
+			ts, err := db.Tables(ctx)
+			if err != nil {
+				return err
+			}
+			for _, t := range ts {
 				fmt.Fprintln(out, t)
 			}
 			return nil
 		}
-		cols, err := db.Describe(f[1])
+		cols, err := db.Describe(ctx, f[1])
 		if err != nil {
 			return err
 		}

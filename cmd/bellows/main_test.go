@@ -1,16 +1,56 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bellows-db/bellows"
+	"github.com/bellows-db/bellows/tpch"
 )
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// buildBinary builds the bellows command once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "bellows-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "bellows")
+		build := exec.Command("go", "build", "-o", binPath, ".")
+		build.Stderr = os.Stderr
+		binErr = build.Run()
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
 
 func TestScriptFormats(t *testing.T) {
 	db, err := bellows.Open(bellows.Options{})
@@ -31,7 +71,7 @@ SELECT * FROM t ORDER BY i NULLS FIRST;`
 	for format, want := range cases {
 		db.Exec(ctx, "DROP TABLE IF EXISTS t")
 		var out bytes.Buffer
-		if err := runScript(ctx, db, script, format, &out, false); err != nil {
+		if err := runScript(ctx, newEmbedded(db), script, format, &out, false); err != nil {
 			t.Fatalf("%s: %v", format, err)
 		}
 		if out.String() != want {
@@ -40,7 +80,7 @@ SELECT * FROM t ORDER BY i NULLS FIRST;`
 	}
 	db.Exec(ctx, "DROP TABLE IF EXISTS t")
 	var out bytes.Buffer
-	if err := runScript(ctx, db, script, "table", &out, false); err != nil {
+	if err := runScript(ctx, newEmbedded(db), script, "table", &out, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"d          | n    | s     | i", "2024-02-29 | 1.50 | a,\"b\" | NULL", "(2 rows)"} {
@@ -56,12 +96,7 @@ func TestExitStatus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "bellows")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildBinary(t)
 	cmd := exec.Command(bin, "sql", "--format", "csv", "-c", "SELECT 1 AS x; SELECT nosuch FROM (SELECT 1) s")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -74,5 +109,102 @@ func TestExitStatus(t *testing.T) {
 	}
 	if stdout.String() != "x\n1\n" {
 		t.Fatalf("stdout = %q", stdout.String())
+	}
+}
+
+// TestServeAndConnect runs "bellows serve" as a separate process and the
+// 22 TPC-H queries through "bellows sql --connect" (another process): the
+// output must equal the embedded run's. SIGTERM then stops the server
+// cleanly.
+func TestServeAndConnect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs two processes")
+	}
+	bin := buildBinary(t)
+	data := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.GenOptions{SF: 0.01, OutDir: data}); err != nil {
+		t.Fatal(err)
+	}
+	var script strings.Builder
+	script.WriteString("SET parallelism = 1;\n") // the same float summation order in both runs
+	for n := 1; n <= 22; n++ {
+		q, err := tpch.Query(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script.WriteString(strings.TrimRight(strings.TrimSpace(q), ";") + ";\n")
+	}
+	file := filepath.Join(t.TempDir(), "tpch.sql")
+	if err := os.WriteFile(file, []byte(script.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	embedded, err := exec.Command(bin, "sql", "--tables", data, "--format", "csv", "-f", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("embedded: %v\n%s", err, embedded)
+	}
+
+	srv := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--tables", data)
+	logs, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Process.Kill()
+	sc := bufio.NewScanner(logs)
+	addrRe := regexp.MustCompile(`msg="serving Flight SQL" addr=(\S+)`)
+	var addr string
+	var logText strings.Builder
+	for sc.Scan() {
+		logText.WriteString(sc.Text() + "\n")
+		if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+			break
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no address in the server log:\n%s", logText.String())
+	}
+	rest := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		rest <- b.String()
+	}()
+	remote, err := exec.Command(bin, "sql", "--connect", addr, "--format", "csv", "-f", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("remote: %v\n%s", err, remote)
+	}
+	if string(remote) != string(embedded) {
+		el, rl := strings.Split(string(embedded), "\n"), strings.Split(string(remote), "\n")
+		for i := 0; i < len(el) && i < len(rl); i++ {
+			if el[i] != rl[i] {
+				t.Fatalf("line %d differs: embedded %q, remote %q", i+1, el[i], rl[i])
+			}
+		}
+		t.Fatalf("embedded %d lines, remote %d", len(el), len(rl))
+	}
+	if n := strings.Count(string(embedded), "\n"); n < 22 {
+		t.Fatalf("only %d lines of output", n)
+	}
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Wait() }()
+	select {
+	case err := <-done:
+		tail := <-rest
+		if err != nil {
+			t.Fatalf("server exit after SIGTERM: %v\n%s", err, tail)
+		}
+		if !strings.Contains(tail, "msg=stopped") {
+			t.Fatalf("no clean stop in the log:\n%s", tail)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the server did not stop within 15 s of SIGTERM")
 	}
 }
