@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/bellows-db/bellows"
 	"github.com/bellows-db/bellows/tpch"
@@ -207,4 +217,157 @@ func TestServeAndConnect(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the server did not stop within 15 s of SIGTERM")
 	}
+}
+
+// TestServeStreamsLargeResults streams a 10-million-row result from a
+// "bellows serve" process: the first batch must arrive long before the
+// last (the server does not build the result before sending it), and the
+// server's peak RSS must not grow with the result: it is compared with a
+// fresh server's peak for a 1-million-row result of the same table.
+func TestServeStreamsLargeResults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and streams 10 million rows")
+	}
+	bin := buildBinary(t)
+	data := t.TempDir()
+	const rows = 10_000_000
+	resultBytes := writeBigTable(t, filepath.Join(data, "big.parquet"), rows)
+	stream := func(q string, want int64) (first, total time.Duration, peak int64) {
+		srv, addr := startServe(t, bin, "--tables", data, "--parallelism", "2")
+		defer func() { srv.Process.Kill(); srv.Wait() }()
+		c, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ctx := context.Background()
+		t0 := time.Now()
+		info, err := c.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rdr.Release()
+		n := int64(0)
+		for rdr.Next() {
+			if n == 0 {
+				first = time.Since(t0)
+			}
+			n += rdr.RecordBatch().NumRows()
+		}
+		if err := rdr.Err(); err != nil {
+			t.Fatal(err)
+		}
+		total = time.Since(t0)
+		if n != want {
+			t.Fatalf("%s: %d rows, want %d", q, n, want)
+		}
+		return first, total, peakRSS(t, srv.Process.Pid)
+	}
+	_, _, small := stream("SELECT i, s FROM big WHERE i < 1000000", 1_000_000)
+	first, total, peak := stream("SELECT i, s FROM big", rows)
+	t.Logf("%d rows (%d MB as Arrow) in %s (%.0f MB/s), first batch after %s; server peak RSS %d MB (%d MB for 1M rows)",
+		rows, resultBytes>>20, total.Round(time.Millisecond), float64(resultBytes)/(1<<20)/total.Seconds(), first.Round(time.Millisecond), peak>>20, small>>20)
+	if first > total/10 {
+		t.Errorf("first batch after %s of %s: the result is not streamed", first, total)
+	}
+	if peak > small*3/2+(32<<20) {
+		t.Errorf("server peak RSS %d MB for 10M rows against %d MB for 1M: it grows with the result", peak>>20, small>>20)
+	}
+}
+
+// writeBigTable writes rows rows of (i bigint, s text) to path and returns
+// the result's size in Arrow buffers.
+func writeBigTable(t *testing.T, path string, rows int) int64 {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "i", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "s", Type: arrow.BinaryTypes.String},
+	}, nil)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(1<<17), parquet.WithDictionaryDefault(false)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewGoAllocator()
+	var size int64
+	const chunk = 1 << 16
+	for start := 0; start < rows; start += chunk {
+		b := array.NewRecordBuilder(mem, schema)
+		ib, sb := b.Field(0).(*array.Int64Builder), b.Field(1).(*array.StringBuilder)
+		for i := start; i < min(start+chunk, rows); i++ {
+			ib.Append(int64(i))
+			s := fmt.Sprintf("row %09d with some padding", i)
+			sb.Append(s)
+			size += 8 + 4 + int64(len(s))
+		}
+		rec := b.NewRecordBatch()
+		if err := w.WriteBuffered(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+		b.Release()
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return size
+}
+
+// peakRSS reads a process's peak resident set size (Linux).
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc to read peak RSS from: %v", err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// startServe starts "bellows serve" on a free loopback port with args and
+// returns the process and its address; the process is killed at the end
+// of the test.
+func startServe(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	srv := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	// GOGC=100: peak RSS then follows the live heap, not the collector's
+	// slack (the default GOGC=400 of TuneGC multiplies it).
+	srv.Env = append(os.Environ(), "GOGC=100")
+	logs, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill() })
+	sc := bufio.NewScanner(logs)
+	addrRe := regexp.MustCompile(`msg="serving Flight SQL" addr=(\S+)`)
+	var seen strings.Builder
+	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
+		if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return srv, m[1]
+		}
+	}
+	t.Fatalf("no address in the server log:\n%s", seen.String())
+	return nil, ""
 }
