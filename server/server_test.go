@@ -47,7 +47,7 @@ type testServer struct {
 	addr string
 }
 
-func startServer(t *testing.T, cfg Config, dbOpts bellows.Options) *testServer {
+func startServer(t testing.TB, cfg Config, dbOpts bellows.Options) *testServer {
 	t.Helper()
 	db, err := bellows.Open(dbOpts)
 	if err != nil {
@@ -73,7 +73,7 @@ func startServer(t *testing.T, cfg Config, dbOpts bellows.Options) *testServer {
 	return &testServer{db: db, srv: srv, addr: lis.Addr().String()}
 }
 
-func (ts *testServer) client(t *testing.T, opts ...grpc.DialOption) *flightsql.Client {
+func (ts *testServer) client(t testing.TB, opts ...grpc.DialOption) *flightsql.Client {
 	t.Helper()
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
