@@ -36,7 +36,7 @@ fi
 go test -count=1 ./...
 
 echo "== race detector (concurrent packages)"
-go test -count=1 -race ./exec/ ./tpch/
+go test -count=1 -race ./exec/ ./tpch/ ./server/
 
 echo "== fuzzing (short)"
 # Budgets are execution counts, not durations: go1.26's fuzz coordinator

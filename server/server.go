@@ -177,10 +177,14 @@ func (c *connTracker) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context
 }
 
 func (c *connTracker) HandleConn(ctx context.Context, st stats.ConnStats) {
+	id, _ := ctx.Value(connKey{}).(uint64)
+	if _, ok := st.(*stats.ConnBegin); ok {
+		c.s.log.Debug("connection opened", "conn", id)
+	}
 	if _, ok := st.(*stats.ConnEnd); !ok {
 		return
 	}
-	id, _ := ctx.Value(connKey{}).(uint64)
+	c.s.log.Debug("connection closed", "conn", id)
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	delete(c.s.sessions, id)
@@ -212,6 +216,14 @@ func (s *Server) Sessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sessions)
+}
+
+// clip shortens SQL text for the log.
+func clip(sql string) string {
+	if len(sql) > 200 {
+		return sql[:200] + "..."
+	}
+	return sql
 }
 
 func newHandle() string {
@@ -294,9 +306,10 @@ func (s *Server) plan(stmt *bellows.Stmt, params []bellows.Param) ([]byte, error
 
 // GetFlightInfoStatement plans a query; DoGetStatement runs it.
 func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
-	sess, _ := s.session(ctx)
+	sess, conn := s.session(ctx)
 	stmt, err := sess.Prepare(cmd.GetQuery())
 	if err != nil {
+		s.log.Debug("statement rejected", "conn", conn, "user", userOf(ctx), "sql", clip(cmd.GetQuery()), "err", err)
 		return nil, grpcError(err)
 	}
 	tkt, err := s.plan(stmt, nil)
@@ -353,7 +366,9 @@ func (s *Server) stream(ctx context.Context, h string, start func(context.Contex
 		return nil, nil, grpcError(err)
 	}
 	ch := make(chan flight.StreamChunk, 2)
+	t0 := time.Now()
 	go func() {
+		var sent int64
 		defer close(ch)
 		defer done()
 		defer rows.Release()
@@ -368,6 +383,7 @@ func (s *Server) stream(ctx context.Context, h string, start func(context.Contex
 			}
 		}
 		for rows.Next() {
+			sent += rows.RecordBatch().NumRows()
 			for _, piece := range splitBatch(rows.RecordBatch(), maxChunkBytes) {
 				if !send(flight.StreamChunk{Data: piece}) {
 					piece.Release()
@@ -382,6 +398,7 @@ func (s *Server) stream(ctx context.Context, h string, start func(context.Contex
 		if err == nil && qctx.Err() != nil {
 			err = context.Canceled // cancelled between two batches
 		}
+		s.log.Debug("query finished", "handle", h, "user", userOf(ctx), "rows", sent, "elapsed", time.Since(t0), "err", err)
 		if err != nil && ctx.Err() == nil {
 			// The client is still there: it must not take a cut-short
 			// result for a whole one.
@@ -436,11 +453,14 @@ func dataBytes(d arrow.ArrayData) int64 {
 // DoPutCommandStatementUpdate runs a statement for its effect and returns
 // the rows it wrote.
 func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
-	sess, _ := s.session(ctx)
+	sess, conn := s.session(ctx)
+	t0 := time.Now()
 	res, err := sess.Exec(ctx, cmd.GetQuery())
 	if err != nil {
+		s.log.Debug("update failed", "conn", conn, "user", userOf(ctx), "sql", clip(cmd.GetQuery()), "err", err)
 		return 0, grpcError(err)
 	}
+	s.log.Debug("update", "conn", conn, "user", userOf(ctx), "sql", clip(cmd.GetQuery()), "rows", res.RowsAffected, "elapsed", time.Since(t0))
 	return res.RowsAffected, nil
 }
 

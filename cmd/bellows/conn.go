@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -14,9 +15,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/bellows-db/bellows"
 	"github.com/bellows-db/bellows/kernels"
@@ -103,7 +106,7 @@ func dialRemote(ctx context.Context, o remoteOptions) (*remote, error) {
 		actx, err := c.Client.AuthenticateBasicToken(ctx, o.user, o.password)
 		if err != nil {
 			c.Close()
-			return nil, fmt.Errorf("log in to %s as %s: %w", o.addr, o.user, err)
+			return nil, fmt.Errorf("log in to %s as %s: %w", o.addr, o.user, remoteError(err))
 		}
 		md, _ := metadata.FromOutgoingContext(actx)
 		r.ctx = metadata.NewOutgoingContext(r.ctx, md)
@@ -134,7 +137,7 @@ func (r *remote) Query(ctx context.Context, sql string) (result, error) {
 	ctx = r.call(ctx)
 	info, err := r.c.Execute(ctx, sql)
 	if err != nil {
-		return nil, err
+		return nil, remoteError(err)
 	}
 	schema, err := flight.DeserializeSchema(info.Schema, nil)
 	if err != nil {
@@ -142,7 +145,7 @@ func (r *remote) Query(ctx context.Context, sql string) (result, error) {
 	}
 	res := &remoteResult{ctx: ctx, c: r.c, eps: info.Endpoint, schema: schema}
 	if !res.open() {
-		return nil, res.err
+		return nil, remoteError(res.err)
 	}
 	return res, nil
 }
@@ -187,7 +190,7 @@ func (r *remoteResult) Next() bool {
 }
 
 func (r *remoteResult) RecordBatch() arrow.RecordBatch { return r.rdr.RecordBatch() }
-func (r *remoteResult) Err() error                     { return r.err }
+func (r *remoteResult) Err() error                     { return remoteError(r.err) }
 func (r *remoteResult) Release() {
 	if r.rdr != nil {
 		r.rdr.Release()
@@ -199,7 +202,7 @@ func (r *remote) tables(ctx context.Context, opts *flightsql.GetTablesOpts) ([]a
 	ctx = r.call(ctx)
 	info, err := r.c.GetTables(ctx, opts)
 	if err != nil {
-		return nil, err
+		return nil, remoteError(err)
 	}
 	var out []arrow.RecordBatch
 	for _, ep := range info.Endpoint {
@@ -274,3 +277,17 @@ func (r *remote) Describe(ctx context.Context, name string) ([]string, error) {
 }
 
 func (r *remote) Close() error { return r.c.Close() }
+
+// remoteError turns a gRPC status into the server's message, as the
+// embedded engine would print it (with the code when it adds something).
+func remoteError(err error) error {
+	st, ok := status.FromError(err)
+	if !ok || err == nil {
+		return err
+	}
+	switch st.Code() {
+	case codes.InvalidArgument, codes.Unknown:
+		return errors.New(st.Message())
+	}
+	return fmt.Errorf("%s (%s)", st.Message(), st.Code())
+}

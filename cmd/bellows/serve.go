@@ -14,16 +14,21 @@ import (
 )
 
 func serveCmd() *cobra.Command {
-	var addr, dataDir, tables, certFile, keyFile, usersFile, logFormat string
+	var addr, dataDir, tables, certFile, keyFile, usersFile, logFormat, logLevel string
 	var parallelism int
 	var memLimit string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "serve SQL over Arrow Flight SQL (gRPC) on an embedded engine",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			hopts := &slog.HandlerOptions{Level: level}
+			var handler slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
 			if logFormat == "json" {
-				handler = slog.NewJSONHandler(os.Stderr, nil)
+				handler = slog.NewJSONHandler(os.Stderr, hopts)
 			}
 			log := slog.New(handler)
 			cfg := server.Config{Log: log}
@@ -104,5 +109,6 @@ func serveCmd() *cobra.Command {
 	c.Flags().IntVar(&parallelism, "parallelism", 0, "default drivers per pipeline (0: number of cores)")
 	c.Flags().StringVar(&memLimit, "memory-limit", "", "default per-query memory limit, e.g. 4GB (default: none)")
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug (every statement and connection), info, warn, error")
 	return c
 }
