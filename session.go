@@ -115,7 +115,24 @@ func (s *Session) runAndDrain(ctx context.Context, p *sql.Parsed, params []sql.P
 	return Result{}, r.Err()
 }
 
-// set applies a SET statement.
+// SettingNames are the settings SET and SHOW know (beyond those accepted
+// and ignored for client compatibility).
+var SettingNames = []string{"parallelism", "memory_limit", "statement_timeout", "batch_size", "spill_dir"}
+
+// Set changes a setting as SET name = value does.
+func (s *Session) Set(name, value string) error {
+	return s.apply(&sql.Set{Name: strings.ToLower(name), Value: value})
+}
+
+// Reset restores a setting's default, as RESET name does.
+func (s *Session) Reset(name string) error {
+	return s.apply(&sql.Set{Name: strings.ToLower(name), Reset: true})
+}
+
+// Show reads a setting as SHOW name does.
+func (s *Session) Show(name string) (string, error) { return s.show(strings.ToLower(name)) }
+
+// apply applies a SET statement.
 func (s *Session) apply(st *sql.Set) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -15,8 +15,10 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -691,4 +693,68 @@ func ticketHandle(tkt []byte) (string, error) {
 		return "", status.Errorf(codes.InvalidArgument, "not a statement ticket: %v", err)
 	}
 	return string(q.GetStatementHandle()), nil
+}
+
+// --- Flight session options (the same settings as SET / SHOW) ---
+
+// SetSessionOptions sets (or, given no value, resets) session settings.
+func (s *Server) SetSessionOptions(ctx context.Context, req *flight.SetSessionOptionsRequest) (*flight.SetSessionOptionsResult, error) {
+	sess, _ := s.session(ctx)
+	res := &flight.SetSessionOptionsResult{Errors: map[string]*flight.SetSessionOptionsResultError{}}
+	for name, v := range req.GetSessionOptions() {
+		known := false
+		for _, n := range bellows.SettingNames {
+			known = known || strings.EqualFold(n, name)
+		}
+		if !known {
+			res.Errors[name] = &flight.SetSessionOptionsResultError{Value: flight.SetSessionOptionsResultErrorInvalidName}
+			continue
+		}
+		var err error
+		switch x := v.GetOptionValue().(type) {
+		case nil:
+			err = sess.Reset(name)
+		case *pb.SessionOptionValue_StringValue:
+			err = sess.Set(name, x.StringValue)
+		case *pb.SessionOptionValue_Int64Value:
+			err = sess.Set(name, strconv.FormatInt(x.Int64Value, 10))
+		case *pb.SessionOptionValue_DoubleValue:
+			err = sess.Set(name, strconv.FormatFloat(x.DoubleValue, 'f', -1, 64))
+		default:
+			err = fmt.Errorf("unsupported value type %T", x)
+		}
+		if err != nil {
+			res.Errors[name] = &flight.SetSessionOptionsResultError{Value: flight.SetSessionOptionsResultErrorInvalidValue}
+		}
+	}
+	return res, nil
+}
+
+// GetSessionOptions returns the session's settings as strings.
+func (s *Server) GetSessionOptions(ctx context.Context, _ *flight.GetSessionOptionsRequest) (*flight.GetSessionOptionsResult, error) {
+	sess, _ := s.session(ctx)
+	out := map[string]*flight.SessionOptionValue{}
+	for _, n := range bellows.SettingNames {
+		v, err := sess.Show(n)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		out[n] = &flight.SessionOptionValue{OptionValue: &pb.SessionOptionValue_StringValue{StringValue: v}}
+	}
+	return &flight.GetSessionOptionsResult{SessionOptions: out}, nil
+}
+
+// CloseSession drops the connection's settings and prepared statements;
+// the next call starts a fresh session.
+func (s *Server) CloseSession(ctx context.Context, _ *flight.CloseSessionRequest) (*flight.CloseSessionResult, error) {
+	id, _ := ctx.Value(connKey{}).(uint64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, id)
+	for h, p := range s.prepared {
+		if p.conn == id {
+			delete(s.prepared, h)
+		}
+	}
+	return &flight.CloseSessionResult{Status: flight.CloseSessionResultClosed}, nil
 }

@@ -754,3 +754,43 @@ func mustTicket(t *testing.T, handle string) []byte {
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
+
+// TestSessionOptions sets and reads settings through Flight's session
+// option calls; they are the SET / SHOW settings of the connection.
+func TestSessionOptions(t *testing.T) {
+	ts := startServer(t, Config{}, bellows.Options{Parallelism: 2})
+	c := ts.client(t)
+	ctx := context.Background()
+	opts, err := flight.NewSessionOptionValues(map[string]any{"parallelism": int64(3), "statement_timeout": "2s", "nonsense": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SetSessionOptions(ctx, &flight.SetSessionOptionsRequest{SessionOptions: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 1 || res.Errors["nonsense"].GetValue() != flight.SetSessionOptionsResultErrorInvalidName {
+		t.Fatalf("errors %v", res.Errors)
+	}
+	bad, _ := flight.NewSessionOptionValues(map[string]any{"parallelism": "many"})
+	res, err = c.SetSessionOptions(ctx, &flight.SetSessionOptionsRequest{SessionOptions: bad})
+	if err != nil || res.Errors["parallelism"].GetValue() != flight.SetSessionOptionsResultErrorInvalidValue {
+		t.Fatalf("bad value: %v %v", res, err)
+	}
+	if got := query(t, c, "SHOW parallelism"); got[0] != "3" {
+		t.Errorf("SHOW parallelism after SetSessionOptions: %v", got)
+	}
+	got, err := c.GetSessionOptions(ctx, &flight.GetSessionOptionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := got.SessionOptions["statement_timeout"].GetStringValue(); v != "2s" {
+		t.Errorf("statement_timeout %q", v)
+	}
+	if _, err := c.CloseSession(ctx, &flight.CloseSessionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(t, c, "SHOW parallelism"); got[0] != "2" {
+		t.Errorf("SHOW parallelism after CloseSession: %v, want the default 2", got)
+	}
+}
