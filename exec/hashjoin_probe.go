@@ -68,6 +68,7 @@ type hjProbeLocal struct {
 	opi    []int32 // output pairs; build row -1 is a NULL right side
 	obi    []int32
 	pm     []bool   // probe row matched
+	pend   hjPending
 	first  []uint32 // probe row i's first matching build row + 1 (0: none)
 	dup    []uint32 // and the chain of its other matches (hjTable.next)
 	cur    []uint32 // fillRound: each row's next candidate + 1 (0: none left)
@@ -138,41 +139,25 @@ func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out a
 		if err := l.andLeftResidual(in, n); err != nil {
 			return nil, err
 		}
+	} else if pairs {
+		l.dropPending()
+		l.pend = hjPending{in: in, n: n}
+		return l.nextPairs(ctx)
 	} else {
 		var st hjMatchState
 		for st.i < n {
-			if j.residual == nil {
-				start := len(l.opi)
-				l.opi, l.obi = l.fill(&st, n, l.opi, l.obi, start+cs, nil)
-				if err := l.accept(l.opi[start:], l.obi[start:]); err != nil {
+			if len(j.leftKeys) > 0 {
+				l.pi, l.bi = l.fillRound(&st, n, l.pi[:0], l.bi[:0], cs)
+			} else {
+				l.pi, l.bi = l.fill(&st, n, l.pi[:0], l.bi[:0], cs, l.pm)
+			}
+			if len(l.pi) > 0 {
+				if err := l.filterResidual(in); err != nil {
 					return nil, err
 				}
-			} else {
-				var skip []bool
-				if !pairs {
-					skip = l.pm // a row that matched needs no more candidates
-				}
-				if !pairs && len(j.leftKeys) > 0 {
-					l.pi, l.bi = l.fillRound(&st, n, l.pi[:0], l.bi[:0], cs)
-				} else {
-					l.pi, l.bi = l.fill(&st, n, l.pi[:0], l.bi[:0], cs, skip)
-				}
-				if len(l.pi) > 0 {
-					if err := l.filterResidual(in); err != nil {
-						return nil, err
-					}
-				}
-				if pairs {
-					l.opi = append(l.opi, l.pi...)
-					l.obi = append(l.obi, l.bi...)
-					if err := l.accept(l.pi, l.bi); err != nil {
-						return nil, err
-					}
-				} else {
-					for _, i := range l.pi {
-						l.pm[i] = true
-					}
-				}
+			}
+			for _, i := range l.pi {
+				l.pm[i] = true
 			}
 			if err := l.account(); err != nil {
 				return nil, err
@@ -185,8 +170,95 @@ func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out a
 	return l.output(in, n)
 }
 
+// hjPending is a probe batch whose pairs are not all emitted yet: a join
+// that multiplies rows emits them in batches of about BatchSize rows
+// (More), so one probe batch's output never has to exist at once.
+type hjPending struct {
+	in       arrow.RecordBatch // nil: nothing pending
+	n        int
+	st       hjMatchState
+	retained bool // in was retained past the Process call
+}
+
+// nextPairs emits the next batch of the pending probe batch's pairs: up to
+// about BatchSize of them, and with the last one the batch's unmatched
+// rows (left, full, single joins).
+func (l *hjProbeLocal) nextPairs(ctx context.Context) (arrow.RecordBatch, error) {
+	j, p := l.j, &l.pend
+	in, n, st := p.in, p.n, &p.st
+	cs := max(j.q.BatchSize, 1)
+	// Right semi and anti joins only mark build rows (Flush emits them).
+	emits := j.kind != planner.JoinRightSemi && j.kind != planner.JoinRightAnti
+	l.opi, l.obi = l.opi[:0], l.obi[:0]
+	for st.i < n && (!emits || len(l.opi) < cs) {
+		if !emits {
+			l.opi, l.obi = l.opi[:0], l.obi[:0]
+		}
+		if j.residual == nil {
+			start := len(l.opi)
+			l.opi, l.obi = l.fill(st, n, l.opi, l.obi, cs, nil)
+			if err := l.accept(l.opi[start:], l.obi[start:]); err != nil {
+				return nil, err
+			}
+		} else {
+			l.pi, l.bi = l.fill(st, n, l.pi[:0], l.bi[:0], cs, nil)
+			if len(l.pi) > 0 {
+				if err := l.filterResidual(in); err != nil {
+					return nil, err
+				}
+			}
+			l.opi = append(l.opi, l.pi...)
+			l.obi = append(l.obi, l.bi...)
+			if err := l.accept(l.pi, l.bi); err != nil {
+				return nil, err
+			}
+		}
+		if err := l.account(); err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if st.i < n {
+		if !p.retained {
+			in.Retain() // Process's caller releases its reference
+			p.retained = true
+		}
+		return l.pairBatch(in, n)
+	}
+	out, err := l.output(in, n)
+	l.dropPending()
+	return out, err
+}
+
+// More implements Expander: the rest of the current probe batch's pairs.
+func (l *hjProbeLocal) More(ctx context.Context) (out arrow.RecordBatch, err error) {
+	if l.pend.in == nil {
+		return nil, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			m, ok := r.(memLimitPanic)
+			if !ok {
+				panic(r)
+			}
+			out, err = nil, m.err
+		}
+	}()
+	return l.nextPairs(ctx)
+}
+
+func (l *hjProbeLocal) dropPending() {
+	if l.pend.retained {
+		l.pend.in.Release()
+	}
+	l.pend = hjPending{}
+}
+
 // Close implements OperatorLocal.
 func (l *hjProbeLocal) Close() {
+	l.dropPending()
 	l.j.q.Pool.Shrink(l.grown)
 	l.grown = 0
 	*l = hjProbeLocal{j: l.j, t: l.t}

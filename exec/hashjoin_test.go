@@ -798,3 +798,59 @@ func BenchmarkHashJoin(b *testing.B) {
 		})
 	}
 }
+
+// TestHashJoinChunksMultipliedRows checks that a join whose probe batch
+// multiplies into many pairs emits them in batches of about BatchSize
+// rows (Expander), for inner, left and full joins with and without keys
+// or a residual, and that the rows are all there.
+func TestHashJoinChunksMultipliedRows(t *testing.T) {
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+	const bs = 64
+	var lrows, rrows []hjRow
+	for i := 0; i < 300; i++ {
+		lrows = append(lrows, hjRow{{I: 1}, {S: "k"}, {I: int64(i % 10)}})
+	}
+	for i := 0; i < 500; i++ {
+		rrows = append(rrows, hjRow{{I: 1}, {S: "k"}, {I: int64(i % 7)}})
+	}
+	for _, kind := range []planner.JoinKind{planner.JoinInner, planner.JoinLeft, planner.JoinFull, planner.JoinRight} {
+		for _, keys := range [][][2]int{{{0, 0}}, nil} {
+			for _, res := range []bool{false, true} {
+				s := hjSpec{kind: kind, keys: keys, residual: res}
+				q := NewQueryContext(checked, 0, 2)
+				q.Kernels = hjReg
+				q.BatchSize = bs
+				lb := hjBatches(q.Alloc, hjL, lrows, 1000, false) // one probe batch of 300 rows
+				rb := hjBatches(q.Alloc, hjR, rrows, 1000, false)
+				lk, rk, re := s.exprs(hjL, hjR)
+				j, err := NewHashJoin(q, s.kind, hjL, hjR, lk, rk, re, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx := context.Background()
+				if err := q.Run(ctx, &Pipeline{Source: NewBatchSource(func() []arrow.RecordBatch { return rb }), Sink: j.BuildSink()}); err != nil {
+					t.Fatal(err)
+				}
+				sink := NewBufferSink(q)
+				if err := q.Run(ctx, &Pipeline{Source: NewBatchSource(func() []arrow.RecordBatch { return lb }), Ops: []Operator{j.Probe()}, Sink: sink}); err != nil {
+					t.Fatal(err)
+				}
+				largest := int64(0)
+				for _, b := range sink.Batches() {
+					largest = max(largest, b.NumRows())
+				}
+				got := hjRenderBatches(t, sink.Batches())
+				want, _ := hjReference(s, hjL, hjR, lrows, rrows)
+				hjCompare(t, s.String(), got, want, nil, nil)
+				if largest > 2*bs {
+					t.Errorf("%s: a batch of %d rows (batch size %d, %d rows in all)", s, largest, bs, len(got))
+				}
+				sink.Close()
+				j.Close()
+				releaseBatches(lb)
+				releaseBatches(rb)
+			}
+		}
+	}
+}

@@ -56,6 +56,15 @@ type OperatorLocal interface {
 	Close()
 }
 
+// Expander is implemented by operator locals whose one input batch can
+// yield many output batches (a join that multiplies rows). After Process,
+// the caller calls More, sending each batch down the pipeline before
+// asking for the next, until More returns nil; only then comes the next
+// Process. Close releases what an undrained Expander holds.
+type Expander interface {
+	More(ctx context.Context) (arrow.RecordBatch, error)
+}
+
 // Flusher is implemented by operators that emit rows after their whole
 // input was seen (e.g. the unmatched build rows of a right/full join).
 // Flush is called once, after every driver of the pipeline has finished.

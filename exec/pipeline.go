@@ -259,6 +259,9 @@ func (rp *runningPipeline) push(ctx context.Context, ops []OperatorLocal, from i
 			st = rp.p.OpStats[i]
 		}
 		record(st, in, nb, t0)
+		if ex, ok := ops[i].(Expander); ok {
+			return rp.pushExpanded(ctx, ops, i, sink, nb, ex, st)
+		}
 		b = nb
 	}
 	if b == nil {
@@ -272,6 +275,26 @@ func (rp *runningPipeline) push(ctx context.Context, ops []OperatorLocal, from i
 	err := sink.Consume(ctx, b)
 	record(rp.p.SinkStats, b.NumRows(), nil, t0)
 	return err
+}
+
+// pushExpanded sends first (owned, may be nil) and then every batch ex
+// (ops[i]) still has for its last input through ops[i+1:] into sink.
+func (rp *runningPipeline) pushExpanded(ctx context.Context, ops []OperatorLocal, i int, sink SinkLocal, first arrow.RecordBatch, ex Expander, st *OpStats) error {
+	if err := rp.push(ctx, ops, i+1, sink, first); err != nil {
+		return err
+	}
+	for !rp.p.done() {
+		t0 := time.Now()
+		b, err := ex.More(ctx)
+		if err != nil || b == nil {
+			return err
+		}
+		record(st, 0, b, t0)
+		if err := rp.push(ctx, ops, i+1, sink, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func record(st *OpStats, in int64, out arrow.RecordBatch, t0 time.Time) {

@@ -491,6 +491,14 @@ func (l *hjSpillProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (
 	return l.res.Process(ctx, rb)
 }
 
+// More implements Expander: the resident join's further pairs.
+func (l *hjSpillProbeLocal) More(ctx context.Context) (arrow.RecordBatch, error) {
+	if ex, ok := l.res.(Expander); ok {
+		return ex.More(ctx)
+	}
+	return nil, nil
+}
+
 // Close implements OperatorLocal.
 func (l *hjSpillProbeLocal) Close() { l.res.Close() }
 
@@ -637,11 +645,7 @@ func (j *HashJoin) joinPart(ctx context.Context, bf, pf *spillFile, chain func()
 	if err != nil {
 		return err
 	}
-	err = readAll(ctx, j.q, pf, func(b arrow.RecordBatch) error {
-		out, err := l.Process(ctx, b)
-		if err != nil || out == nil {
-			return err
-		}
+	emit := func(out arrow.RecordBatch) error {
 		if out.NumRows() == 0 {
 			out.Release()
 			return nil
@@ -652,6 +656,28 @@ func (j *HashJoin) joinPart(ctx context.Context, bf, pf *spillFile, chain func()
 			return err
 		}
 		return c.Emit(ctx, out)
+	}
+	err = readAll(ctx, j.q, pf, func(b arrow.RecordBatch) error {
+		out, err := l.Process(ctx, b)
+		if err != nil {
+			return err
+		}
+		if out != nil {
+			if err := emit(out); err != nil {
+				return err
+			}
+		}
+		ex, ok := l.(Expander)
+		for ok {
+			out, err := ex.More(ctx)
+			if err != nil || out == nil {
+				return err
+			}
+			if err := emit(out); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	l.Close()
 	if err != nil {
