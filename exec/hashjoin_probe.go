@@ -67,7 +67,7 @@ type hjProbeLocal struct {
 	pi, bi []int32 // candidate pairs of one chunk (probe row, build row)
 	opi    []int32 // output pairs; build row -1 is a NULL right side
 	obi    []int32
-	pm     []bool   // probe row matched
+	pm     []bool // probe row matched
 	pend   hjPending
 	first  []uint32 // probe row i's first matching build row + 1 (0: none)
 	dup    []uint32 // and the chain of its other matches (hjTable.next)
