@@ -136,6 +136,8 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 			return nil, err
 		}
 		return b.source(x, "scan "+x.Table, src), nil
+	case *planner.Series:
+		return b.source(x, "series", NewSeries(q, x)), nil
 	case *planner.Values:
 		src, err := NewValues(q, x.Cols, x.Rows)
 		if err != nil {

@@ -83,6 +83,8 @@ func describe(n Node, names map[ColumnID]string, es *estimator) string {
 		return s + estimate(x)
 	case *Values:
 		return fmt.Sprintf("Values (%d rows)", len(x.Rows))
+	case *Series:
+		return fmt.Sprintf("Series %d to %d step %d (%d rows)", x.Start, x.Stop, x.Step, x.Count())
 	case *Filter:
 		return "Filter " + x.Cond.Format(names)
 	case *Project:

@@ -314,6 +314,8 @@ func (e *estimator) compute(n Node) float64 {
 		return math.Max(rows, 1)
 	case *Values:
 		return float64(len(x.Rows))
+	case *Series:
+		return math.Max(float64(x.Count()), 1)
 	case *Filter:
 		return math.Max(e.est(x.Input)*selectivity(x.Cond, nil), 1)
 	case *Project:
@@ -972,7 +974,7 @@ func reducerScan(n Node, id ColumnID) (*Scan, ColumnID) {
 			}
 		}
 		switch n.(type) {
-		case *Scan, *Aggregate, *Window, *SetOp, *Values, *EnforceSingleRow:
+		case *Scan, *Aggregate, *Window, *SetOp, *Values, *Series, *EnforceSingleRow:
 			return nil, 0
 		}
 		var next Node
@@ -1014,7 +1016,7 @@ func scanOf(n Node, id ColumnID) *Scan {
 		return nil
 	}
 	switch n.(type) {
-	case *Aggregate, *Window, *SetOp, *Values, *EnforceSingleRow:
+	case *Aggregate, *Window, *SetOp, *Values, *Series, *EnforceSingleRow:
 		return nil
 	}
 	for _, c := range n.Children() {

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/bellows-db/bellows/kernels"
 )
@@ -56,6 +57,40 @@ type Scan struct {
 	// read only for Filter (nil: all of them). Rows failing the filter are
 	// dropped without copying those columns.
 	Out []int `json:"out,omitempty"`
+}
+
+// Series produces one bigint column: Start, Start+Step, ... while not
+// past Stop (Stop included unless Exclusive). generate_series and range.
+type Series struct {
+	Col       Column `json:"col"`
+	Start     int64  `json:"start"`
+	Stop      int64  `json:"stop"`
+	Step      int64  `json:"step"` // never 0
+	Exclusive bool   `json:"exclusive,omitempty"`
+}
+
+// Count returns the number of rows the series produces (at most
+// MaxInt64).
+func (n *Series) Count() int64 {
+	var span, step uint64
+	switch {
+	case n.Step > 0 && n.Stop >= n.Start:
+		span, step = uint64(n.Stop)-uint64(n.Start), uint64(n.Step)
+	case n.Step < 0 && n.Stop <= n.Start:
+		span, step = uint64(n.Start)-uint64(n.Stop), uint64(-(n.Step+1))+1
+	default:
+		return 0
+	}
+	c := span/step + 1
+	if n.Exclusive && span%step == 0 {
+		c--
+	}
+	return int64(min(c, math.MaxInt64))
+}
+
+// Value returns the series' k-th value (0-based, k < Count).
+func (n *Series) Value(k int64) int64 {
+	return int64(uint64(n.Start) + uint64(k)*uint64(n.Step)) // wraps back into range
 }
 
 // Values produces constant rows.
@@ -212,6 +247,7 @@ func (n *Scan) Columns() []Column {
 	return out
 }
 func (n *Values) Columns() []Column  { return n.Cols }
+func (n *Series) Columns() []Column  { return []Column{n.Col} }
 func (n *Filter) Columns() []Column  { return n.Input.Columns() }
 func (n *Project) Columns() []Column { return n.Cols }
 func (n *Aggregate) Columns() []Column {
@@ -267,6 +303,7 @@ func (n *EnforceSingleRow) Columns() []Column {
 
 func (n *Scan) Children() []Node             { return nil }
 func (n *Values) Children() []Node           { return nil }
+func (n *Series) Children() []Node           { return nil }
 func (n *Filter) Children() []Node           { return []Node{n.Input} }
 func (n *Project) Children() []Node          { return []Node{n.Input} }
 func (n *Aggregate) Children() []Node        { return []Node{n.Input} }
@@ -281,6 +318,7 @@ func (n *EnforceSingleRow) Children() []Node { return []Node{n.Input} }
 
 func (n *Scan) WithChildren(ch []Node) Node   { c := *n; return &c }
 func (n *Values) WithChildren(ch []Node) Node { c := *n; return &c }
+func (n *Series) WithChildren(ch []Node) Node { c := *n; return &c }
 func (n *Filter) WithChildren(ch []Node) Node { c := *n; c.Input = ch[0]; return &c }
 func (n *Project) WithChildren(ch []Node) Node {
 	c := *n
@@ -337,6 +375,8 @@ func Name(n Node) string {
 		return "Scan"
 	case *Values:
 		return "Values"
+	case *Series:
+		return "Series"
 	case *Filter:
 		return "Filter"
 	case *Project:

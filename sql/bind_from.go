@@ -191,6 +191,7 @@ func (b *Binder) bindRangeFunction(rf *pg.RangeFunction, sc *scope) (planner.Nod
 	}
 	name := funcName(fc.Funcname)
 	var args []kernels.Value
+	var argTypes []kernels.Type
 	for _, a := range fc.Args {
 		e, err := b.bindExpr(&exprCtx{sc: newScope(nil), clause: "table function arguments"}, a)
 		if err != nil {
@@ -200,10 +201,7 @@ func (b *Binder) bindRangeFunction(rf *pg.RangeFunction, sc *scope) (planner.Nod
 			return nil, nil, b.errAt(fc.Location, "arguments of %s must be constants", name)
 		}
 		args = append(args, e.Value)
-	}
-	t, err := b.cat.TableFunction(name, args)
-	if err != nil {
-		return nil, nil, b.errAt(fc.Location, "%s", err.Error())
+		argTypes = append(argTypes, e.Type)
 	}
 	alias := name
 	var colAliases []*pg.Node
@@ -211,7 +209,51 @@ func (b *Binder) bindRangeFunction(rf *pg.RangeFunction, sc *scope) (planner.Nod
 		alias = strings.ToLower(rf.Alias.Aliasname)
 		colAliases = rf.Alias.Colnames
 	}
+	if name == "generate_series" || name == "range" {
+		return b.bindSeries(name, args, argTypes, fc.Location, alias, colAliases)
+	}
+	t, err := b.cat.TableFunction(name, args)
+	if err != nil {
+		return nil, nil, b.errAt(fc.Location, "%s", err.Error())
+	}
 	return b.scanOf(t, alias, colAliases)
+}
+
+// bindSeries binds generate_series(start, stop [, step]) (stop included,
+// as in PostgreSQL) and range([start,] stop [, step]) (stop excluded, as
+// in DuckDB): one bigint column named after the function or its alias.
+func (b *Binder) bindSeries(name string, args []kernels.Value, types []kernels.Type, loc int32, alias string, colAliases []*pg.Node) (planner.Node, []*binding, error) {
+	if name == "range" && len(args) == 1 {
+		args = append([]kernels.Value{{}}, args...)
+		types = append([]kernels.Type{kernels.TInt64}, types...)
+	}
+	if len(args) < 2 || len(args) > 3 {
+		return nil, nil, b.errAt(loc, "%s takes (start, stop) or (start, stop, step)", name)
+	}
+	ints := make([]int64, 3)
+	ints[2] = 1
+	for i, a := range args {
+		if a.Null {
+			return nil, nil, b.errAt(loc, "%s: argument %d is NULL", name, i+1)
+		}
+		if !types[i].IsInteger() {
+			return nil, nil, b.errAt(loc, "%s takes integer arguments, argument %d is %s", name, i+1, types[i])
+		}
+		ints[i] = a.I
+	}
+	if ints[2] == 0 {
+		return nil, nil, b.errAt(loc, "%s: step size cannot equal zero", name)
+	}
+	if len(colAliases) > 1 {
+		return nil, nil, b.errAt(loc, "%s has 1 column, %d column aliases given", name, len(colAliases))
+	}
+	colName := name
+	if alias != name {
+		colName = alias // PostgreSQL names the column after the alias
+	}
+	col := b.newCol(colName, kernels.TInt64, false)
+	n := &planner.Series{Col: col, Start: ints[0], Stop: ints[1], Step: ints[2], Exclusive: name == "range"}
+	return n, []*binding{b.bindingFor(alias, []string{colName}, []planner.Column{col}, colAliases)}, nil
 }
 
 func (b *Binder) bindJoin(je *pg.JoinExpr, sc *scope) (planner.Node, []*binding, error) {
