@@ -529,21 +529,32 @@ func (l *hjProbeLocal) andLeftResidual(in arrow.RecordBatch, n int) error {
 	for k, ref := range j.resSrc {
 		cols[k] = in.Column(ref.idx)
 	}
-	b := array.NewRecordBatch(j.resSch, cols, int64(n))
-	defer b.Release()
-	res, err := j.residual.Eval(j.q, b)
+	cond, err := j.evalResidual(cols, n)
 	if err != nil {
 		return err
 	}
-	defer res.Release()
-	cond, ok := res.(*array.Boolean)
-	if !ok || cond.Len() != n {
-		return errors.New("internal error: join condition is not a boolean column")
-	}
+	defer cond.Release()
 	for i := range l.pm[:n] {
 		l.pm[i] = l.pm[i] && cond.IsValid(i) && cond.Value(i)
 	}
 	return nil
+}
+
+// evalResidual evaluates the residual over its input columns (borrowed)
+// of m rows.
+func (j *HashJoin) evalResidual(cols []arrow.Array, m int) (*array.Boolean, error) {
+	b := array.NewRecordBatch(j.resSch, cols, int64(m))
+	defer b.Release()
+	res, err := j.residual.Eval(j.q, b)
+	if err != nil {
+		return nil, err
+	}
+	cond, ok := res.(*array.Boolean)
+	if !ok || cond.Len() != m {
+		res.Release()
+		return nil, errors.New("internal error: join condition is not a boolean column")
+	}
+	return cond, nil
 }
 
 // filterResidual keeps the candidate pairs (pi, bi) whose residual is TRUE.
@@ -559,17 +570,11 @@ func (l *hjProbeLocal) filterResidual(in arrow.RecordBatch) error {
 			cols[k] = hjTake(j.q.Alloc, in.Column(ref.idx), l.pi)
 		}
 	}
-	b := array.NewRecordBatch(j.resSch, cols, int64(m))
-	defer b.Release()
-	res, err := j.residual.Eval(j.q, b)
+	cond, err := j.evalResidual(cols, m)
 	if err != nil {
 		return err
 	}
-	defer res.Release()
-	cond, ok := res.(*array.Boolean)
-	if !ok || cond.Len() != m {
-		return errors.New("internal error: join condition is not a boolean column")
-	}
+	defer cond.Release()
 	w := 0
 	noNulls := cond.NullN() == 0
 	for k := 0; k < m; k++ {

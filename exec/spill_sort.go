@@ -29,8 +29,9 @@ type sortSpill struct {
 // SetStats gives the sort the stats its spilling is counted in.
 func (s *Sort) SetStats(st *OpStats) { s.spill.stats = st }
 
-// batchBytes estimates the memory of b's buffers.
-func batchBytes(b arrow.RecordBatch) int64 {
+// BatchBytes estimates the memory of b's buffers: whole buffers, so a
+// slice counts what it points into (an estimate on the high side).
+func BatchBytes(b arrow.RecordBatch) int64 {
 	n := int64(0)
 	for _, c := range b.Columns() {
 		n += dataBytes(c.Data())
@@ -55,7 +56,7 @@ func dataBytes(d arrow.ArrayData) int64 {
 // is over its spill threshold.
 func (l *sortLocal) maybeSpill(ctx context.Context, in arrow.RecordBatch) error {
 	s := l.s
-	l.data += batchBytes(in)
+	l.data += BatchBytes(in)
 	if !s.q.shouldSpill(l.data + l.st.held) {
 		return nil
 	}

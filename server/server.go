@@ -421,10 +421,7 @@ const maxChunkBytes = 2 << 20
 // splitBatch returns b (retained) in slices of about maxBytes each.
 func splitBatch(b arrow.RecordBatch, maxBytes int64) []arrow.RecordBatch {
 	n := b.NumRows()
-	var size int64
-	for _, c := range b.Columns() {
-		size += dataBytes(c.Data())
-	}
+	size := exec.BatchBytes(b)
 	if size <= maxBytes || n <= 1 {
 		b.Retain()
 		return []arrow.RecordBatch{b}
@@ -435,21 +432,6 @@ func splitBatch(b arrow.RecordBatch, maxBytes int64) []arrow.RecordBatch {
 		out = append(out, b.NewSlice(i, min(i+per, n)))
 	}
 	return out
-}
-
-// dataBytes sums the buffer sizes of d and its children (whole buffers,
-// so a slice counts what it points into: an estimate on the high side).
-func dataBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, b := range d.Buffers() {
-		if b != nil {
-			n += int64(b.Len())
-		}
-	}
-	for _, c := range d.Children() {
-		n += dataBytes(c)
-	}
-	return n
 }
 
 // DoPutCommandStatementUpdate runs a statement for its effect and returns
