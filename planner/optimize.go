@@ -244,7 +244,10 @@ func pushDownJoin(j *Join, preds []*Expr) Node {
 			}
 		}
 		for _, p := range Conjuncts(j.Cond) {
-			if covers(rcols, p) && j.Kind != JoinMark {
+			// A condition on build rows alone only decides which of them
+			// take part: a filter below. Not for a null-aware mark join,
+			// whose equality must still see the build side's NULLs.
+			if covers(rcols, p) && !(j.Kind == JoinMark && j.NullAware) {
 				toR = append(toR, p)
 			} else {
 				cond = append(cond, p)
