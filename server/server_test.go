@@ -320,14 +320,42 @@ func TestPreparedStatementsAllTypes(t *testing.T) {
 		pb.Release()
 		c0.param.Release()
 	}
+	// An interval parameter (Arrow month-day-nano), in an expression.
+	iv, err := c.Prepare(ctx, "SELECT DATE '2024-01-31' + $1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib := array.NewMonthDayNanoIntervalBuilder(mem)
+	ib.Append(arrow.MonthDayNanoInterval{Months: 1, Days: 2})
+	ia := ib.NewArray()
+	ib.Release()
+	ipb := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "$1", Type: ia.DataType(), Nullable: true}}, nil), []arrow.Array{ia}, 1)
+	iv.SetParameters(ipb)
+	info, err := iv.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := fetch(ctx, c, info); err != nil || len(got) != 1 || got[0] != "2024-03-02 00:00:00" {
+		t.Errorf("date + interval parameter: %v %v", got, err)
+	}
+	ipb.Release()
+	ia.Release()
+	iv.Close(ctx)
 	// A closed handle is refused.
 	bad, err := c.Prepare(ctx, "SELECT 1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	handle := bad.Handle()
 	if err := bad.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	stale, err := c.LoadPreparedStatementFromResult(&flightsql.CreatePreparedStatementResult{PreparedStatementHandle: handle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = stale.Execute(ctx)
+	wantCode(t, err, codes.NotFound, "a closed prepared statement")
 	_, err = c.ExecuteUpdate(ctx, "SELECT 1") // a query through the update path runs too
 	if err != nil {
 		t.Fatal(err)
