@@ -289,6 +289,16 @@ func (s *Session) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ex.Distributed {
+		if ex.Analyze {
+			return nil, fmt.Errorf("EXPLAIN (DISTRIBUTED) shows the plan only: the engine runs on one node so far")
+		}
+		g, err := planner.Fragment(plan, planner.DefaultFragmentOptions)
+		if err != nil {
+			return nil, err
+		}
+		return textRows("QUERY PLAN", strings.Split(strings.TrimRight(planner.ExplainDistributed(g), "\n"), "\n")), nil
+	}
 	if !ex.Analyze {
 		return textRows("QUERY PLAN", strings.Split(strings.TrimRight(planner.Explain(plan, nil), "\n"), "\n")), nil
 	}

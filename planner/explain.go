@@ -85,6 +85,15 @@ func describe(n Node, names map[ColumnID]string, es *estimator) string {
 		return fmt.Sprintf("Values (%d rows)", len(x.Rows))
 	case *Series:
 		return fmt.Sprintf("Series %d to %d step %d (%d rows)", x.Start, x.Stop, x.Step, x.Count())
+	case *Exchange:
+		s := fmt.Sprintf("Exchange %s from stage %d", x.Kind, x.Stage)
+		if x.Kind == ExchangeHash {
+			s += " " + keyNames(x, x.Keys)
+		}
+		if len(x.Merge) > 0 {
+			s += " (merging sorted streams)"
+		}
+		return s + estimate(x)
 	case *Filter:
 		return "Filter " + x.Cond.Format(names)
 	case *Project:

@@ -319,6 +319,8 @@ func (e *estimator) compute(n Node) float64 {
 		return float64(len(x.Rows))
 	case *Series:
 		return math.Max(float64(x.Count()), 1)
+	case *Exchange:
+		return math.Max(x.Est, 1)
 	case *Filter:
 		return math.Max(e.est(x.Input)*selectivity(x.Cond, nil), 1)
 	case *Project:
@@ -977,7 +979,7 @@ func reducerScan(n Node, id ColumnID) (*Scan, ColumnID) {
 			}
 		}
 		switch n.(type) {
-		case *Scan, *Aggregate, *Window, *SetOp, *Values, *Series, *EnforceSingleRow:
+		case *Scan, *Aggregate, *Window, *SetOp, *Values, *Series, *Exchange, *EnforceSingleRow:
 			return nil, 0
 		}
 		var next Node
@@ -1019,7 +1021,7 @@ func scanOf(n Node, id ColumnID) *Scan {
 		return nil
 	}
 	switch n.(type) {
-	case *Aggregate, *Window, *SetOp, *Values, *Series, *EnforceSingleRow:
+	case *Aggregate, *Window, *SetOp, *Values, *Series, *Exchange, *EnforceSingleRow:
 		return nil
 	}
 	for _, c := range n.Children() {

@@ -377,6 +377,8 @@ func Name(n Node) string {
 		return "Values"
 	case *Series:
 		return "Series"
+	case *Exchange:
+		return "Exchange"
 	case *Filter:
 		return "Filter"
 	case *Project:

@@ -81,10 +81,12 @@ type Query struct {
 	Names []string
 }
 
-// Explain asks for the plan of a query, or with Analyze its run-time stats.
+// Explain asks for the plan of a query, or with Analyze its run-time stats;
+// Distributed shows the plan cut into stages (EXPLAIN (DISTRIBUTED)).
 type Explain struct {
-	Query   *Query
-	Analyze bool
+	Query       *Query
+	Analyze     bool
+	Distributed bool
 }
 
 // CreateTable creates a managed table from column definitions or, with
@@ -180,6 +182,8 @@ func (b *Binder) bindStatement(n *pg.Node) (*Statement, error) {
 			switch strings.ToLower(d.Defname) {
 			case "analyze":
 				ex.Analyze = d.Arg == nil || defBool(d.Arg)
+			case "distributed":
+				ex.Distributed = d.Arg == nil || defBool(d.Arg)
 			case "verbose", "costs", "format":
 			default:
 				return nil, &Error{Msg: "unrecognized EXPLAIN option \"" + d.Defname + "\""}

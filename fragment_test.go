@@ -1,0 +1,174 @@
+package bellows
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/bellows-db/bellows/planner"
+	"github.com/bellows-db/bellows/sql"
+	"github.com/bellows-db/bellows/tpch"
+)
+
+// TestFragmentTPCH cuts the 22 TPC-H plans into stages, with joins
+// broadcast where they may be and with every equi-join partitioned, and
+// checks the graph: every stage but the last feeds exactly one exchange
+// of its own kind and columns, every scan lands in exactly one stage,
+// broadcasts feed only build sides that never emit unmatched rows, hash
+// keys are output columns, sorted results are merged on one task, and the
+// last stage returns the plan's columns.
+func TestFragmentTPCH(t *testing.T) {
+	db := openTPCH(t, Options{})
+	for _, opts := range []planner.FragmentOptions{
+		{MaxTasks: 8, RowsPerTask: 1000, BroadcastRows: 1e12}, // broadcast wherever allowed
+		{MaxTasks: 8, RowsPerTask: 1000, BroadcastRows: 0},    // partition every equi-join
+	} {
+		for n := 1; n <= 22; n++ {
+			t.Run(fmt.Sprintf("q%02d/broadcast=%v", n, opts.BroadcastRows > 0), func(t *testing.T) {
+				q, err := tpch.Query(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stmts, err := sql.Parse(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, err := sql.Bind(db.cat, stmts[len(stmts)-1], nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plan, err := optimize(st.Query)
+				if err != nil {
+					t.Fatal(err)
+				}
+				g, err := planner.Fragment(plan, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkFragments(t, plan, g, opts)
+				if t.Failed() {
+					t.Log("\n" + planner.ExplainDistributed(g))
+				}
+			})
+		}
+	}
+}
+
+func checkFragments(t *testing.T, plan planner.Node, g *planner.FragmentGraph, opts planner.FragmentOptions) {
+	t.Helper()
+	last := g.Stages[len(g.Stages)-1]
+	if !sameColumns(last.Root.Columns(), plan.Columns()) {
+		t.Errorf("the last stage returns %v, the plan %v", last.Root.Columns(), plan.Columns())
+	}
+	consumers := map[int]int{}
+	scans := map[string]int{}
+	var walk func(st *planner.Stage, n planner.Node, parent planner.Node, childIdx int)
+	walk = func(st *planner.Stage, n planner.Node, parent planner.Node, childIdx int) {
+		switch x := n.(type) {
+		case *planner.Scan:
+			scans[scanKey(x)]++
+		case *planner.Exchange:
+			consumers[x.Stage]++
+			if x.Stage >= st.ID {
+				t.Errorf("stage %d reads stage %d, which is not before it", st.ID, x.Stage)
+				return
+			}
+			prod := g.Stages[x.Stage]
+			if prod.Output != x.Kind || fmt.Sprint(prod.Keys) != fmt.Sprint(x.Keys) {
+				t.Errorf("stage %d outputs %s %v, its exchange reads %s %v", prod.ID, prod.Output, prod.Keys, x.Kind, x.Keys)
+			}
+			if !sameColumns(prod.Root.Columns(), x.Cols) {
+				t.Errorf("exchange of stage %d: columns %v, producer %v", x.Stage, x.Cols, prod.Root.Columns())
+			}
+			out := map[planner.ColumnID]bool{}
+			for _, c := range prod.Root.Columns() {
+				out[c.ID] = true
+			}
+			for _, k := range x.Keys {
+				if !out[k] {
+					t.Errorf("hash key #%d is not an output of stage %d", k, prod.ID)
+				}
+			}
+			if x.Kind == planner.ExchangeBroadcast {
+				j, ok := parent.(*planner.Join)
+				if !ok || childIdx != 1 {
+					t.Errorf("a broadcast from stage %d feeds %T, not a join's build side", x.Stage, parent)
+				} else if k := j.Kind; k == planner.JoinRight || k == planner.JoinFull || k == planner.JoinRightSemi || k == planner.JoinRightAnti {
+					t.Errorf("a %s join broadcasts its build side", k)
+				}
+			}
+			if x.Kind == planner.ExchangeGather && !st.Single {
+				t.Errorf("stage %d reads a gather but may run as %d tasks", st.ID, st.Tasks)
+			}
+		case *planner.Sort:
+			if st.ID == last.ID && !st.Single {
+				t.Errorf("the result is sorted on %d tasks without a merge", st.Tasks)
+			}
+		}
+		for i, c := range n.Children() {
+			walk(st, c, n, i)
+		}
+	}
+	for _, st := range g.Stages {
+		if st.Tasks < 1 || st.Tasks > opts.MaxTasks || st.Single && st.Tasks != 1 {
+			t.Errorf("stage %d: %d tasks (single %v)", st.ID, st.Tasks, st.Single)
+		}
+		walk(st, st.Root, nil, 0)
+	}
+	for _, st := range g.Stages[:len(g.Stages)-1] {
+		if consumers[st.ID] != 1 {
+			t.Errorf("stage %d feeds %d exchanges, want 1", st.ID, consumers[st.ID])
+		}
+	}
+	want := map[string]int{}
+	var walkPlan func(planner.Node)
+	walkPlan = func(n planner.Node) {
+		if s, ok := n.(*planner.Scan); ok {
+			want[scanKey(s)]++
+		}
+		for _, c := range n.Children() {
+			walkPlan(c)
+		}
+	}
+	walkPlan(plan)
+	if fmt.Sprint(want) != fmt.Sprint(scans) {
+		t.Errorf("scans in the stages %v, in the plan %v", scans, want)
+	}
+}
+
+func scanKey(s *planner.Scan) string {
+	var ids []string
+	for _, c := range s.Cols {
+		ids = append(ids, fmt.Sprint(c.ID))
+	}
+	return s.Table + "(" + strings.Join(ids, ",") + ")"
+}
+
+func sameColumns(a, b []planner.Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID {
+			return false
+		}
+	}
+	return true
+}
+
+// TestExplainDistributed shows stages, exchanges and task counts for a
+// partitioned join and a global aggregate.
+func TestExplainDistributed(t *testing.T) {
+	db := openTPCH(t, Options{})
+	got, err := collect(t, db, context.Background(), "EXPLAIN (DISTRIBUTED) SELECT o_orderpriority, count(*) FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY o_orderpriority ORDER BY 1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(got, "\n")
+	for _, want := range []string{"Stage 0:", "to the client", "Exchange gather from stage", "merging sorted streams", "output hash [o_orderpriority]"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("EXPLAIN (DISTRIBUTED) lacks %q:\n%s", want, text)
+		}
+	}
+}

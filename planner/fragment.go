@@ -1,0 +1,432 @@
+package planner
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Distributed plans: Fragment cuts an optimized plan at exchanges into
+// stages. A stage is a plan whose leaves are scans (split among its tasks),
+// constant sources, or Exchange nodes reading another stage's output; its
+// tasks run the same plan on different parts of the data. Every stage but
+// the last sends its output to exactly one consumer stage, partitioned as
+// its Output says; the last stage's output goes to the client.
+
+// ExchangeKind says how a stage's rows reach the tasks of its consumer.
+type ExchangeKind uint8
+
+// Exchange kinds.
+const (
+	// ExchangeGather sends every row to the consumer's only task.
+	ExchangeGather ExchangeKind = iota
+	// ExchangeHash sends a row to the task that owns the hash of its Keys
+	// (through JoinPartitions-style virtual buckets, so tasks can be added).
+	ExchangeHash
+	// ExchangeBroadcast sends every row to every consumer task.
+	ExchangeBroadcast
+	// ExchangeRoundRobin spreads rows evenly over the consumer's tasks.
+	ExchangeRoundRobin
+)
+
+func (k ExchangeKind) String() string {
+	return [...]string{"gather", "hash", "broadcast", "round-robin"}[k]
+}
+
+// Exchange is a stage's input: the output of stage Stage, as it arrives
+// partitioned by Kind (hash on Keys, columns of Cols).
+type Exchange struct {
+	Stage int          `json:"stage"`
+	Kind  ExchangeKind `json:"kind"`
+	Keys  []ColumnID   `json:"keys,omitempty"`
+	Cols  []Column     `json:"cols"`
+	Est   float64      `json:"est"` // the producer's estimated rows
+	Merge []SortKey    `json:"merge,omitempty"`
+}
+
+func (n *Exchange) Columns() []Column           { return n.Cols }
+func (n *Exchange) Children() []Node            { return nil }
+func (n *Exchange) WithChildren(ch []Node) Node { c := *n; return &c }
+
+// Stage is one fragment of a distributed plan.
+type Stage struct {
+	ID   int  `json:"id"`
+	Root Node `json:"root"`
+	// Output is how the stage's rows go to its consumer (the stage whose
+	// Exchange names this one); the last stage's output goes to the client.
+	Output ExchangeKind `json:"output"`
+	Keys   []ColumnID   `json:"keys,omitempty"` // of a hash output
+	// Tasks is the suggested number of tasks, from estimates (1 for a
+	// stage whose input arrives gathered).
+	Tasks int `json:"tasks"`
+	// Single says the stage must run as one task (its input is gathered).
+	Single bool `json:"single,omitempty"`
+}
+
+// FragmentGraph is the stages of a plan, producers before consumers; the
+// last stage's output is the query's result.
+type FragmentGraph struct {
+	Stages []*Stage `json:"stages"`
+}
+
+// FragmentOptions steer the cut.
+type FragmentOptions struct {
+	// MaxTasks bounds a stage's task count (e.g. workers x cores); >= 1.
+	MaxTasks int
+	// RowsPerTask is the estimated input rows that justify one task.
+	RowsPerTask float64
+	// BroadcastRows is the largest estimated build side a join broadcasts
+	// instead of hash-partitioning both sides.
+	BroadcastRows float64
+}
+
+// DefaultFragmentOptions are used where no cluster shape is known.
+var DefaultFragmentOptions = FragmentOptions{MaxTasks: 8, RowsPerTask: 1 << 20, BroadcastRows: 1 << 18}
+
+// partitioning describes how the rows of a stage's current subtree are
+// spread over its tasks.
+type partitioning struct {
+	single bool       // one task holds all rows
+	keys   []ColumnID // hash-partitioned on these columns (nil: arbitrary)
+}
+
+type fragmenter struct {
+	opts   FragmentOptions
+	es     *estimator
+	stages []*Stage
+}
+
+// Fragment cuts n (an optimized plan) into stages.
+func Fragment(n Node, opts FragmentOptions) (*FragmentGraph, error) {
+	if opts.MaxTasks < 1 {
+		opts.MaxTasks = 1
+	}
+	if opts.RowsPerTask <= 0 {
+		opts.RowsPerTask = DefaultFragmentOptions.RowsPerTask
+	}
+	f := &fragmenter{opts: opts, es: newEstimator()}
+	root, part, err := f.cut(n)
+	if err != nil {
+		return nil, err
+	}
+	f.finish(root, part, ExchangeGather, nil)
+	return &FragmentGraph{Stages: f.stages}, nil
+}
+
+// finish makes root a stage with the given output and returns its ID.
+func (f *fragmenter) finish(root Node, part partitioning, out ExchangeKind, keys []ColumnID) int {
+	st := &Stage{ID: len(f.stages), Root: root, Output: out, Keys: keys, Single: part.single, Tasks: 1}
+	if !part.single {
+		st.Tasks = f.tasksFor(root)
+	}
+	f.stages = append(f.stages, st)
+	return st.ID
+}
+
+// tasksFor sizes a stage from the rows it reads: its scans' and inputs'
+// estimates.
+func (f *fragmenter) tasksFor(root Node) int {
+	var rows float64
+	var walk func(Node)
+	walk = func(n Node) {
+		switch x := n.(type) {
+		case *Scan, *Values, *Series:
+			rows += f.es.est(n)
+		case *Exchange:
+			rows += x.Est
+		}
+		for _, c := range n.Children() {
+			walk(c)
+		}
+	}
+	walk(root)
+	t := int(math.Ceil(rows / f.opts.RowsPerTask))
+	return max(1, min(t, f.opts.MaxTasks))
+}
+
+// exchange ends the stage rooted at n (partitioned as part) with the
+// given output and returns the Exchange that reads it.
+func (f *fragmenter) exchange(n Node, part partitioning, kind ExchangeKind, keys []ColumnID) *Exchange {
+	est := f.es.est(n)
+	id := f.finish(n, part, kind, keys)
+	return &Exchange{Stage: id, Kind: kind, Keys: keys, Cols: n.Columns(), Est: est}
+}
+
+// gather returns n gathered to one task (n itself if it already is).
+func (f *fragmenter) gather(n Node, part partitioning) (Node, partitioning) {
+	if part.single {
+		return n, part
+	}
+	return f.exchange(n, part, ExchangeGather, nil), partitioning{single: true}
+}
+
+// hashed returns n hash-partitioned on keys (n itself if it already is).
+func (f *fragmenter) hashed(n Node, part partitioning, keys []ColumnID) (Node, partitioning) {
+	if part.single || sameKeys(part.keys, keys) {
+		return n, part // one task, or already partitioned so
+	}
+	return f.exchange(n, part, ExchangeHash, keys), partitioning{keys: keys}
+}
+
+func sameKeys(a, b []ColumnID) bool {
+	if len(a) == 0 || len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// columnKeys returns the column IDs of es if every one is a plain column.
+func columnKeys(es []*Expr) ([]ColumnID, bool) {
+	keys := make([]ColumnID, len(es))
+	for i, e := range es {
+		if e.Kind != EColumn {
+			return nil, false
+		}
+		keys[i] = e.Col
+	}
+	return keys, true
+}
+
+// keep returns part restricted to what n still outputs.
+func keep(part partitioning, n Node) partitioning {
+	if part.single || part.keys == nil {
+		return part
+	}
+	out := colSet(n.Columns())
+	for _, k := range part.keys {
+		if !out[k] {
+			return partitioning{}
+		}
+	}
+	return part
+}
+
+// cut returns n's plan for the current stage and how its rows are spread.
+func (f *fragmenter) cut(n Node) (Node, partitioning, error) {
+	switch x := n.(type) {
+	case *Scan:
+		return x, partitioning{}, nil
+	case *Values, *Series:
+		return n, partitioning{single: true}, nil
+	case *Filter, *Project:
+		child, part, err := f.cut(n.Children()[0])
+		if err != nil {
+			return nil, part, err
+		}
+		out := n.WithChildren([]Node{child})
+		return out, keep(part, out), nil
+	case *Aggregate:
+		child, part, err := f.cut(x.Input)
+		if err != nil {
+			return nil, part, err
+		}
+		keys, ok := columnKeys(x.Groups)
+		if len(x.Groups) == 0 || !ok {
+			child, part = f.gather(child, part)
+		} else {
+			child, part = f.hashed(child, part, keys)
+		}
+		out := x.WithChildren([]Node{child})
+		if part.single {
+			return out, part, nil
+		}
+		ids := make([]ColumnID, len(x.GroupCols))
+		for i, c := range x.GroupCols {
+			ids[i] = c.ID
+		}
+		return out, partitioning{keys: ids}, nil
+	case *Join:
+		return f.join(x)
+	case *Limit:
+		if srt, ok := x.Input.(*Sort); ok {
+			// Top-N: each task keeps its first Count+Offset rows in
+			// order, one task merges them and applies the limit.
+			child, part, err := f.cut(srt.Input)
+			if err != nil {
+				return nil, part, err
+			}
+			if !part.single && x.Count >= 0 {
+				local := &Limit{Input: srt.WithChildren([]Node{child}), Count: x.Count + x.Offset}
+				ex := f.exchange(local, part, ExchangeGather, nil)
+				ex.Merge = srt.Keys
+				child, part = ex, partitioning{single: true}
+			} else {
+				child, part = f.sorted(srt, child, part)
+				return x.WithChildren([]Node{child}), part, nil
+			}
+			return x.WithChildren([]Node{srt.WithChildren([]Node{child})}), part, nil
+		}
+		child, part, err := f.cut(x.Input)
+		if err != nil {
+			return nil, part, err
+		}
+		if !part.single && x.Count >= 0 {
+			local := &Limit{Input: child, Count: x.Count + x.Offset}
+			child, part = f.exchange(local, part, ExchangeGather, nil), partitioning{single: true}
+		} else {
+			child, part = f.gather(child, part)
+		}
+		return x.WithChildren([]Node{child}), part, nil
+	case *Sort:
+		child, part, err := f.cut(x.Input)
+		if err != nil {
+			return nil, part, err
+		}
+		out, part := f.sorted(x, child, part)
+		return out, part, nil
+	case *Window:
+		child, part, err := f.cut(x.Input)
+		if err != nil {
+			return nil, part, err
+		}
+		keys, ok := windowKeys(x)
+		if ok {
+			child, part = f.hashed(child, part, keys)
+		} else {
+			child, part = f.gather(child, part)
+		}
+		return x.WithChildren([]Node{child}), keep(part, x), nil
+	case *SetOp, *EnforceSingleRow:
+		ch := n.Children()
+		out := make([]Node, len(ch))
+		for i, c := range ch {
+			cn, part, err := f.cut(c)
+			if err != nil {
+				return nil, part, err
+			}
+			out[i], _ = f.gather(cn, part)
+		}
+		return n.WithChildren(out), partitioning{single: true}, nil
+	case *Exchange:
+		return nil, partitioning{}, fmt.Errorf("internal error: plan already fragmented")
+	}
+	return nil, partitioning{}, fmt.Errorf("internal error: cannot fragment %T", n)
+}
+
+// sorted places sort s over child: sorted in each task, then merged on
+// one task (the exchange keeps each task's order; the final sort merges).
+func (f *fragmenter) sorted(s *Sort, child Node, part partitioning) (Node, partitioning) {
+	if part.single {
+		return s.WithChildren([]Node{child}), part
+	}
+	ex := f.exchange(s.WithChildren([]Node{child}), part, ExchangeGather, nil)
+	ex.Merge = s.Keys
+	return s.WithChildren([]Node{ex}), partitioning{single: true}
+}
+
+// windowKeys returns the PARTITION BY columns all window functions share.
+func windowKeys(w *Window) ([]ColumnID, bool) {
+	var keys []ColumnID
+	for i, fn := range w.Funcs {
+		k, ok := columnKeys(fn.PartitionBy)
+		if !ok || len(k) == 0 || (i > 0 && !sameKeys(k, keys)) {
+			return nil, false
+		}
+		keys = k
+	}
+	return keys, keys != nil
+}
+
+// join places a join: the build side broadcast to the probe side's tasks
+// when it is small and the join kind allows (the build side's unmatched
+// rows are never emitted), else both sides hash-partitioned on the
+// equi-join columns; a keyless join that must see every build row once
+// runs on one task.
+func (f *fragmenter) join(j *Join) (Node, partitioning, error) {
+	left, lpart, err := f.cut(j.Left)
+	if err != nil {
+		return nil, lpart, err
+	}
+	right, rpart, err := f.cut(j.Right)
+	if err != nil {
+		return nil, rpart, err
+	}
+	pairs := equiPairs(j)
+	broadcastable := j.Kind == JoinInner || j.Kind == JoinLeft || j.Kind == JoinSemi ||
+		j.Kind == JoinAnti || j.Kind == JoinMark || j.Kind == JoinSingle
+	with := func(l, r Node, part partitioning) (Node, partitioning, error) {
+		c := *j
+		c.Left, c.Right = l, r
+		return &c, keep(part, &c), nil
+	}
+	if lpart.single && rpart.single {
+		return with(left, right, lpart)
+	}
+	if broadcastable && (len(pairs) == 0 || f.es.est(j.Right) <= f.opts.BroadcastRows || lpart.single) {
+		if lpart.single {
+			right, _ = f.gather(right, rpart)
+			return with(left, right, lpart)
+		}
+		ex := f.exchange(right, rpart, ExchangeBroadcast, nil)
+		return with(left, ex, lpart)
+	}
+	if len(pairs) == 0 {
+		left, lpart = f.gather(left, lpart)
+		right, _ = f.gather(right, rpart)
+		return with(left, right, lpart)
+	}
+	lk, rk := make([]ColumnID, len(pairs)), make([]ColumnID, len(pairs))
+	for i, p := range pairs {
+		lk[i], rk[i] = p[0], p[1]
+	}
+	if lpart.single || rpart.single {
+		// One side is on one task already: bring the other there.
+		left, lpart = f.gather(left, lpart)
+		right, _ = f.gather(right, rpart)
+		return with(left, right, lpart)
+	}
+	left, lpart = f.hashed(left, lpart, lk)
+	right, _ = f.hashed(right, rpart, rk)
+	part := lpart
+	if j.Kind == JoinRight || j.Kind == JoinFull || j.Kind == JoinRightSemi || j.Kind == JoinRightAnti {
+		part = partitioning{keys: rk} // rows of each task still share the build keys' buckets
+		if j.Kind == JoinFull {
+			part = partitioning{} // NULL-extended rows of both sides
+		}
+	}
+	return with(left, right, part)
+}
+
+// ExplainDistributed renders the stages, last (the result) first.
+func ExplainDistributed(g *FragmentGraph) string {
+	var b strings.Builder
+	for i := len(g.Stages) - 1; i >= 0; i-- {
+		st := g.Stages[i]
+		out := "to the client"
+		if i < len(g.Stages)-1 {
+			out = "output " + st.Output.String()
+			if st.Output == ExchangeHash {
+				out += " " + keyNames(st.Root, st.Keys)
+			}
+		}
+		tasks := fmt.Sprintf("%d tasks", st.Tasks)
+		if st.Tasks == 1 {
+			tasks = "1 task"
+		}
+		if st.Single {
+			tasks = "1 task (gathered input)"
+		}
+		fmt.Fprintf(&b, "Stage %d: %s, %s\n", st.ID, tasks, out)
+		for _, line := range strings.Split(strings.TrimRight(Explain(st.Root, nil), "\n"), "\n") {
+			b.WriteString("  " + line + "\n")
+		}
+	}
+	return b.String()
+}
+
+func keyNames(n Node, keys []ColumnID) string {
+	names := make([]string, len(keys))
+	cols := n.Columns()
+	for i, k := range keys {
+		names[i] = fmt.Sprintf("#%d", k)
+		if j := IndexOf(cols, k); j >= 0 {
+			names[i] = cols[j].Name
+		}
+	}
+	return "[" + strings.Join(names, ", ") + "]"
+}
