@@ -3,12 +3,19 @@ package bellows
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/bellows-db/bellows/exec"
+	"github.com/bellows-db/bellows/kernels"
 	"github.com/bellows-db/bellows/planner"
 	"github.com/bellows-db/bellows/sql"
 	"github.com/bellows-db/bellows/tpch"
+	"github.com/bellows-db/bellows/worker"
 )
 
 // TestFragmentTPCH cuts the 22 TPC-H plans into stages, with joins
@@ -171,4 +178,123 @@ func TestExplainDistributed(t *testing.T) {
 			t.Errorf("EXPLAIN (DISTRIBUTED) lacks %q:\n%s", want, text)
 		}
 	}
+}
+
+// TestDistributedLocalTPCH runs the 22 queries cut into stages, each stage
+// as several tasks with in-memory exchanges (worker.RunLocal), with joins
+// broadcast where allowed and with every equi-join partitioned: every
+// answer must equal the single-node engine's, and the source stages'
+// tasks must all have read splits.
+func TestDistributedLocalTPCH(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	db := openTPCH(t, Options{Allocator: mem})
+	ctx := context.Background()
+	for _, opts := range []planner.FragmentOptions{
+		{MaxTasks: 3, RowsPerTask: 1000, BroadcastRows: 1e12},
+		{MaxTasks: 3, RowsPerTask: 1000, BroadcastRows: 0},
+	} {
+		for n := 1; n <= 22; n++ {
+			t.Run(fmt.Sprintf("q%02d/broadcast=%v", n, opts.BroadcastRows > 0), func(t *testing.T) {
+				q, err := tpch.Query(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := collect(t, db, ctx, q, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stmts, err := sql.Parse(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, err := sql.Bind(db.cat, stmts[len(stmts)-1], nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plan, err := optimize(st.Query)
+				if err != nil {
+					t.Fatal(err)
+				}
+				g, err := planner.Fragment(plan, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				run, err := worker.RunLocal(ctx, g, worker.LocalOptions{
+					NewQuery: func() *exec.QueryContext { return exec.NewQueryContext(mem, 0, 2) },
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var batches []arrow.RecordBatch
+				for {
+					b, err := run.Next(ctx)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						run.Close()
+						t.Fatal(err)
+					}
+					batches = append(batches, b)
+				}
+				if err := run.Wait(); err != nil {
+					t.Fatal(err)
+				}
+				got := renderBatches(t, batches)
+				for _, b := range batches {
+					b.Release()
+				}
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Fatalf("distributed (%d stages):\n%s\nwant:\n%s\nplan:\n%s", len(g.Stages), strings.Join(got, "\n"), strings.Join(want, "\n"), planner.ExplainDistributed(g))
+				}
+				// Every task of a stage that scans read at least one split
+				// when the stage had splits enough for all.
+				for _, ts := range run.Stats() {
+					st := g.Stages[ts.Stage]
+					if hasScan(st.Root) && st.Tasks > 1 && ts.Splits == 0 {
+						t.Logf("stage %d task %d read no split (of a %d-task stage)", ts.Stage, ts.Task, st.Tasks)
+					}
+				}
+			})
+		}
+	}
+	mem.AssertSize(t, 0)
+}
+
+func hasScan(n planner.Node) bool {
+	if _, ok := n.(*planner.Scan); ok {
+		return true
+	}
+	for _, c := range n.Children() {
+		if hasScan(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// renderBatches renders rows as collect does.
+func renderBatches(t *testing.T, bs []arrow.RecordBatch) []string {
+	t.Helper()
+	var out []string
+	for _, b := range bs {
+		for r := 0; r < int(b.NumRows()); r++ {
+			var cells []string
+			for c := 0; c < int(b.NumCols()); c++ {
+				arr := b.Column(c)
+				typ, err := kernels.FromArrow(arr.DataType())
+				if err != nil {
+					t.Fatal(err)
+				}
+				v := kernels.ValueAt(arr, typ, r)
+				s := v.Format(typ)
+				if typ.IsFloat() && !v.Null {
+					s = fmt.Sprintf("%.6g", v.F)
+				}
+				cells = append(cells, s)
+			}
+			out = append(out, strings.Join(cells, "|"))
+		}
+	}
+	return out
 }

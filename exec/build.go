@@ -20,6 +20,8 @@ type Plan struct {
 	NodeStats map[planner.Node]*OpStats
 	// Elapsed per pipeline, filled by Run.
 	Elapsed []time.Duration
+	// Scans are the plan's scan sources (for their split and row counts).
+	Scans   []*ScanSource
 	release [][]func() // per pipeline: state to free once it has run
 	// Held is the memory the query holds when each pipeline ends (the
 	// state its sink keeps: hash tables, sorted runs); Peak the most the
@@ -135,9 +137,21 @@ func (b *builder) build(n planner.Node) (*pipeBuilder, error) {
 		if err != nil {
 			return nil, err
 		}
+		if ss, ok := src.(*ScanSource); ok {
+			b.plan.Scans = append(b.plan.Scans, ss)
+		}
 		return b.source(x, "scan "+x.Table, src), nil
 	case *planner.Series:
 		return b.source(x, "series", NewSeries(q, x)), nil
+	case *planner.Exchange:
+		if q.Exchanges == nil {
+			return nil, fmt.Errorf("internal error: an exchange (from stage %d) outside a distributed run", x.Stage)
+		}
+		src, err := q.Exchanges(x)
+		if err != nil {
+			return nil, err
+		}
+		return b.source(x, fmt.Sprintf("exchange %s from stage %d", x.Kind, x.Stage), src), nil
 	case *planner.Values:
 		src, err := NewValues(q, x.Cols, x.Rows)
 		if err != nil {

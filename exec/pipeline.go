@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/planner"
 )
 
 // DefaultBatchSize is the number of rows operators aim for per batch.
@@ -34,6 +35,13 @@ type QueryContext struct {
 	// spilling off, so the limit fails the query instead.
 	SpillThreshold int64
 	NoSpill        bool
+
+	// Exchanges, in a task of a distributed stage, gives each Exchange
+	// leaf of the plan the source it reads (see exchange.go); nil outside.
+	Exchanges func(ex *planner.Exchange) (Source, error)
+	// SplitQueues, if set, gives each scan the queue it claims splits
+	// from, shared by all tasks of the stage; nil: a scan claims its own.
+	SplitQueues func(s *planner.Scan) *SplitQueue
 
 	spillOnce sync.Once
 	spill     *SpillManager

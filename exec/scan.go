@@ -90,6 +90,8 @@ type ScanSource struct {
 	RowGroups, RowGroupsPruned int64
 	// RowsRead counts the rows read from files, before the filter.
 	RowsRead atomic.Int64
+	// SplitsClaimed counts the splits this source's drivers read.
+	SplitsClaimed atomic.Int64
 	// DictFiltered counts conjuncts evaluated on a batch's dictionary
 	// instead of its rows.
 	DictFiltered atomic.Int64
@@ -108,6 +110,7 @@ type ScanSource struct {
 	format    scanFormat
 	splits    []scanSplit
 	next      atomic.Int64
+	queue     *SplitQueue // shared with the stage's other tasks; nil: next
 }
 
 // scanSplit is one unit of work: a file and a row group or record batch
@@ -146,6 +149,9 @@ func NewScan(q *QueryContext, s *planner.Scan) (Source, error) {
 		return nil, fmt.Errorf("internal error: scan of %s has %d columns but %d file columns", s.Table, len(s.Cols), len(s.FileCols))
 	}
 	src := &ScanSource{q: q, scan: s, schema: scanSchema(s.Cols)}
+	if q.SplitQueues != nil {
+		src.queue = q.SplitQueues(s)
+	}
 	src.outSchema = src.schema
 	if s.Out != nil {
 		for _, k := range s.Out {
@@ -215,6 +221,16 @@ func (s *ScanSource) project(b arrow.RecordBatch) arrow.RecordBatch {
 	return p
 }
 
+// claim returns the index of the next split to read, from the stage's
+// shared queue when there is one.
+func (s *ScanSource) claim() (int, bool) {
+	if s.queue != nil {
+		return s.queue.claim(len(s.splits))
+	}
+	i := s.next.Add(1) - 1
+	return int(i), i < int64(len(s.splits))
+}
+
 // Splits returns the number of splits left after pruning.
 func (s *ScanSource) Splits() int { return len(s.splits) }
 
@@ -270,10 +286,11 @@ func (l *scanLocal) Next(ctx context.Context) (b arrow.RecordBatch, err error) {
 			return nil, context.Cause(ctx)
 		}
 		if l.cur == nil {
-			i := l.s.next.Add(1) - 1
-			if i >= int64(len(l.s.splits)) {
+			i, ok := l.s.claim()
+			if !ok {
 				return nil, io.EOF
 			}
+			l.s.SplitsClaimed.Add(1)
 			l.sp = l.s.splits[i]
 			r, err := l.fl.open(l.sp)
 			if err != nil {

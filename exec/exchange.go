@@ -1,0 +1,275 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/planner"
+)
+
+// Exchanges move rows between the stages of a distributed plan
+// (planner.Fragment). A stage runs as tasks, each a Plan built with
+// Build over the stage's root: its Exchange leaves read a BatchQueue
+// (QueryContext.Exchanges says which), its output goes to a PartitionSink
+// that spreads the rows over the consumer's tasks' queues, and its scans
+// claim splits from queues shared by all tasks of the stage
+// (QueryContext.SplitQueues). Here the queues are in memory; across
+// processes the same queues sit at both ends of a gRPC stream.
+
+// SplitQueue hands out the splits of one scan to every task of a stage
+// that reads it: a split goes to whichever task asks first, none is bound
+// to a task up front. Safe for concurrent use.
+type SplitQueue struct{ next atomic.Int64 }
+
+// claim returns the next split index below n, false when none is left.
+func (s *SplitQueue) claim(n int) (int, bool) {
+	i := s.next.Add(1) - 1
+	return int(i), i < int64(n)
+}
+
+// BatchQueue carries batches from the tasks of a producing stage to one
+// consumer task. It is unbounded; producers call Done once each, and the
+// consumer sees the end after the last Done (or the first error). Safe
+// for concurrent use.
+type BatchQueue struct {
+	mu        sync.Mutex
+	cond      *sync.Cond
+	batches   []arrow.RecordBatch
+	producers int
+	err       error
+	aborted   bool
+	rows      atomic.Int64
+}
+
+// NewBatchQueue returns a queue fed by producers tasks.
+func NewBatchQueue(producers int) *BatchQueue {
+	q := &BatchQueue{producers: producers}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// Push adds b (owned by the queue from now on).
+func (q *BatchQueue) Push(b arrow.RecordBatch) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.aborted {
+		b.Release()
+		return
+	}
+	q.rows.Add(b.NumRows())
+	q.batches = append(q.batches, b)
+	q.cond.Signal()
+}
+
+// Done records that one producer has finished, with its error if any.
+func (q *BatchQueue) Done(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.producers--
+	if err != nil && q.err == nil {
+		q.err = err
+	}
+	q.cond.Broadcast()
+}
+
+// Abort drops what is queued and what comes later (the consumer is gone).
+func (q *BatchQueue) Abort() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.aborted = true
+	for _, b := range q.batches {
+		b.Release()
+	}
+	q.batches = nil
+	q.cond.Broadcast()
+}
+
+// Rows returns the number of rows pushed so far.
+func (q *BatchQueue) Rows() int64 { return q.rows.Load() }
+
+// Pop waits for a batch (owned by the caller); io.EOF once every producer
+// is done and the queue is empty.
+func (q *BatchQueue) Pop(ctx context.Context) (arrow.RecordBatch, error) {
+	stop := context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	})
+	defer stop()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		switch {
+		case q.err != nil:
+			return nil, q.err
+		case len(q.batches) > 0:
+			b := q.batches[0]
+			q.batches[0] = nil
+			q.batches = q.batches[1:]
+			return b, nil
+		case q.producers <= 0 || q.aborted:
+			return nil, io.EOF
+		case ctx.Err() != nil:
+			return nil, context.Cause(ctx)
+		}
+		q.cond.Wait()
+	}
+}
+
+// Source returns a Source whose drivers take the queue's batches.
+func (q *BatchQueue) Source() Source { return queueSource{q} }
+
+type queueSource struct{ q *BatchQueue }
+
+func (s queueSource) Local(context.Context) (SourceLocal, error) { return queueLocal(s), nil }
+func (s queueSource) Close()                                     {}
+
+type queueLocal struct{ q *BatchQueue }
+
+func (l queueLocal) Next(ctx context.Context) (arrow.RecordBatch, error) { return l.q.Pop(ctx) }
+func (l queueLocal) Idle() bool                                          { return true }
+func (l queueLocal) Close()                                              {}
+
+// PartitionSink sends a task's output to the queues of its consumer's
+// tasks: by the hash of key columns (rows of one key always reach the
+// same task, whatever the producer), to every task (broadcast), to the
+// only one (gather) or in turn (round robin). Finalize does not close the
+// queues: the stage runner calls Done once the task has finished.
+type PartitionSink struct {
+	q       *QueryContext
+	kind    planner.ExchangeKind
+	keys    []int          // column indexes of the hash keys
+	types   []kernels.Type // their types
+	targets []*BatchQueue
+	rr      atomic.Uint64
+}
+
+// NewPartitionSink returns the sink of a stage task whose output (cols)
+// goes to targets, one queue per consumer task, as kind says.
+func NewPartitionSink(q *QueryContext, kind planner.ExchangeKind, keys []planner.ColumnID, cols []planner.Column, targets []*BatchQueue) (*PartitionSink, error) {
+	if len(targets) == 0 {
+		return nil, errors.New("internal error: an exchange without consumer tasks")
+	}
+	if kind == planner.ExchangeGather && len(targets) != 1 {
+		return nil, fmt.Errorf("internal error: a gather to %d tasks", len(targets))
+	}
+	s := &PartitionSink{q: q, kind: kind, targets: targets}
+	for _, k := range keys {
+		i := planner.IndexOf(cols, k)
+		if i < 0 {
+			return nil, fmt.Errorf("internal error: hash key #%d is not an output column", k)
+		}
+		s.keys = append(s.keys, i)
+		s.types = append(s.types, cols[i].Type)
+	}
+	if kind == planner.ExchangeHash && len(s.keys) == 0 {
+		return nil, errors.New("internal error: a hash exchange without keys")
+	}
+	return s, nil
+}
+
+// Local implements Sink.
+func (s *PartitionSink) Local(context.Context) (SinkLocal, error) { return &partitionLocal{s: s}, nil }
+
+// Finalize implements Sink.
+func (s *PartitionSink) Finalize(context.Context) error { return nil }
+
+// Close implements Sink.
+func (s *PartitionSink) Close() {}
+
+type partitionLocal struct {
+	s   *PartitionSink
+	rk  RowKeys
+	sel [][]int32
+}
+
+// Combine implements SinkLocal.
+func (l *partitionLocal) Combine(context.Context) error { return nil }
+
+// Consume implements SinkLocal.
+func (l *partitionLocal) Consume(ctx context.Context, in arrow.RecordBatch) error {
+	s := l.s
+	n := int(in.NumRows())
+	if n == 0 {
+		return nil
+	}
+	switch s.kind {
+	case planner.ExchangeGather:
+		in.Retain()
+		s.targets[0].Push(in)
+		return nil
+	case planner.ExchangeBroadcast:
+		for _, t := range s.targets {
+			in.Retain()
+			t.Push(in)
+		}
+		return nil
+	case planner.ExchangeRoundRobin:
+		in.Retain()
+		s.targets[int(s.rr.Add(1)%uint64(len(s.targets)))].Push(in)
+		return nil
+	}
+	keys := make([]arrow.Array, len(s.keys))
+	defer releaseAll(keys)
+	for i, k := range s.keys {
+		a, err := hashKeyArray(s.q, in.Column(k), s.types[i])
+		if err != nil {
+			return err
+		}
+		keys[i] = a
+	}
+	l.rk.Encode(keys, n)
+	t := len(s.targets)
+	if cap(l.sel) < t {
+		l.sel = make([][]int32, t)
+	}
+	l.sel = l.sel[:t]
+	for i := range l.sel {
+		l.sel[i] = l.sel[i][:0]
+	}
+	for i, h := range l.rk.Hash[:n] {
+		task := ExchangeTask(h, t)
+		l.sel[task] = append(l.sel[task], int32(i))
+	}
+	for task, sel := range l.sel {
+		switch len(sel) {
+		case 0:
+			continue
+		case n:
+			in.Retain()
+			s.targets[task].Push(in)
+			continue
+		}
+		b, err := takeBatch(s.q.Alloc, in, sel)
+		if err != nil {
+			return err
+		}
+		s.targets[task].Push(b)
+	}
+	return nil
+}
+
+// ExchangeTask maps a row's key hash to one of tasks consumer tasks: the
+// hash's virtual bucket (JoinPartition), buckets spread in contiguous
+// ranges, so adding tasks moves whole buckets.
+func ExchangeTask(h uint64, tasks int) int {
+	return JoinPartition(h) * tasks / JoinPartitions
+}
+
+// hashKeyArray returns a key column in the form both sides of an
+// exchange hash alike: integers of every width as bigint (an int32 key
+// on one side meets an int64 on the other), others as they are.
+func hashKeyArray(q *QueryContext, a arrow.Array, t kernels.Type) (arrow.Array, error) {
+	if t.ID == kernels.Int16 || t.ID == kernels.Int32 {
+		return scCastArray(q.Alloc, a, t, kernels.TInt64)
+	}
+	a.Retain()
+	return a, nil
+}
