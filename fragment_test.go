@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/bellows-db/bellows/exec"
 	"github.com/bellows-db/bellows/kernels"
 	"github.com/bellows-db/bellows/planner"
+	"github.com/bellows-db/bellows/planner/planpb"
 	"github.com/bellows-db/bellows/sql"
 	"github.com/bellows-db/bellows/tpch"
 	"github.com/bellows-db/bellows/worker"
@@ -180,8 +182,9 @@ func TestExplainDistributed(t *testing.T) {
 	}
 }
 
-// TestDistributedLocalTPCH runs the 22 queries cut into stages, each stage
-// as several tasks with in-memory exchanges (worker.RunLocal), with joins
+// TestDistributedLocalTPCH runs the 22 queries cut into stages, sent
+// through their protobuf form, each stage as several tasks with in-memory
+// exchanges (worker.RunLocal), with joins
 // broadcast where allowed and with every equi-join partitioned: every
 // answer must equal the single-node engine's, and the source stages'
 // tasks must all have read splits.
@@ -215,9 +218,23 @@ func TestDistributedLocalTPCH(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				g, err := planner.Fragment(plan, opts)
+				cut, err := planner.Fragment(plan, opts)
 				if err != nil {
 					t.Fatal(err)
+				}
+				// The stages travel as workers will get them: protobuf.
+				wire, err := planpb.Marshal(cut)
+				if err != nil {
+					t.Fatal(err)
+				}
+				g, err := planpb.Unmarshal(wire)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Scans' statistics stay home (only estimates read them).
+				noEst := regexp.MustCompile(` \(est\. [0-9]+ rows\)`)
+				if a, b := noEst.ReplaceAllString(planner.ExplainDistributed(cut), ""), noEst.ReplaceAllString(planner.ExplainDistributed(g), ""); a != b {
+					t.Fatalf("the plan changed on the wire:\n%s\nbecame\n%s", a, b)
 				}
 				run, err := worker.RunLocal(ctx, g, worker.LocalOptions{
 					NewQuery: func() *exec.QueryContext { return exec.NewQueryContext(mem, 0, 2) },

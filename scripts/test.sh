@@ -51,6 +51,7 @@ fuzz() { # target package executions
 fuzz FuzzParquetScan ./exec/ 600
 fuzz FuzzCSVScan ./exec/ 6000
 fuzz FuzzBind ./sql/ 30000
+fuzz FuzzUnmarshal ./planner/planpb/ 20000
 
 echo "== TPC-H conformance and differential fuzzing against DuckDB (bench module)"
 (cd bench && go test -count=1 -timeout 40m ./...)
