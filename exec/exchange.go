@@ -23,16 +23,26 @@ import (
 // (QueryContext.SplitQueues). Here the queues are in memory; across
 // processes the same queues sit at both ends of a gRPC stream.
 
-// SplitQueue hands out the splits of one scan to every task of a stage
+// SplitSource hands out the splits of one scan to every task of a stage
 // that reads it: a split goes to whichever task asks first, none is bound
-// to a task up front. Safe for concurrent use.
+// to a task up front. Implementations are safe for concurrent use.
+type SplitSource interface {
+	// Claim returns the index of the next split below n, false when none
+	// is left; an error (a lost coordinator) fails the scan.
+	Claim(n int) (int, bool, error)
+}
+
+// SplitQueue is the in-process SplitSource.
 type SplitQueue struct{ next atomic.Int64 }
 
-// claim returns the next split index below n, false when none is left.
-func (s *SplitQueue) claim(n int) (int, bool) {
+// Claim implements SplitSource.
+func (s *SplitQueue) Claim(n int) (int, bool, error) {
 	i := s.next.Add(1) - 1
-	return int(i), i < int64(n)
+	return int(i), i < int64(n), nil
 }
+
+// SchemaOf is the Arrow schema of batches of cols, as operators make them.
+func SchemaOf(cols []planner.Column) *arrow.Schema { return schemaOf(cols) }
 
 // BatchQueue carries batches from the tasks of a producing stage to one
 // consumer task. It is unbounded; producers call Done once each, and the

@@ -41,7 +41,7 @@ type QueryContext struct {
 	Exchanges func(ex *planner.Exchange) (Source, error)
 	// SplitQueues, if set, gives each scan the queue it claims splits
 	// from, shared by all tasks of the stage; nil: a scan claims its own.
-	SplitQueues func(s *planner.Scan) *SplitQueue
+	SplitQueues func(s *planner.Scan) SplitSource
 
 	spillOnce sync.Once
 	spill     *SpillManager

@@ -110,7 +110,7 @@ type ScanSource struct {
 	format    scanFormat
 	splits    []scanSplit
 	next      atomic.Int64
-	queue     *SplitQueue // shared with the stage's other tasks; nil: next
+	queue     SplitSource // shared with the stage's other tasks; nil: next
 }
 
 // scanSplit is one unit of work: a file and a row group or record batch
@@ -223,12 +223,12 @@ func (s *ScanSource) project(b arrow.RecordBatch) arrow.RecordBatch {
 
 // claim returns the index of the next split to read, from the stage's
 // shared queue when there is one.
-func (s *ScanSource) claim() (int, bool) {
+func (s *ScanSource) claim() (int, bool, error) {
 	if s.queue != nil {
-		return s.queue.claim(len(s.splits))
+		return s.queue.Claim(len(s.splits))
 	}
 	i := s.next.Add(1) - 1
-	return int(i), i < int64(len(s.splits))
+	return int(i), i < int64(len(s.splits)), nil
 }
 
 // Splits returns the number of splits left after pruning.
@@ -286,7 +286,10 @@ func (l *scanLocal) Next(ctx context.Context) (b arrow.RecordBatch, err error) {
 			return nil, context.Cause(ctx)
 		}
 		if l.cur == nil {
-			i, ok := l.s.claim()
+			i, ok, err := l.s.claim()
+			if err != nil {
+				return nil, fmt.Errorf("scan of %s: claiming a split: %w", l.s.scan.Table, err)
+			}
 			if !ok {
 				return nil, io.EOF
 			}

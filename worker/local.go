@@ -101,7 +101,7 @@ func RunLocal(ctx context.Context, g *planner.FragmentGraph, opts LocalOptions) 
 		var smu sync.Mutex
 		for k := 0; k < tasks[st.ID]; k++ {
 			q := opts.NewQuery()
-			q.SplitQueues = func(sc *planner.Scan) *exec.SplitQueue {
+			q.SplitQueues = func(sc *planner.Scan) exec.SplitSource {
 				smu.Lock()
 				defer smu.Unlock()
 				if splits[sc] == nil {

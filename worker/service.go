@@ -1,0 +1,379 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/bellows-db/bellows/exec"
+	"github.com/bellows-db/bellows/planner"
+	"github.com/bellows-db/bellows/planner/planpb"
+	"github.com/bellows-db/bellows/worker/workerpb"
+)
+
+// Action types of the task service (Flight DoAction).
+const (
+	ActionRunTask    = "run_task"
+	ActionAbort      = "abort"
+	ActionClaimSplit = "claim_split"
+)
+
+// Service is a worker's task service, served as Arrow Flight: it runs the
+// tasks a coordinator sends (DoAction run_task), serves their output
+// partitions to consumer tasks (DoGet) and stops a query's tasks (DoAction
+// abort). A task's inputs are fetched from its producers' workers, its
+// splits claimed from the coordinator. Safe for concurrent use.
+type Service struct {
+	flight.BaseFlightServer
+	alloc memory.Allocator
+	peers *Peers
+
+	mu    sync.Mutex
+	tasks map[string]*task
+}
+
+// task is one running (or finished, not yet fetched) task.
+type task struct {
+	query   string
+	schema  *arrow.Schema
+	out     []*exec.BatchQueue // one per output partition
+	fetched int                // partitions streamed to the end
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// NewService returns a task service whose tasks allocate from alloc.
+func NewService(alloc memory.Allocator) *Service {
+	return &Service{alloc: alloc, peers: NewPeers(), tasks: map[string]*task{}}
+}
+
+// Register adds the service to a gRPC server.
+func (s *Service) Register(g *grpc.Server) { flight.RegisterFlightServiceServer(g, s) }
+
+// Close stops every task and closes the connections to peers.
+func (s *Service) Close() {
+	s.mu.Lock()
+	var ts []*task
+	for id, t := range s.tasks {
+		ts = append(ts, t)
+		delete(s.tasks, id)
+	}
+	s.mu.Unlock()
+	for _, t := range ts {
+		t.stop()
+	}
+	s.peers.Close()
+}
+
+// Tasks returns the number of tasks the service holds.
+func (s *Service) Tasks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tasks)
+}
+
+func (t *task) stop() {
+	t.cancel()
+	for _, q := range t.out {
+		q.Abort()
+	}
+	<-t.done
+}
+
+// DoAction implements the control calls.
+func (s *Service) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
+	switch a.Type {
+	case ActionRunTask:
+		var req workerpb.TaskRequest
+		if err := proto.Unmarshal(a.Body, &req); err != nil {
+			return status.Errorf(codes.InvalidArgument, "run_task: %v", err)
+		}
+		if err := s.start(&req); err != nil {
+			return status.Errorf(codes.InvalidArgument, "run_task %s: %v", req.TaskId, err)
+		}
+		return stream.Send(&flight.Result{})
+	case ActionAbort:
+		var req workerpb.AbortRequest
+		if err := proto.Unmarshal(a.Body, &req); err != nil {
+			return status.Errorf(codes.InvalidArgument, "abort: %v", err)
+		}
+		s.abort(req.QueryId)
+		return stream.Send(&flight.Result{})
+	}
+	return status.Errorf(codes.InvalidArgument, "unknown action %q", a.Type)
+}
+
+// abort stops and forgets every task of a query.
+func (s *Service) abort(query string) {
+	s.mu.Lock()
+	var ts []*task
+	for id, t := range s.tasks {
+		if t.query == query {
+			ts = append(ts, t)
+			delete(s.tasks, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range ts {
+		t.stop()
+	}
+}
+
+// start decodes a task and runs it in the background.
+func (s *Service) start(req *workerpb.TaskRequest) error {
+	g, err := planpb.Unmarshal(req.Graph)
+	if err != nil {
+		return err
+	}
+	if req.Stage < 0 || int(req.Stage) >= len(g.Stages) || req.Partitions < 1 {
+		return fmt.Errorf("stage %d of %d, %d partitions", req.Stage, len(g.Stages), req.Partitions)
+	}
+	st := g.Stages[req.Stage]
+	q := exec.NewQueryContext(s.alloc, req.MemoryLimit, int(req.Parallelism))
+	out := make([]*exec.BatchQueue, req.Partitions)
+	for i := range out {
+		out[i] = exec.NewBatchQueue(1)
+	}
+	kind, keys := st.Output, st.Keys
+	if int(req.Stage) == len(g.Stages)-1 {
+		kind, keys = planner.ExchangeGather, nil
+	}
+	sink, err := exec.NewPartitionSink(q, kind, keys, st.Root.Columns(), out)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	inputs := map[int]*workerpb.Input{}
+	for _, in := range req.Inputs {
+		inputs[int(in.Stage)] = in
+	}
+	q.Exchanges = func(ex *planner.Exchange) (exec.Source, error) {
+		in, ok := inputs[ex.Stage]
+		if !ok || len(in.Producers) == 0 {
+			return nil, fmt.Errorf("no producers for stage %d", ex.Stage)
+		}
+		queue := exec.NewBatchQueue(len(in.Producers))
+		for _, p := range in.Producers {
+			go Fetch(ctx, s.peers, p, req.Task, queue, q.Alloc)
+		}
+		return queue.Source(), nil
+	}
+	ordinals := scanOrdinals(st.Root)
+	q.SplitQueues = func(sc *planner.Scan) exec.SplitSource {
+		return &remoteSplits{peers: s.peers, addr: req.Coordinator, query: req.QueryId, stage: req.Stage, scan: int32(ordinals[sc])}
+	}
+	t := &task{query: req.QueryId, schema: exec.SchemaOf(st.Root.Columns()), out: out, cancel: cancel, done: make(chan struct{})}
+	s.mu.Lock()
+	if _, dup := s.tasks[req.TaskId]; dup {
+		s.mu.Unlock()
+		cancel()
+		return fmt.Errorf("task %s exists", req.TaskId)
+	}
+	s.tasks[req.TaskId] = t
+	s.mu.Unlock()
+	go func() {
+		defer close(t.done)
+		err := func() error {
+			plan, err := exec.Build(q, st.Root, sink)
+			if err != nil {
+				return err
+			}
+			defer plan.Close()
+			return plan.Run(ctx, q)
+		}()
+		if err != nil {
+			err = fmt.Errorf("task %s: %w", req.TaskId, err)
+		}
+		for _, o := range out {
+			o.Done(err)
+		}
+	}()
+	return nil
+}
+
+// scanOrdinals numbers a stage's scans in walk order (the same in every
+// task, whatever process decoded the stage).
+func scanOrdinals(root planner.Node) map[*planner.Scan]int {
+	out := map[*planner.Scan]int{}
+	walk(root, func(n planner.Node) {
+		if sc, ok := n.(*planner.Scan); ok {
+			out[sc] = len(out)
+		}
+	})
+	return out
+}
+
+// Fetch streams partition of producer task p into queue (one of its
+// producers: Done is called when the stream ends), batches allocated
+// from alloc.
+func Fetch(ctx context.Context, peers *Peers, p *workerpb.Producer, partition int32, queue *exec.BatchQueue, alloc memory.Allocator) {
+	queue.Done(func() error {
+		c, err := peers.Client(p.Addr)
+		if err != nil {
+			return err
+		}
+		tkt, err := proto.Marshal(&workerpb.FetchTicket{TaskId: p.TaskId, Partition: partition})
+		if err != nil {
+			return err
+		}
+		stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: tkt})
+		if err != nil {
+			return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
+		}
+		rdr, err := flight.NewRecordReader(stream, ipc.WithAllocator(alloc))
+		if err != nil {
+			return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
+		}
+		defer rdr.Release()
+		for rdr.Next() {
+			b := rdr.RecordBatch()
+			b.Retain()
+			queue.Push(b)
+		}
+		if err := rdr.Err(); err != nil {
+			return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
+		}
+		return nil
+	}())
+}
+
+// DoGet streams one output partition of a task to its consumer.
+func (s *Service) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	var ft workerpb.FetchTicket
+	if err := proto.Unmarshal(tkt.Ticket, &ft); err != nil {
+		return status.Errorf(codes.InvalidArgument, "malformed fetch ticket: %v", err)
+	}
+	s.mu.Lock()
+	t, ok := s.tasks[ft.TaskId]
+	s.mu.Unlock()
+	if !ok {
+		return status.Errorf(codes.NotFound, "no task %s on this worker", ft.TaskId)
+	}
+	if ft.Partition < 0 || int(ft.Partition) >= len(t.out) {
+		return status.Errorf(codes.InvalidArgument, "task %s has %d partitions, not %d", ft.TaskId, len(t.out), ft.Partition)
+	}
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(t.schema))
+	defer w.Close()
+	q := t.out[ft.Partition]
+	for {
+		b, err := q.Pop(stream.Context())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return status.Error(codes.Canceled, err.Error())
+			}
+			return status.Error(codes.Aborted, err.Error())
+		}
+		nb := array.NewRecordBatch(t.schema, b.Columns(), b.NumRows())
+		err = w.Write(nb)
+		nb.Release()
+		b.Release()
+		if err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	t.fetched++
+	if t.fetched == len(t.out) {
+		delete(s.tasks, ft.TaskId) // every consumer has it all
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// remoteSplits claims a scan's splits from the coordinator.
+type remoteSplits struct {
+	peers *Peers
+	addr  string
+	query string
+	stage int32
+	scan  int32
+}
+
+// Claim implements exec.SplitSource.
+func (r *remoteSplits) Claim(n int) (int, bool, error) {
+	body, err := proto.Marshal(&workerpb.ClaimRequest{QueryId: r.query, Stage: r.stage, Scan: r.scan, Splits: int32(n)})
+	if err != nil {
+		return 0, false, err
+	}
+	var rep workerpb.ClaimReply
+	if err := r.peers.Action(context.Background(), r.addr, ActionClaimSplit, body, &rep); err != nil {
+		return 0, false, fmt.Errorf("coordinator %s: %w", r.addr, err)
+	}
+	return int(rep.Split), rep.Ok, nil
+}
+
+// Peers keeps one Flight client per peer address. Safe for concurrent use.
+type Peers struct {
+	mu      sync.Mutex
+	clients map[string]flight.Client
+}
+
+// NewPeers returns an empty client pool.
+func NewPeers() *Peers { return &Peers{clients: map[string]flight.Client{}} }
+
+// Client returns the client of addr, dialing it on first use.
+func (p *Peers) Client(addr string) (flight.Client, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[addr]; ok {
+		return c, nil
+	}
+	c, err := flight.NewClientWithMiddleware(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	p.clients[addr] = c
+	return c, nil
+}
+
+// Action runs a DoAction on addr and decodes its one result into reply
+// (nil: ignore it).
+func (p *Peers) Action(ctx context.Context, addr, typ string, body []byte, reply proto.Message) error {
+	c, err := p.Client(addr)
+	if err != nil {
+		return err
+	}
+	stream, err := c.DoAction(ctx, &flight.Action{Type: typ, Body: body})
+	if err != nil {
+		return err
+	}
+	res, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	for {
+		if _, err := stream.Recv(); err != nil {
+			break // io.EOF: the call is over
+		}
+	}
+	if reply != nil {
+		return proto.Unmarshal(res.Body, reply)
+	}
+	return nil
+}
+
+// Close closes every client.
+func (p *Peers) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for a, c := range p.clients {
+		c.Close()
+		delete(p.clients, a)
+	}
+}
