@@ -23,6 +23,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/bellows-db/bellows/exec"
+	"github.com/bellows-db/bellows/planner"
 )
 
 // Options configure an embedded engine.
@@ -39,6 +40,15 @@ type Options struct {
 	// checked allocator; PooledAllocator recycles buffers). Nil: the Go
 	// allocator.
 	Allocator memory.Allocator
+	// Workers > 0 runs queries on an in-process cluster: a scheduler and
+	// Workers worker services, each a gRPC server on a loopback port,
+	// moving Arrow batches over Flight between the stages of each plan
+	// (planner.Fragment). Statements that write files run their query on
+	// the cluster and write on the caller's side.
+	Workers int
+	// Fragment steers how plans are cut for the cluster (zero: the
+	// defaults, with at most 2 tasks per worker and stage).
+	Fragment planner.FragmentOptions
 	// SpillDir is where queries near their memory limit write spill files
 	// (one directory per query, removed when it ends); "" uses DataDir/tmp
 	// when DataDir is set, else the system temporary directory. Spill
@@ -52,6 +62,8 @@ type DB struct {
 	opts    Options
 	cat     *catalog
 	tempDir string
+
+	cluster *embeddedCluster // nil: queries run in this process's engine
 
 	mu      sync.Mutex
 	def     *Session // the session of DB.Query and DB.Exec
@@ -82,6 +94,13 @@ func Open(opts Options) (*DB, error) {
 	}
 	exec.RemoveStaleSpillDirs(opts.SpillDir)
 	db.def = db.NewSession()
+	if opts.Workers > 0 {
+		c, err := startEmbeddedCluster(opts)
+		if err != nil {
+			return nil, err
+		}
+		db.cluster = c
+	}
 	return db, nil
 }
 
@@ -91,6 +110,9 @@ func (db *DB) Close() error {
 	db.mu.Lock()
 	db.closed = true
 	db.mu.Unlock()
+	if db.cluster != nil {
+		db.cluster.stop()
+	}
 	if db.tempDir != "" {
 		return os.RemoveAll(db.tempDir)
 	}

@@ -449,3 +449,47 @@ func fragmentQuery(t *testing.T, db *DB, q string, opts planner.FragmentOptions)
 	}
 	return g
 }
+
+// TestEmbeddedCluster opens a DB with 3 in-process workers
+// (Options.Workers): the 22 queries through the ordinary API equal the
+// single-node answers, and CREATE TABLE AS runs its query on the cluster.
+func TestEmbeddedCluster(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	single := openTPCH(t, Options{})
+	db := openTPCH(t, Options{Allocator: mem, Workers: 3,
+		Fragment: planner.FragmentOptions{MaxTasks: 3, RowsPerTask: 1000, BroadcastRows: 5000}})
+	ctx := context.Background()
+	for n := 1; n <= 22; n++ {
+		q, err := tpch.Query(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := collect(t, single, ctx, q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := collect(t, db, ctx, q, nil)
+		if err != nil {
+			t.Fatalf("q%02d: %v", n, err)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("q%02d on the cluster:\n%s\nwant:\n%s", n, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	if err := db.Exec(ctx, "CREATE TABLE big_orders AS SELECT o_orderkey, o_totalprice FROM orders WHERE o_totalprice > 300000"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := collect(t, db, ctx, "SELECT count(*), sum(o_totalprice) FROM big_orders", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := collect(t, single, ctx, "SELECT count(*), sum(o_totalprice) FROM orders WHERE o_totalprice > 300000", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a[0] != b[0] {
+		t.Fatalf("CREATE TABLE AS on the cluster: %v, want %v", a, b)
+	}
+	db.Close()
+	mem.AssertSize(t, 0)
+}

@@ -81,8 +81,11 @@ func (s *Session) startQuery(ctx context.Context, q *sql.Query) (*Rows, error) {
 		return nil, err
 	}
 	set := s.settings()
-	id, qc := db.newQuery(set)
 	schema := schemaOf(q.Names, plan.Columns())
+	if db.cluster != nil {
+		return s.startDistributed(ctx, plan, schema, set)
+	}
+	id, qc := db.newQuery(set)
 	cctx, cancel := withStatementTimeout(ctx, set.statementTimeout)
 	rows := &Rows{id: id, schema: schema, ch: make(chan arrow.RecordBatch, 4), cancel: cancel, done: make(chan struct{})}
 	rows.refs.Store(1)
