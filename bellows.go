@@ -46,6 +46,9 @@ type Options struct {
 	// (planner.Fragment). Statements that write files run their query on
 	// the cluster and write on the caller's side.
 	Workers int
+	// Remote, if set, runs queries on worker processes instead (a
+	// coordinator's DB); Workers is then ignored.
+	Remote *RemoteCluster
 	// Fragment steers how plans are cut for the cluster (zero: the
 	// defaults, with at most 2 tasks per worker and stage).
 	Fragment planner.FragmentOptions
@@ -94,7 +97,9 @@ func Open(opts Options) (*DB, error) {
 	}
 	exec.RemoveStaleSpillDirs(opts.SpillDir)
 	db.def = db.NewSession()
-	if opts.Workers > 0 {
+	if opts.Remote != nil {
+		db.cluster = remoteCluster(opts.Remote, opts.Fragment)
+	} else if opts.Workers > 0 {
 		c, err := startEmbeddedCluster(opts)
 		if err != nil {
 			return nil, err

@@ -17,14 +17,29 @@ import (
 	"github.com/bellows-db/bellows/worker"
 )
 
-// embeddedCluster is Options.Workers: a scheduler and workers in this
-// process, each behind its own gRPC server on a loopback port.
+// RemoteCluster runs a DB's queries on worker processes: a coordinator
+// sets it in Options.Remote. The DB does not own it.
+type RemoteCluster struct {
+	// Scheduler places the tasks; its Flight service must be reachable
+	// by the workers.
+	Scheduler *coordinator.Scheduler
+	// Workers returns the live workers' addresses (from membership).
+	Workers func() []string
+}
+
+// embeddedCluster is where a DB's queries run when it has workers:
+// Options.Workers (a scheduler and workers in this process, each behind
+// its own gRPC server on a loopback port) or Options.Remote.
 type embeddedCluster struct {
 	sched   *coordinator.Scheduler
 	svcs    []*worker.Service
 	servers []*grpc.Server
-	workers []string
+	workers func() []string
 	frag    planner.FragmentOptions
+}
+
+func remoteCluster(r *RemoteCluster, frag planner.FragmentOptions) *embeddedCluster {
+	return &embeddedCluster{sched: r.Scheduler, workers: r.Workers, frag: frag}
 }
 
 func startEmbeddedCluster(opts Options) (*embeddedCluster, error) {
@@ -33,10 +48,6 @@ func startEmbeddedCluster(opts Options) (*embeddedCluster, error) {
 		alloc = memory.NewGoAllocator()
 	}
 	c := &embeddedCluster{frag: opts.Fragment}
-	if c.frag.MaxTasks == 0 {
-		c.frag = planner.DefaultFragmentOptions
-		c.frag.MaxTasks = 2 * opts.Workers
-	}
 	listen := func(register func(*grpc.Server)) (string, error) {
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -48,6 +59,7 @@ func startEmbeddedCluster(opts Options) (*embeddedCluster, error) {
 		c.servers = append(c.servers, g)
 		return lis.Addr().String(), nil
 	}
+	var addrs []string
 	for range opts.Workers {
 		svc := worker.NewService(alloc)
 		addr, err := listen(svc.Register)
@@ -56,8 +68,9 @@ func startEmbeddedCluster(opts Options) (*embeddedCluster, error) {
 			return nil, fmt.Errorf("start worker: %w", err)
 		}
 		c.svcs = append(c.svcs, svc)
-		c.workers = append(c.workers, addr)
+		addrs = append(addrs, addr)
 	}
+	c.workers = func() []string { return addrs }
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.stop()
@@ -87,12 +100,21 @@ func (c *embeddedCluster) stop() {
 // Rows with the given schema.
 func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schema *arrow.Schema, set settings) (*Rows, error) {
 	c := s.db.cluster
-	g, err := planner.Fragment(plan, c.frag)
+	workers := c.workers()
+	if len(workers) == 0 {
+		return nil, errors.New("no live worker to run the query on")
+	}
+	frag := c.frag
+	if frag.MaxTasks == 0 {
+		frag = planner.DefaultFragmentOptions
+		frag.MaxTasks = 2 * len(workers)
+	}
+	g, err := planner.Fragment(plan, frag)
 	if err != nil {
 		return nil, err
 	}
 	cctx, cancel := withStatementTimeout(ctx, set.statementTimeout)
-	res, err := c.sched.Run(cctx, g, c.workers, coordinator.RunOptions{Parallelism: set.parallelism, MemoryLimit: set.memoryLimit})
+	res, err := c.sched.Run(cctx, g, workers, coordinator.RunOptions{Parallelism: set.parallelism, MemoryLimit: set.memoryLimit})
 	if err != nil {
 		cancel()
 		return nil, err

@@ -217,6 +217,11 @@ func (s *Session) show(name string) (string, error) {
 			return "0", nil
 		}
 		return st.statementTimeout.String(), nil
+	case "workers":
+		if s.db.cluster == nil {
+			return "0", nil
+		}
+		return strconv.Itoa(len(s.db.cluster.workers())), nil
 	}
 	return "", fmt.Errorf("unrecognized configuration parameter %q", name)
 }

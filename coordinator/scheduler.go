@@ -45,9 +45,10 @@ type splitKey struct {
 }
 
 // NewScheduler returns a scheduler reachable by workers at addr; result
-// batches are allocated from alloc.
-func NewScheduler(addr string, alloc memory.Allocator) *Scheduler {
-	return &Scheduler{addr: addr, alloc: alloc, peers: worker.NewPeers(), splits: map[splitKey]*exec.SplitQueue{}}
+// batches are allocated from alloc; dial options (the cluster token) go
+// to its calls to workers.
+func NewScheduler(addr string, alloc memory.Allocator, dial ...grpc.DialOption) *Scheduler {
+	return &Scheduler{addr: addr, alloc: alloc, peers: worker.NewPeers(dial...), splits: map[splitKey]*exec.SplitQueue{}}
 }
 
 // Register adds the scheduler's Flight service to a gRPC server.

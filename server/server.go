@@ -60,6 +60,26 @@ type Config struct {
 	// HandleTTL is how long a statement ticket or handle that no one
 	// fetches is kept (default 10 minutes).
 	HandleTTL time.Duration
+	// Actions, if set, serves Flight actions of other services on the
+	// same port (a coordinator's cluster RPC): it reports whether it
+	// handled the action; unhandled ones go to Flight SQL.
+	Actions func(a *flight.Action, stream flight.FlightService_DoActionServer) (bool, error)
+	// Unauthenticated, if set, lets calls it accepts skip the user check
+	// (they authenticate otherwise, e.g. with the cluster token).
+	Unauthenticated func(ctx context.Context, method string) bool
+}
+
+// withActions puts a coordinator's extra actions before Flight SQL's.
+type withActions struct {
+	flight.FlightServer
+	actions func(a *flight.Action, stream flight.FlightService_DoActionServer) (bool, error)
+}
+
+func (w withActions) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
+	if ok, err := w.actions(a, stream); ok {
+		return err
+	}
+	return w.FlightServer.DoAction(a, stream)
 }
 
 // Server serves Flight SQL on a DB. Create it with New, run it with Serve,
@@ -108,7 +128,7 @@ func New(db *bellows.DB, cfg Config) (*Server, error) {
 	if cfg.HandleTTL <= 0 {
 		cfg.HandleTTL = 10 * time.Minute
 	}
-	s := &Server{db: db, cfg: cfg, log: cfg.Log, auth: &authenticator{users: cfg.Users},
+	s := &Server{db: db, cfg: cfg, log: cfg.Log, auth: &authenticator{users: cfg.Users, skip: cfg.Unauthenticated},
 		sessions: map[uint64]*bellows.Session{}, pending: map[string]*pending{},
 		prepared: map[string]*prepared{}, running: map[string]context.CancelFunc{}}
 	s.Alloc = memory.DefaultAllocator
@@ -125,7 +145,11 @@ func New(db *bellows.DB, cfg Config) (*Server, error) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	flight.RegisterFlightServiceServer(s.grpc, flightsql.NewFlightServer(s))
+	var fs flight.FlightServer = flightsql.NewFlightServer(s)
+	if cfg.Actions != nil {
+		fs = withActions{FlightServer: fs, actions: cfg.Actions}
+	}
+	flight.RegisterFlightServiceServer(s.grpc, fs)
 	if cfg.Users == nil {
 		s.log.Warn("no users configured: every client is let in")
 	}

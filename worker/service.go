@@ -55,9 +55,10 @@ type task struct {
 	done    chan struct{}
 }
 
-// NewService returns a task service whose tasks allocate from alloc.
-func NewService(alloc memory.Allocator) *Service {
-	return &Service{alloc: alloc, peers: NewPeers(), tasks: map[string]*task{}}
+// NewService returns a task service whose tasks allocate from alloc;
+// dial options (the cluster token) go to its calls to other nodes.
+func NewService(alloc memory.Allocator, dial ...grpc.DialOption) *Service {
+	return &Service{alloc: alloc, peers: NewPeers(dial...), tasks: map[string]*task{}}
 }
 
 // Register adds the service to a gRPC server.
@@ -320,12 +321,16 @@ func (r *remoteSplits) Claim(n int) (int, bool, error) {
 
 // Peers keeps one Flight client per peer address. Safe for concurrent use.
 type Peers struct {
+	dial    []grpc.DialOption
 	mu      sync.Mutex
 	clients map[string]flight.Client
 }
 
-// NewPeers returns an empty client pool.
-func NewPeers() *Peers { return &Peers{clients: map[string]flight.Client{}} }
+// NewPeers returns an empty client pool whose connections use dial (on
+// top of plaintext transport).
+func NewPeers(dial ...grpc.DialOption) *Peers {
+	return &Peers{dial: dial, clients: map[string]flight.Client{}}
+}
 
 // Client returns the client of addr, dialing it on first use.
 func (p *Peers) Client(addr string) (flight.Client, error) {
@@ -334,7 +339,8 @@ func (p *Peers) Client(addr string) (flight.Client, error) {
 	if c, ok := p.clients[addr]; ok {
 		return c, nil
 	}
-	c, err := flight.NewClientWithMiddleware(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, p.dial...)
+	c, err := flight.NewClientWithMiddleware(addr, nil, nil, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

@@ -54,7 +54,7 @@ func rootCmd() *cobra.Command {
 		},
 	}
 	root.Flags().StringVar(&dataDir, "data-dir", "", "data directory (default ~/.bellows)")
-	root.AddCommand(sqlCmd(), serveCmd(), tpchCmd(), demoCmd(), sltCmd())
+	root.AddCommand(sqlCmd(), serveCmd(), coordinatorCmd(), workerCmd(), tpchCmd(), demoCmd(), sltCmd())
 	return root
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -370,4 +371,133 @@ func startServe(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
 	}
 	t.Fatalf("no address in the server log:\n%s", seen.String())
 	return nil, ""
+}
+
+// freeAddr returns a loopback address with a free TCP and UDP port (for
+// gossip, which uses both).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		u, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return addr
+	}
+	t.Fatal("no free port")
+	return ""
+}
+
+// startNode starts a cluster node process and waits for its ready line.
+func startNode(t *testing.T, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	p := exec.Command(bin, args...)
+	logs, err := p.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Process.Kill(); p.Wait() })
+	sc := bufio.NewScanner(logs)
+	var seen strings.Builder
+	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "ready") {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return p
+		}
+	}
+	t.Fatalf("%s did not start:\n%s", args[0], seen.String())
+	return nil
+}
+
+// TestClusterProcesses starts a coordinator and 3 workers as separate
+// processes on loopback, with a cluster token: the 22 TPC-H queries at
+// SF 0.1 through "bellows sql --connect" give the embedded engine's
+// output; EXPLAIN (DISTRIBUTED) shows hash and broadcast exchanges; a
+// worker with another token is refused.
+func TestClusterProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five processes")
+	}
+	bin := buildBinary(t)
+	data := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.GenOptions{SF: 0.1, OutDir: data}); err != nil {
+		t.Fatal(err)
+	}
+	const token = "test-cluster-token"
+	caddr, cgossip := freeAddr(t), freeAddr(t)
+	startNode(t, bin, "coordinator", "--addr", caddr, "--gossip", cgossip, "--token", token, "--tables", data)
+	for range 3 {
+		startNode(t, bin, "worker", "--addr", freeAddr(t), "--gossip", freeAddr(t), "--join", cgossip, "--token", token)
+	}
+	sqlOut := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"sql", "--connect", caddr, "--format", "csv"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("sql %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for sqlOut("-c", "SHOW workers") != "workers\n3\n" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the coordinator sees %q", sqlOut("-c", "SHOW workers"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var script strings.Builder
+	script.WriteString("SET parallelism = 1;\n")
+	for n := 1; n <= 22; n++ {
+		q, err := tpch.Query(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script.WriteString(strings.TrimRight(strings.TrimSpace(q), ";") + ";\n")
+	}
+	file := filepath.Join(t.TempDir(), "tpch.sql")
+	if err := os.WriteFile(file, []byte(script.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	embedded, err := exec.Command(bin, "sql", "--tables", data, "--format", "csv", "-f", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("embedded: %v\n%s", err, embedded)
+	}
+	remote := sqlOut("-f", file)
+	if remote != string(embedded) {
+		el, rl := strings.Split(string(embedded), "\n"), strings.Split(remote, "\n")
+		for i := 0; i < len(el) && i < len(rl); i++ {
+			if el[i] != rl[i] {
+				t.Fatalf("line %d differs: embedded %q, cluster %q", i+1, el[i], rl[i])
+			}
+		}
+		t.Fatalf("embedded %d lines, cluster %d", len(el), len(rl))
+	}
+	q3, _ := tpch.Query(3)
+	plan := sqlOut("-c", "EXPLAIN (DISTRIBUTED) "+q3)
+	for _, want := range []string{"Exchange hash from stage", "Exchange broadcast from stage", "output hash ["} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("EXPLAIN (DISTRIBUTED) Q3 lacks %q:\n%s", want, plan)
+		}
+	}
+	bad := exec.Command(bin, "worker", "--addr", freeAddr(t), "--gossip", freeAddr(t), "--join", cgossip, "--token", "another-token")
+	out, err := bad.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "cluster token") {
+		t.Fatalf("a worker with another token: %v\n%s", err, out)
+	}
+	if got := sqlOut("-c", "SHOW workers"); got != "workers\n3\n" {
+		t.Fatalf("after the refused worker the coordinator sees %q", got)
+	}
 }

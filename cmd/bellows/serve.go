@@ -15,7 +15,7 @@ import (
 
 func serveCmd() *cobra.Command {
 	var addr, dataDir, tables, certFile, keyFile, usersFile, logFormat, logLevel string
-	var parallelism int
+	var parallelism, workers int
 	var memLimit string
 	c := &cobra.Command{
 		Use:   "serve",
@@ -49,7 +49,7 @@ func serveCmd() *cobra.Command {
 				}
 				cfg.Users = u
 			}
-			opts := bellows.Options{DataDir: dataDir, Parallelism: parallelism, Allocator: bellows.PooledAllocator()}
+			opts := bellows.Options{DataDir: dataDir, Parallelism: parallelism, Allocator: bellows.PooledAllocator(), Workers: workers}
 			if memLimit != "" {
 				n, err := bellows.ParseBytes(memLimit)
 				if err != nil {
@@ -107,6 +107,7 @@ func serveCmd() *cobra.Command {
 	c.Flags().StringVar(&keyFile, "tls-key", "", "PEM private key of --tls-cert")
 	c.Flags().StringVar(&usersFile, "users", "", `credentials file: lines "user NAME password SECRET" or "token NAME SECRET" (default: no authentication)`)
 	c.Flags().IntVar(&parallelism, "parallelism", 0, "default drivers per pipeline (0: number of cores)")
+	c.Flags().IntVar(&workers, "workers", 0, "run queries on N in-process workers over loopback gRPC (0: the single-node engine)")
 	c.Flags().StringVar(&memLimit, "memory-limit", "", "default per-query memory limit, e.g. 4GB (default: none)")
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug (every statement and connection), info, warn, error")

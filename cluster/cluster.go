@@ -1,0 +1,233 @@
+// Package cluster is node membership and node-to-node security: every
+// node (coordinator or worker) gossips through hashicorp/memberlist on its
+// own port, carrying its role and gRPC address as node metadata; a lost
+// node is noticed within about 2 seconds. A shared cluster token encrypts
+// the gossip (a node without it cannot join) and is checked on every
+// node-to-node gRPC call.
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"runtime"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// Roles of nodes.
+const (
+	RoleCoordinator = "coordinator"
+	RoleWorker      = "worker"
+)
+
+// Meta is what a node tells the others about itself.
+type Meta struct {
+	Role  string `json:"role"`
+	RPC   string `json:"rpc"` // its gRPC (Flight) address
+	Cores int    `json:"cores"`
+}
+
+// Config configures a Node.
+type Config struct {
+	Name   string // unique in the cluster
+	Gossip string // HOST:PORT of the memberlist port
+	Meta   Meta
+	// Token, if set, must be the same on every node: it keys the gossip
+	// encryption and authenticates node-to-node gRPC calls.
+	Token string
+	// Log receives memberlist's log (nil: discarded).
+	Log io.Writer
+}
+
+// Node is this process's membership in the cluster. Safe for concurrent
+// use.
+type Node struct {
+	ml   *memberlist.Memberlist
+	meta []byte
+}
+
+// Start begins gossiping; Join then connects to the cluster.
+func Start(cfg Config) (*Node, error) {
+	host, portStr, err := net.SplitHostPort(cfg.Gossip)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", cfg.Gossip, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", cfg.Gossip, err)
+	}
+	if cfg.Meta.Cores == 0 {
+		cfg.Meta.Cores = runtime.GOMAXPROCS(0)
+	}
+	meta, err := json.Marshal(cfg.Meta)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{meta: meta}
+	mc := memberlist.DefaultLocalConfig()
+	mc.Name = cfg.Name
+	mc.BindAddr, mc.BindPort = host, port
+	mc.AdvertiseAddr, mc.AdvertisePort = host, port
+	// Notice a lost node within about 2 s: probe every 200 ms, suspect
+	// for 2 x log(N+1) probe intervals.
+	mc.ProbeInterval = 200 * time.Millisecond
+	mc.ProbeTimeout = 100 * time.Millisecond
+	mc.SuspicionMult = 2
+	mc.GossipInterval = 50 * time.Millisecond
+	mc.Delegate = n
+	if cfg.Token != "" {
+		key := sha256.Sum256([]byte("bellows cluster token\x00" + cfg.Token))
+		mc.SecretKey = key[:]
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
+	out := cfg.Log
+	if out == nil {
+		out = io.Discard
+	}
+	mc.Logger = log.New(out, "memberlist: ", log.LstdFlags)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.Gossip, err)
+	}
+	n.ml = ml
+	return n, nil
+}
+
+// Join contacts the nodes at addrs (gossip addresses); it fails if none
+// answers (or none accepts this node's token).
+func (n *Node) Join(addrs []string) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	if _, err := n.ml.Join(addrs); err != nil {
+		return fmt.Errorf("join %v: %w (is the cluster token the same?)", addrs, err)
+	}
+	return nil
+}
+
+// Leave tells the others this node goes, then stops gossiping.
+func (n *Node) Leave() {
+	n.ml.Leave(time.Second)
+	n.ml.Shutdown()
+}
+
+// Members returns the live nodes of a role ("": all), sorted by name.
+func (n *Node) Members(role string) []Member {
+	var out []Member
+	for _, m := range n.ml.Members() {
+		var meta Meta
+		if json.Unmarshal(m.Meta, &meta) != nil {
+			continue
+		}
+		if role == "" || meta.Role == role {
+			out = append(out, Member{Name: m.Name, Meta: meta})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Member is a live node.
+type Member struct {
+	Name string
+	Meta Meta
+}
+
+// NodeMeta implements memberlist.Delegate.
+func (n *Node) NodeMeta(limit int) []byte { return n.meta }
+
+// NotifyMsg implements memberlist.Delegate.
+func (n *Node) NotifyMsg([]byte) {}
+
+// GetBroadcasts implements memberlist.Delegate.
+func (n *Node) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+
+// LocalState implements memberlist.Delegate.
+func (n *Node) LocalState(join bool) []byte { return nil }
+
+// MergeRemoteState implements memberlist.Delegate.
+func (n *Node) MergeRemoteState(buf []byte, join bool) {}
+
+// --- node-to-node gRPC authentication ---
+
+const tokenHeader = "bellows-cluster-token"
+
+// HasToken reports whether an incoming call carries the cluster token
+// (always true when token is "").
+func HasToken(ctx context.Context, token string) bool {
+	if token == "" {
+		return true
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get(tokenHeader)
+	return len(v) == 1 && subtle.ConstantTimeCompare([]byte(v[0]), []byte(token)) == 1
+}
+
+// ServerOptions returns gRPC server options that refuse calls without
+// the token (none when token is "").
+func ServerOptions(token string) []grpc.ServerOption {
+	if token == "" {
+		return nil
+	}
+	check := func(ctx context.Context) error {
+		if !HasToken(ctx, token) {
+			return status.Error(codes.Unauthenticated, "missing or wrong cluster token")
+		}
+		return nil
+	}
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if err := check(ctx); err != nil {
+				return nil, err
+			}
+			return h(ctx, req)
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if err := check(ss.Context()); err != nil {
+				return err
+			}
+			return h(srv, ss)
+		}),
+	}
+}
+
+// DialOptions returns gRPC dial options that send the token.
+func DialOptions(token string) []grpc.DialOption {
+	if token == "" {
+		return nil
+	}
+	return []grpc.DialOption{grpc.WithPerRPCCredentials(tokenCreds(token))}
+}
+
+type tokenCreds string
+
+func (t tokenCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{tokenHeader: string(t)}, nil
+}
+func (t tokenCreds) RequireTransportSecurity() bool { return false }
+
+// WaitFor polls until cond holds or the timeout passes.
+func WaitFor(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}

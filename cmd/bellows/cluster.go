@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/bellows-db/bellows"
+	"github.com/bellows-db/bellows/cluster"
+	"github.com/bellows-db/bellows/coordinator"
+	"github.com/bellows-db/bellows/server"
+	"github.com/bellows-db/bellows/worker"
+)
+
+// clusterFlags are the flags every cluster node takes.
+type clusterFlags struct {
+	addr, gossip, join, token, dataDir string
+}
+
+func (f *clusterFlags) add(c *cobra.Command) {
+	c.Flags().StringVar(&f.addr, "addr", "127.0.0.1:32010", "HOST:PORT of this node's gRPC (Flight) service")
+	c.Flags().StringVar(&f.gossip, "gossip", "127.0.0.1:7946", "HOST:PORT of this node's memberlist (gossip) port")
+	c.Flags().StringVar(&f.join, "join", "", "gossip addresses of nodes already in the cluster, comma separated")
+	c.Flags().StringVar(&f.token, "token", os.Getenv("BELLOWS_CLUSTER_TOKEN"), "shared cluster token (default $BELLOWS_CLUSTER_TOKEN); nodes without it cannot join or call")
+	c.Flags().StringVar(&f.dataDir, "data-dir", "", "data directory (default: temporary)")
+}
+
+func (f *clusterFlags) joinList() []string {
+	var out []string
+	for _, a := range strings.Split(f.join, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func workerCmd() *cobra.Command {
+	var f clusterFlags
+	c := &cobra.Command{
+		Use:   "worker",
+		Short: "run a worker: tasks of distributed queries, found by the coordinator through gossip",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			lis, err := net.Listen("tcp", f.addr)
+			if err != nil {
+				return err
+			}
+			addr := lis.Addr().String()
+			node, err := cluster.Start(cluster.Config{Name: "worker-" + addr, Gossip: f.gossip, Token: f.token,
+				Meta: cluster.Meta{Role: cluster.RoleWorker, RPC: addr}})
+			if err != nil {
+				return err
+			}
+			if err := node.Join(f.joinList()); err != nil {
+				node.Leave()
+				return err
+			}
+			svc := worker.NewService(bellows.PooledAllocator(), cluster.DialOptions(f.token)...)
+			g := grpc.NewServer(cluster.ServerOptions(f.token)...)
+			svc.Register(g)
+			served := make(chan error, 1)
+			go func() { served <- g.Serve(lis) }()
+			log.Info("worker ready", "addr", addr, "gossip", f.gossip)
+			select {
+			case err := <-served:
+				node.Leave()
+				return err
+			case <-cmd.Context().Done():
+			}
+			log.Info("shutting down")
+			node.Leave()
+			svc.Close()
+			g.Stop()
+			log.Info("stopped")
+			return nil
+		},
+	}
+	f.add(c)
+	c.Flags().Lookup("addr").DefValue = "127.0.0.1:32011"
+	f.addr = "127.0.0.1:32011"
+	return c
+}
+
+func coordinatorCmd() *cobra.Command {
+	var f clusterFlags
+	var nodeID, tables string
+	c := &cobra.Command{
+		Use:   "coordinator",
+		Short: "run a coordinator: Flight SQL for clients, queries cut into stages and run on the workers",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			lis, err := net.Listen("tcp", f.addr)
+			if err != nil {
+				return err
+			}
+			addr := lis.Addr().String()
+			if nodeID == "" {
+				nodeID = "coordinator-" + addr
+			}
+			node, err := cluster.Start(cluster.Config{Name: nodeID, Gossip: f.gossip, Token: f.token,
+				Meta: cluster.Meta{Role: cluster.RoleCoordinator, RPC: addr}})
+			if err != nil {
+				return err
+			}
+			defer node.Leave()
+			if err := node.Join(f.joinList()); err != nil {
+				return err
+			}
+			sched := coordinator.NewScheduler(addr, bellows.PooledAllocator(), cluster.DialOptions(f.token)...)
+			defer sched.Close()
+			workers := func() []string {
+				var out []string
+				for _, m := range node.Members(cluster.RoleWorker) {
+					out = append(out, m.Meta.RPC)
+				}
+				return out
+			}
+			db, err := bellows.Open(bellows.Options{DataDir: f.dataDir, Allocator: bellows.PooledAllocator(),
+				Remote: &bellows.RemoteCluster{Scheduler: sched, Workers: workers}})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if tables != "" {
+				if err := db.RegisterDir(tables); err != nil {
+					return err
+				}
+			}
+			token := f.token
+			srv, err := server.New(db, server.Config{Log: log,
+				// Workers claim splits here with the cluster token, not a user.
+				Unauthenticated: func(ctx context.Context, method string) bool {
+					return token != "" && cluster.HasToken(ctx, token)
+				},
+				Actions: func(a *flight.Action, stream flight.FlightService_DoActionServer) (bool, error) {
+					if a.Type != worker.ActionClaimSplit {
+						return false, nil
+					}
+					if !cluster.HasToken(stream.Context(), token) {
+						return true, status.Error(codes.Unauthenticated, "missing or wrong cluster token")
+					}
+					return true, sched.DoAction(a, stream)
+				}})
+			if err != nil {
+				return err
+			}
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(lis) }()
+			log.Info("coordinator ready", "addr", addr, "gossip", f.gossip)
+			select {
+			case err := <-served:
+				return err
+			case <-cmd.Context().Done():
+			}
+			log.Info("shutting down")
+			stopped := make(chan struct{})
+			go func() { srv.GracefulStop(); close(stopped) }()
+			select {
+			case <-stopped:
+			case <-time.After(10 * time.Second):
+				srv.Stop()
+			}
+			<-served
+			log.Info("stopped")
+			return nil
+		},
+	}
+	f.add(c)
+	c.Flags().StringVar(&nodeID, "node-id", "", "this coordinator's name in the cluster (default: from --addr)")
+	c.Flags().StringVar(&tables, "tables", "", "folder whose NAME.parquet files and NAME/ folders become tables (every node must see the same paths)")
+	return c
+}
