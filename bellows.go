@@ -67,6 +67,7 @@ type DB struct {
 	tempDir string
 
 	cluster *embeddedCluster // nil: queries run in this process's engine
+	retries atomic.Int64     // distributed queries restarted after losing a worker
 
 	mu      sync.Mutex
 	def     *Session // the session of DB.Query and DB.Exec
@@ -183,6 +184,10 @@ func (db *DB) SetParallelism(queryID string, n int) error {
 	q.SetParallelism(n)
 	return nil
 }
+
+// Retries returns how many times distributed queries were restarted
+// after losing a worker.
+func (db *DB) Retries() int64 { return db.retries.Load() }
 
 // Running lists the IDs of the queries running now.
 func (db *DB) Running() []string {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -96,25 +98,39 @@ func (c *embeddedCluster) stop() {
 	}
 }
 
+// maxRetries bounds how often a query is restarted after losing workers.
+const maxRetries = 3
+
+// lostWait is how long a failed query waits for membership to tell
+// whether one of its workers was lost (the failure detector needs about
+// 2 s).
+const lostWait = 3 * time.Second
+
 // startDistributed runs plan on the cluster and streams its rows into a
-// Rows with the given schema.
+// Rows with the given schema. When a worker of the query is lost before
+// any row reached the caller, the query is restarted on the live workers
+// (all of its tasks: a query-level retry); after rows have gone out, or
+// when no worker was lost, the error stands, naming the worker's address.
 func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schema *arrow.Schema, set settings) (*Rows, error) {
 	c := s.db.cluster
-	workers := c.workers()
-	if len(workers) == 0 {
-		return nil, errors.New("no live worker to run the query on")
-	}
-	frag := c.frag
-	if frag.MaxTasks == 0 {
-		frag = planner.DefaultFragmentOptions
-		frag.MaxTasks = 2 * len(workers)
-	}
-	g, err := planner.Fragment(plan, frag)
-	if err != nil {
-		return nil, err
-	}
 	cctx, cancel := withStatementTimeout(ctx, set.statementTimeout)
-	res, err := c.sched.Run(cctx, g, workers, coordinator.RunOptions{Parallelism: set.parallelism, MemoryLimit: set.memoryLimit})
+	start := func() (*coordinator.Result, error) {
+		workers := c.workers()
+		if len(workers) == 0 {
+			return nil, errors.New("no live worker to run the query on")
+		}
+		frag := c.frag
+		if frag.MaxTasks == 0 {
+			frag = planner.DefaultFragmentOptions
+			frag.MaxTasks = 2 * len(workers)
+		}
+		g, err := planner.Fragment(plan, frag)
+		if err != nil {
+			return nil, err
+		}
+		return c.sched.Run(cctx, g, workers, coordinator.RunOptions{Parallelism: set.parallelism, MemoryLimit: set.memoryLimit})
+	}
+	res, err := start()
 	if err != nil {
 		cancel()
 		return nil, err
@@ -123,28 +139,18 @@ func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schem
 	rows.refs.Store(1)
 	go func() {
 		defer close(rows.done)
-		defer res.Close()
+		sent := false
 		var err error
-		for {
-			var b arrow.RecordBatch
-			b, err = res.Next(cctx)
-			if err != nil {
+		for attempt := 0; ; attempt++ {
+			sent, err = s.drain(cctx, res, schema, rows.ch, sent)
+			res.Close()
+			if err == nil || sent || attempt == maxRetries || cctx.Err() != nil || !transportError(err) || !c.lost(res.Workers(), lostWait) {
 				break
 			}
-			out := array.NewRecordBatch(schema, b.Columns(), b.NumRows())
-			b.Release()
-			select {
-			case rows.ch <- out:
-			case <-cctx.Done():
-				out.Release()
-				err = cctx.Err()
-			}
-			if err != nil {
+			s.db.retries.Add(1)
+			if res, err = start(); err != nil {
 				break
 			}
-		}
-		if errors.Is(err, io.EOF) {
-			err = nil
 		}
 		if err != nil {
 			err = statementError(ctx, cctx, err)
@@ -153,4 +159,54 @@ func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schem
 		close(rows.ch)
 	}()
 	return rows, nil
+}
+
+// drain sends res's rows to ch; sent reports whether any row went out.
+func (s *Session) drain(ctx context.Context, res *coordinator.Result, schema *arrow.Schema, ch chan<- arrow.RecordBatch, sent bool) (bool, error) {
+	for {
+		b, err := res.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return sent, nil
+		}
+		if err != nil {
+			return sent, err
+		}
+		out := array.NewRecordBatch(schema, b.Columns(), b.NumRows())
+		b.Release()
+		select {
+		case ch <- out:
+			sent = true
+		case <-ctx.Done():
+			out.Release()
+			return sent, ctx.Err()
+		}
+	}
+}
+
+// transportError reports whether err comes from a connection between
+// nodes (the only kind a retry elsewhere can cure): gRPC's Unavailable,
+// which the tasks' errors carry in their text from hop to hop.
+func transportError(err error) bool {
+	return strings.Contains(err.Error(), "code = Unavailable") || strings.Contains(err.Error(), "connection refused")
+}
+
+// lost reports whether one of workers has left the cluster, waiting up to
+// wait for membership to notice.
+func (c *embeddedCluster) lost(workers []string, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		live := map[string]bool{}
+		for _, w := range c.workers() {
+			live[w] = true
+		}
+		for _, w := range workers {
+			if !live[w] {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

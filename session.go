@@ -222,6 +222,8 @@ func (s *Session) show(name string) (string, error) {
 			return "0", nil
 		}
 		return strconv.Itoa(len(s.db.cluster.workers())), nil
+	case "distributed_retries":
+		return strconv.FormatInt(s.db.Retries(), 10), nil
 	}
 	return "", fmt.Errorf("unrecognized configuration parameter %q", name)
 }

@@ -102,6 +102,9 @@ type Result struct {
 	Placement [][]string
 }
 
+// Workers returns the workers the query's tasks were placed on.
+func (r *Result) Workers() []string { return r.workers }
+
 // Next returns the next batch (owned by the caller), io.EOF at the end.
 func (r *Result) Next(ctx context.Context) (arrow.RecordBatch, error) { return r.out.Pop(ctx) }
 

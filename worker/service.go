@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -40,6 +41,9 @@ type Service struct {
 	flight.BaseFlightServer
 	alloc memory.Allocator
 	peers *Peers
+	// StartDelay, for fault-injection tests, holds every task this long
+	// before it runs (so a query lasts long enough to lose a worker).
+	StartDelay time.Duration
 
 	mu    sync.Mutex
 	tasks map[string]*task
@@ -188,6 +192,13 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 	go func() {
 		defer close(t.done)
 		err := func() error {
+			if s.StartDelay > 0 {
+				select {
+				case <-time.After(s.StartDelay):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
 			plan, err := exec.Build(q, st.Root, sink)
 			if err != nil {
 				return err

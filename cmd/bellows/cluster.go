@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -66,6 +67,12 @@ func workerCmd() *cobra.Command {
 				return err
 			}
 			svc := worker.NewService(bellows.PooledAllocator(), cluster.DialOptions(f.token)...)
+			if d := os.Getenv("BELLOWS_TEST_TASK_DELAY"); d != "" {
+				// Fault-injection tests: tasks wait before they run.
+				if svc.StartDelay, err = time.ParseDuration(d); err != nil {
+					return fmt.Errorf("BELLOWS_TEST_TASK_DELAY: %w", err)
+				}
+			}
 			g := grpc.NewServer(cluster.ServerOptions(f.token)...)
 			svc.Register(g)
 			served := make(chan error, 1)

@@ -501,3 +501,91 @@ func TestClusterProcesses(t *testing.T) {
 		t.Fatalf("after the refused worker the coordinator sees %q", got)
 	}
 }
+
+// TestClusterWorkerKilled kills a worker (SIGKILL) in the middle of Q1, Q9
+// and Q18 on a coordinator with 3 worker processes: each query still
+// returns the embedded engine's answer. Tasks wait 300 ms before running
+// (BELLOWS_TEST_TASK_DELAY), so every query lasts long enough; the test
+// checks that the kill came before the answer and that the coordinator
+// restarted the query because a worker of it was lost.
+func TestClusterWorkerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts cluster processes")
+	}
+	bin := buildBinary(t)
+	data := t.TempDir()
+	if err := tpch.Generate(context.Background(), tpch.GenOptions{SF: 0.1, OutDir: data}); err != nil {
+		t.Fatal(err)
+	}
+	caddr, cgossip := freeAddr(t), freeAddr(t)
+	startNode(t, bin, "coordinator", "--addr", caddr, "--gossip", cgossip, "--tables", data)
+	os.Setenv("BELLOWS_TEST_TASK_DELAY", "300ms")
+	defer os.Unsetenv("BELLOWS_TEST_TASK_DELAY")
+	var workers []*exec.Cmd
+	addWorker := func() {
+		workers = append(workers, startNode(t, bin, "worker", "--addr", freeAddr(t), "--gossip", freeAddr(t), "--join", cgossip))
+	}
+	sqlOut := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"sql", "--connect", caddr, "--format", "csv"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("sql %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	waitWorkers := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for sqlOut("-c", "SHOW workers") != fmt.Sprintf("workers\n%d\n", n) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the coordinator sees %q, want %d workers", sqlOut("-c", "SHOW workers"), n)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for range 3 {
+		addWorker()
+	}
+	waitWorkers(3)
+	for i, n := range []int{1, 9, 18} {
+		q, err := tpch.Query(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := exec.Command(bin, "sql", "--tables", data, "--format", "csv", "-c", q).CombinedOutput()
+		if err != nil {
+			t.Fatalf("embedded q%d: %v\n%s", n, err, want)
+		}
+		retries := sqlOut("-c", "SHOW distributed_retries")
+		var out bytes.Buffer
+		run := exec.Command(bin, "sql", "--connect", caddr, "--format", "csv", "-c", q)
+		run.Stdout, run.Stderr = &out, &out
+		if err := run.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(450 * time.Millisecond) // the first stage's tasks are placed and waiting
+		victim := workers[i]
+		if err := victim.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		victim.Wait()
+		err = run.Wait()
+		answered := time.Now()
+		if err != nil {
+			t.Fatalf("q%d after a worker was killed: %v\n%s", n, err, out.String())
+		}
+		if out.String() != string(want) {
+			t.Fatalf("q%d after a worker was killed:\n%s\nwant:\n%s", n, out.String(), want)
+		}
+		if !answered.After(killed) {
+			t.Fatalf("q%d answered before the kill", n)
+		}
+		if after := sqlOut("-c", "SHOW distributed_retries"); after == retries {
+			t.Fatalf("q%d: no restart recorded (retries %q): the killed worker was not in the query", n, strings.TrimSpace(after))
+		}
+		t.Logf("q%d: worker killed %s after the start, answered %s later", n, 450*time.Millisecond, answered.Sub(killed).Round(time.Millisecond))
+		addWorker()
+		waitWorkers(3)
+	}
+}
