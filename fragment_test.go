@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -492,4 +493,70 @@ func TestEmbeddedCluster(t *testing.T) {
 	}
 	db.Close()
 	mem.AssertSize(t, 0)
+}
+
+// TestAddTasksToRunningScan starts Q1 and Q6 with their scan stage on one
+// task, then adds two tasks to the running stage: the answers equal the
+// single-node engine's and the added tasks read splits (per-task claim
+// counts). Claims are slowed to 30 ms so the scan outlasts the addition.
+func TestAddTasksToRunningScan(t *testing.T) {
+	db := openTPCH(t, Options{})
+	cl := startFlightCluster(t, memory.NewGoAllocator(), 3)
+	for _, svc := range cl.svcs {
+		svc.ClaimDelay = 30 * time.Millisecond
+	}
+	ctx := context.Background()
+	for _, n := range []int{1, 6} {
+		q, err := tpch.Query(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := collect(t, db, ctx, q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := fragmentQuery(t, db, q, planner.FragmentOptions{MaxTasks: 1, RowsPerTask: 1 << 30, BroadcastRows: 0})
+		scan := -1
+		for _, st := range g.Stages {
+			if hasScan(st.Root) && !st.Single {
+				scan = st.ID
+			}
+		}
+		if scan < 0 {
+			t.Fatalf("q%d: no scan stage:\n%s", n, planner.ExplainDistributed(g))
+		}
+		res, err := cl.sched.Run(ctx, g, cl.workers, coordinator.RunOptions{Parallelism: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := res.AddTasks(ctx, scan, 2); err != nil {
+			res.Close()
+			t.Fatal(err)
+		}
+		var batches []arrow.RecordBatch
+		for {
+			b, err := res.Next(ctx)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				res.Close()
+				t.Fatal(err)
+			}
+			batches = append(batches, b)
+		}
+		counts := res.SplitCounts(scan)
+		got := renderBatches(t, batches)
+		for _, b := range batches {
+			b.Release()
+		}
+		res.Close()
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("q%d with added tasks:\n%s\nwant:\n%s", n, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if len(counts) != 3 || counts[1] == 0 || counts[2] == 0 {
+			t.Fatalf("q%d: splits per task %v: the added tasks read nothing", n, counts)
+		}
+		t.Logf("q%d: splits per task of the scan stage %v", n, counts)
+	}
 }

@@ -37,6 +37,7 @@ type Scheduler struct {
 
 	mu     sync.Mutex
 	splits map[splitKey]*exec.SplitQueue
+	claims map[string]int // splits claimed per task id
 }
 
 type splitKey struct {
@@ -48,7 +49,7 @@ type splitKey struct {
 // batches are allocated from alloc; dial options (the cluster token) go
 // to its calls to workers.
 func NewScheduler(addr string, alloc memory.Allocator, dial ...grpc.DialOption) *Scheduler {
-	return &Scheduler{addr: addr, alloc: alloc, peers: worker.NewPeers(dial...), splits: map[splitKey]*exec.SplitQueue{}}
+	return &Scheduler{addr: addr, alloc: alloc, peers: worker.NewPeers(dial...), splits: map[splitKey]*exec.SplitQueue{}, claims: map[string]int{}}
 }
 
 // Register adds the scheduler's Flight service to a gRPC server.
@@ -75,6 +76,11 @@ func (s *Scheduler) DoAction(a *flight.Action, stream flight.FlightService_DoAct
 	}
 	s.mu.Unlock()
 	i, more, _ := q.Claim(int(req.Splits))
+	if more {
+		s.mu.Lock()
+		s.claims[req.TaskId]++
+		s.mu.Unlock()
+	}
 	body, err := proto.Marshal(&workerpb.ClaimReply{Split: int32(i), Ok: more})
 	if err != nil {
 		return err
@@ -91,15 +97,108 @@ type RunOptions struct {
 }
 
 // Result streams a distributed query's rows. Next until io.EOF, then
-// Close (always).
+// Close (always). AddTasks may be called while it runs.
 type Result struct {
 	s       *Scheduler
 	query   string
 	workers []string
 	out     *exec.BatchQueue
 	cancel  context.CancelFunc
+	ctx     context.Context
+	graph   *planner.FragmentGraph
+	wire    []byte
+	opts    RunOptions
+
+	mu sync.Mutex
 	// Placement[stage][task] is the worker address the task ran on.
 	Placement [][]string
+	producers [][]*workerpb.Producer // per stage: its tasks
+	consumer  []int                  // per stage: the stage reading it (-1: the client)
+	placed    int
+}
+
+// SplitCounts returns, per task of a stage, how many splits it claimed.
+func (r *Result) SplitCounts(stage int) []int {
+	r.mu.Lock()
+	ps := append([]*workerpb.Producer(nil), r.producers[stage]...)
+	r.mu.Unlock()
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = r.s.claims[p.TaskId]
+	}
+	return out
+}
+
+// AddTasks adds n tasks to a running stage that reads no other stage (a
+// scan stage): they claim splits from the same queue as its other tasks,
+// and its consumers read them too. Answers do not change. Call while the
+// query runs; a stage that has finished gets tasks that find no split.
+func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if stage < 0 || stage >= len(r.graph.Stages) {
+		return fmt.Errorf("no stage %d", stage)
+	}
+	st := r.graph.Stages[stage]
+	if st.Single {
+		return fmt.Errorf("stage %d runs as one task (its input is gathered)", stage)
+	}
+	hasInput := false
+	walkExchanges(st.Root, func(*planner.Exchange) { hasInput = true })
+	if hasInput {
+		return fmt.Errorf("stage %d reads other stages: only scan stages can grow", stage)
+	}
+	parts := 1
+	c := r.consumer[stage]
+	if c >= 0 {
+		parts = len(r.producers[c])
+	}
+	for range n {
+		k := len(r.producers[stage])
+		addr := r.workers[r.placed%len(r.workers)]
+		r.placed++
+		p := &workerpb.Producer{Addr: addr, TaskId: fmt.Sprintf("%s.%d.%d", r.query, stage, k)}
+		// Consumers first: they must count the new producer before the
+		// stage's old tasks can all finish.
+		if c < 0 {
+			if !r.out.AddProducer() {
+				return fmt.Errorf("stage %d has finished", stage)
+			}
+			go worker.Fetch(r.ctx, r.s.peers, p, 0, r.out, r.s.alloc)
+		} else {
+			accepted := 0
+			for _, cp := range r.producers[c] {
+				body, err := proto.Marshal(&workerpb.AddProducerRequest{TaskId: cp.TaskId, Stage: int32(stage), Producer: p})
+				if err != nil {
+					return err
+				}
+				var rep workerpb.AddProducerReply
+				if err := r.s.peers.Action(ctx, cp.Addr, worker.ActionAddProducer, body, &rep); err != nil {
+					return fmt.Errorf("add a producer to %s: %w", cp.TaskId, err)
+				}
+				if rep.Ok {
+					accepted++
+				}
+			}
+			if accepted == 0 {
+				return fmt.Errorf("stage %d has finished", stage)
+			}
+		}
+		body, err := proto.Marshal(&workerpb.TaskRequest{QueryId: r.query, TaskId: p.TaskId, Stage: int32(stage), Task: int32(k),
+			Graph: r.wire, Partitions: int32(parts), Coordinator: r.s.addr,
+			Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit})
+		if err != nil {
+			return err
+		}
+		if err := r.s.peers.Action(ctx, addr, worker.ActionRunTask, body, nil); err != nil {
+			return fmt.Errorf("start %s on %s: %w", p.TaskId, addr, err)
+		}
+		r.producers[stage] = append(r.producers[stage], p)
+		r.Placement[stage] = append(r.Placement[stage], addr)
+	}
+	return nil
 }
 
 // Workers returns the workers the query's tasks were placed on.
@@ -122,6 +221,13 @@ func (r *Result) Close() {
 			delete(r.s.splits, k)
 		}
 	}
+	r.mu.Lock()
+	for _, ps := range r.producers {
+		for _, p := range ps {
+			delete(r.s.claims, p.TaskId)
+		}
+	}
+	r.mu.Unlock()
 	r.s.mu.Unlock()
 }
 
@@ -137,7 +243,7 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
-	r := &Result{s: s, query: "q" + hex.EncodeToString(id), workers: workers}
+	r := &Result{s: s, query: "q" + hex.EncodeToString(id), workers: workers, graph: g, wire: wire, opts: opts}
 	n := len(g.Stages)
 	tasks := make([]int, n)
 	consumer := make([]int, n)
@@ -160,6 +266,7 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 	}
 	r.Placement = make([][]string, n)
 	producers := make([][]*workerpb.Producer, n)
+	r.producers, r.consumer = producers, consumer
 	next := 0
 	for si := range g.Stages {
 		for k := 0; k < tasks[si]; k++ {
@@ -169,7 +276,9 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 			producers[si] = append(producers[si], &workerpb.Producer{Addr: addr, TaskId: fmt.Sprintf("%s.%d.%d", r.query, si, k)})
 		}
 	}
+	r.placed = next
 	ctx, r.cancel = context.WithCancel(ctx)
+	r.ctx = ctx
 	r.out = exec.NewBatchQueue(tasks[n-1])
 	for st := range g.Stages {
 		parts := 1

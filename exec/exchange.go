@@ -78,6 +78,19 @@ func (q *BatchQueue) Push(b arrow.RecordBatch) {
 	q.cond.Signal()
 }
 
+// AddProducer adds a producer to a queue that is still open (a running
+// stage grew a task); false if every producer had already finished, so
+// the consumer has seen the end.
+func (q *BatchQueue) AddProducer() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.producers <= 0 || q.aborted || q.err != nil {
+		return false
+	}
+	q.producers++
+	return true
+}
+
 // Done records that one producer has finished, with its error if any.
 func (q *BatchQueue) Done(err error) {
 	q.mu.Lock()

@@ -27,9 +27,10 @@ import (
 
 // Action types of the task service (Flight DoAction).
 const (
-	ActionRunTask    = "run_task"
-	ActionAbort      = "abort"
-	ActionClaimSplit = "claim_split"
+	ActionRunTask     = "run_task"
+	ActionAbort       = "abort"
+	ActionAddProducer = "add_producer"
+	ActionClaimSplit  = "claim_split"
 )
 
 // Service is a worker's task service, served as Arrow Flight: it runs the
@@ -44,6 +45,9 @@ type Service struct {
 	// StartDelay, for fault-injection tests, holds every task this long
 	// before it runs (so a query lasts long enough to lose a worker).
 	StartDelay time.Duration
+	// ClaimDelay, for tests, slows every split claim by this much (so a
+	// scan lasts long enough to add tasks to it).
+	ClaimDelay time.Duration
 
 	mu    sync.Mutex
 	tasks map[string]*task
@@ -51,12 +55,18 @@ type Service struct {
 
 // task is one running (or finished, not yet fetched) task.
 type task struct {
-	query   string
-	schema  *arrow.Schema
-	out     []*exec.BatchQueue // one per output partition
-	fetched int                // partitions streamed to the end
-	cancel  context.CancelFunc
-	done    chan struct{}
+	query     string
+	partition int32 // its index in its stage: the partition it reads
+	ctx       context.Context
+	alloc     memory.Allocator
+	inmu      sync.Mutex
+	inputs    map[int]*exec.BatchQueue     // by producing stage
+	extra     map[int][]*workerpb.Producer // producers added before the input opened
+	schema    *arrow.Schema
+	out       []*exec.BatchQueue // one per output partition
+	fetched   int                // partitions streamed to the end
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // NewService returns a task service whose tasks allocate from alloc;
@@ -110,6 +120,20 @@ func (s *Service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 			return status.Errorf(codes.InvalidArgument, "run_task %s: %v", req.TaskId, err)
 		}
 		return stream.Send(&flight.Result{})
+	case ActionAddProducer:
+		var req workerpb.AddProducerRequest
+		if err := proto.Unmarshal(a.Body, &req); err != nil {
+			return status.Errorf(codes.InvalidArgument, "add_producer: %v", err)
+		}
+		ok, err := s.addProducer(&req)
+		if err != nil {
+			return err
+		}
+		body, err := proto.Marshal(&workerpb.AddProducerReply{Ok: ok})
+		if err != nil {
+			return err
+		}
+		return stream.Send(&flight.Result{Body: body})
 	case ActionAbort:
 		var req workerpb.AbortRequest
 		if err := proto.Unmarshal(a.Body, &req); err != nil {
@@ -119,6 +143,37 @@ func (s *Service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 		return stream.Send(&flight.Result{})
 	}
 	return status.Errorf(codes.InvalidArgument, "unknown action %q", a.Type)
+}
+
+// addProducer makes a consumer task read one more producer of a stage.
+func (s *Service) addProducer(req *workerpb.AddProducerRequest) (bool, error) {
+	s.mu.Lock()
+	t, ok := s.tasks[req.TaskId]
+	s.mu.Unlock()
+	if !ok {
+		return false, status.Errorf(codes.NotFound, "no task %s on this worker", req.TaskId)
+	}
+	if req.Producer == nil {
+		return false, status.Error(codes.InvalidArgument, "add_producer without a producer")
+	}
+	t.inmu.Lock()
+	q, ok := t.inputs[int(req.Stage)]
+	if !ok {
+		// The task has not opened that input yet: it will read the
+		// producer with the others when it does.
+		if t.extra == nil {
+			t.extra = map[int][]*workerpb.Producer{}
+		}
+		t.extra[int(req.Stage)] = append(t.extra[int(req.Stage)], req.Producer)
+		t.inmu.Unlock()
+		return true, nil
+	}
+	t.inmu.Unlock()
+	if !q.AddProducer() {
+		return false, nil
+	}
+	go Fetch(t.ctx, s.peers, req.Producer, t.partition, q, t.alloc)
+	return true, nil
 }
 
 // abort stops and forgets every task of a query.
@@ -161,6 +216,8 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	t := &task{query: req.QueryId, partition: req.Task, ctx: ctx, alloc: q.Alloc, inputs: map[int]*exec.BatchQueue{},
+		schema: exec.SchemaOf(st.Root.Columns()), out: out, cancel: cancel, done: make(chan struct{})}
 	inputs := map[int]*workerpb.Input{}
 	for _, in := range req.Inputs {
 		inputs[int(in.Stage)] = in
@@ -170,17 +227,20 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 		if !ok || len(in.Producers) == 0 {
 			return nil, fmt.Errorf("no producers for stage %d", ex.Stage)
 		}
-		queue := exec.NewBatchQueue(len(in.Producers))
-		for _, p := range in.Producers {
+		t.inmu.Lock()
+		producers := append(append([]*workerpb.Producer{}, in.Producers...), t.extra[ex.Stage]...)
+		queue := exec.NewBatchQueue(len(producers))
+		t.inputs[ex.Stage] = queue
+		t.inmu.Unlock()
+		for _, p := range producers {
 			go Fetch(ctx, s.peers, p, req.Task, queue, q.Alloc)
 		}
 		return queue.Source(), nil
 	}
 	ordinals := scanOrdinals(st.Root)
 	q.SplitQueues = func(sc *planner.Scan) exec.SplitSource {
-		return &remoteSplits{peers: s.peers, addr: req.Coordinator, query: req.QueryId, stage: req.Stage, scan: int32(ordinals[sc])}
+		return &remoteSplits{peers: s.peers, addr: req.Coordinator, query: req.QueryId, task: req.TaskId, stage: req.Stage, scan: int32(ordinals[sc]), delay: s.ClaimDelay}
 	}
-	t := &task{query: req.QueryId, schema: exec.SchemaOf(st.Root.Columns()), out: out, cancel: cancel, done: make(chan struct{})}
 	s.mu.Lock()
 	if _, dup := s.tasks[req.TaskId]; dup {
 		s.mu.Unlock()
@@ -241,11 +301,27 @@ func Fetch(ctx context.Context, peers *Peers, p *workerpb.Producer, partition in
 		if err != nil {
 			return err
 		}
-		stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: tkt})
-		if err != nil {
-			return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
+		var rdr *flight.Reader
+		for attempt := 0; ; attempt++ {
+			stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: tkt})
+			if err == nil {
+				rdr, err = flight.NewRecordReader(stream, ipc.WithAllocator(alloc))
+			}
+			// A task added to a running stage is registered right after
+			// its consumers learn of it: wait for it a little.
+			if status.Code(err) == codes.NotFound && attempt < 50 {
+				select {
+				case <-time.After(20 * time.Millisecond):
+					continue
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
+			}
+			break
 		}
-		rdr, err := flight.NewRecordReader(stream, ipc.WithAllocator(alloc))
 		if err != nil {
 			return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
 		}
@@ -313,13 +389,18 @@ type remoteSplits struct {
 	peers *Peers
 	addr  string
 	query string
+	task  string
 	stage int32
 	scan  int32
+	delay time.Duration
 }
 
 // Claim implements exec.SplitSource.
 func (r *remoteSplits) Claim(n int) (int, bool, error) {
-	body, err := proto.Marshal(&workerpb.ClaimRequest{QueryId: r.query, Stage: r.stage, Scan: r.scan, Splits: int32(n)})
+	if r.delay > 0 {
+		time.Sleep(r.delay)
+	}
+	body, err := proto.Marshal(&workerpb.ClaimRequest{QueryId: r.query, TaskId: r.task, Stage: r.stage, Scan: r.scan, Splits: int32(n)})
 	if err != nil {
 		return 0, false, err
 	}
