@@ -42,6 +42,8 @@ func main() {
 		err = runTPCH(os.Args[2:])
 	case "fuzz":
 		err = runFuzz(os.Args[2:])
+	case "cluster":
+		err = runCluster(os.Args[2:])
 	case "help", "-h", "-help", "--help":
 		usage(os.Stdout)
 		return
@@ -67,6 +69,11 @@ Parquet files, prints median times and ratios, and writes them with every
 run time to results/tpch-sf<SF>.json and a bar chart to results/tpch-sf<SF>.png.
 
 Run "go run . tpch -h" for the flags.
+
+       go run . cluster [--sf 1] [--workers 1,2,4] [--runs 3]
+
+Times the 22 queries through Flight SQL on "bellows serve" and on a
+coordinator with N worker processes, and prints the overhead ratios.
 `)
 }
 

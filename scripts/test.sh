@@ -37,6 +37,10 @@ go test -count=1 ./...
 
 echo "== race detector (concurrent packages)"
 go test -count=1 -race ./exec/ ./tpch/ ./server/
+# The distributed runtime (worker, coordinator) under the race detector:
+# in-process tasks, Flight over loopback, the embedded cluster, adding
+# tasks to a running stage.
+go test -count=1 -race -run 'TestDistributed|TestEmbeddedCluster|TestAddTasks' .
 
 echo "== fuzzing (short)"
 # Budgets are execution counts, not durations: go1.26's fuzz coordinator
