@@ -43,18 +43,7 @@ func TestFragmentTPCH(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				stmts, err := sql.Parse(q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				st, err := sql.Bind(db.cat, stmts[len(stmts)-1], nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				plan, err := optimize(st.Query)
-				if err != nil {
-					t.Fatal(err)
-				}
+				plan := planQuery(t, db, q)
 				g, err := planner.Fragment(plan, opts)
 				if err != nil {
 					t.Fatal(err)
@@ -210,22 +199,7 @@ func TestDistributedLocalTPCH(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				stmts, err := sql.Parse(q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				st, err := sql.Bind(db.cat, stmts[len(stmts)-1], nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				plan, err := optimize(st.Query)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cut, err := planner.Fragment(plan, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
+				cut := fragmentQuery(t, db, q, opts)
 				// The stages travel as workers will get them: protobuf.
 				wire, err := planpb.Marshal(cut)
 				if err != nil {
@@ -429,8 +403,8 @@ func TestDistributedFlightTPCH(t *testing.T) {
 	mem.AssertSize(t, 0)
 }
 
-// fragmentQuery binds, optimizes and cuts a query.
-func fragmentQuery(t *testing.T, db *DB, q string, opts planner.FragmentOptions) *planner.FragmentGraph {
+// planQuery binds and optimizes the last statement of q.
+func planQuery(t *testing.T, db *DB, q string) planner.Node {
 	t.Helper()
 	stmts, err := sql.Parse(q)
 	if err != nil {
@@ -444,7 +418,13 @@ func fragmentQuery(t *testing.T, db *DB, q string, opts planner.FragmentOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := planner.Fragment(plan, opts)
+	return plan
+}
+
+// fragmentQuery binds, optimizes and cuts a query.
+func fragmentQuery(t *testing.T, db *DB, q string, opts planner.FragmentOptions) *planner.FragmentGraph {
+	t.Helper()
+	g, err := planner.Fragment(planQuery(t, db, q), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,15 +94,7 @@ func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out a
 	if t.n == 0 && (kind == planner.JoinInner || kind == planner.JoinSemi || kind == planner.JoinRight || kind == planner.JoinRightSemi || kind == planner.JoinRightAnti) {
 		return nil, nil
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			m, ok := r.(memLimitPanic)
-			if !ok {
-				panic(r)
-			}
-			out, err = nil, m.err
-		}
-	}()
+	defer recoverMemLimit(&out, &err)
 	if j.never {
 		l.pm = hjResize(l.pm, n)
 		clear(l.pm)
@@ -168,6 +160,18 @@ func (l *hjProbeLocal) Process(ctx context.Context, in arrow.RecordBatch) (out a
 		}
 	}
 	return l.output(in, n)
+}
+
+// recoverMemLimit turns an allocation over the memory limit, which arrow
+// code can only report by panicking, into the call's error. Defer it.
+func recoverMemLimit(out *arrow.RecordBatch, err *error) {
+	if r := recover(); r != nil {
+		m, ok := r.(memLimitPanic)
+		if !ok {
+			panic(r)
+		}
+		*out, *err = nil, m.err
+	}
 }
 
 // hjPending is a probe batch whose pairs are not all emitted yet: a join
@@ -237,15 +241,7 @@ func (l *hjProbeLocal) More(ctx context.Context) (out arrow.RecordBatch, err err
 	if l.pend.in == nil {
 		return nil, nil
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			m, ok := r.(memLimitPanic)
-			if !ok {
-				panic(r)
-			}
-			out, err = nil, m.err
-		}
-	}()
+	defer recoverMemLimit(&out, &err)
 	return l.nextPairs(ctx)
 }
 

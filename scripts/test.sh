@@ -36,11 +36,11 @@ fi
 go test -count=1 ./...
 
 echo "== race detector (concurrent packages)"
-go test -count=1 -race ./exec/ ./tpch/ ./server/
+go test -count=1 -timeout 30m -race ./exec/ ./tpch/ ./server/
 # The distributed runtime (worker, coordinator) under the race detector:
 # in-process tasks, Flight over loopback, the embedded cluster, adding
 # tasks to a running stage.
-go test -count=1 -race -run 'TestDistributed|TestEmbeddedCluster|TestAddTasks' .
+go test -count=1 -timeout 30m -race -run 'TestDistributed|TestEmbeddedCluster|TestAddTasks' .
 
 echo "== fuzzing (short)"
 # Budgets are execution counts, not durations: go1.26's fuzz coordinator

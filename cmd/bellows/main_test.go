@@ -136,19 +136,7 @@ func TestServeAndConnect(t *testing.T) {
 	if err := tpch.Generate(context.Background(), tpch.GenOptions{SF: 0.01, OutDir: data}); err != nil {
 		t.Fatal(err)
 	}
-	var script strings.Builder
-	script.WriteString("SET parallelism = 1;\n") // the same float summation order in both runs
-	for n := 1; n <= 22; n++ {
-		q, err := tpch.Query(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		script.WriteString(strings.TrimRight(strings.TrimSpace(q), ";") + ";\n")
-	}
-	file := filepath.Join(t.TempDir(), "tpch.sql")
-	if err := os.WriteFile(file, []byte(script.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := tpchScript(t)
 	embedded, err := exec.Command(bin, "sql", "--tables", data, "--format", "csv", "-f", file).CombinedOutput()
 	if err != nil {
 		t.Fatalf("embedded: %v\n%s", err, embedded)
@@ -458,19 +446,7 @@ func TestClusterProcesses(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var script strings.Builder
-	script.WriteString("SET parallelism = 1;\n")
-	for n := 1; n <= 22; n++ {
-		q, err := tpch.Query(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		script.WriteString(strings.TrimRight(strings.TrimSpace(q), ";") + ";\n")
-	}
-	file := filepath.Join(t.TempDir(), "tpch.sql")
-	if err := os.WriteFile(file, []byte(script.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := tpchScript(t)
 	embedded, err := exec.Command(bin, "sql", "--tables", data, "--format", "csv", "-f", file).CombinedOutput()
 	if err != nil {
 		t.Fatalf("embedded: %v\n%s", err, embedded)
@@ -588,4 +564,24 @@ func TestClusterWorkerKilled(t *testing.T) {
 		addWorker()
 		waitWorkers(3)
 	}
+}
+
+// tpchScript writes the 22 TPC-H queries to a file, after SET parallelism
+// = 1 (the same float summation order in every run), and returns its path.
+func tpchScript(t *testing.T) string {
+	t.Helper()
+	var script strings.Builder
+	script.WriteString("SET parallelism = 1;\n")
+	for n := 1; n <= 22; n++ {
+		q, err := tpch.Query(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script.WriteString(strings.TrimRight(strings.TrimSpace(q), ";") + ";\n")
+	}
+	file := filepath.Join(t.TempDir(), "tpch.sql")
+	if err := os.WriteFile(file, []byte(script.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
