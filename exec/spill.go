@@ -310,19 +310,27 @@ type spillFile struct {
 type spillReader struct {
 	f     *os.File
 	r     *ipc.Reader
-	alloc *limitCatcher
+	alloc *LimitCatcher
 }
 
-// limitCatcher passes allocations to an accounting allocator and keeps the
-// memory-limit error of one that fails: the IPC reader recovers the panic
-// that carries it and reports "invalid message metadata" instead, which
-// would hide that the query ran out of memory. Used by one goroutine.
-type limitCatcher struct {
+// LimitCatcher is an allocator for an Arrow IPC reader over a query's
+// accounting allocator: it keeps the memory-limit error of an allocation
+// that fails. The IPC reader recovers the panic that carries that error
+// and reports "invalid message metadata" instead, which would hide that
+// the query ran out of memory; Err tells the real cause. Used by one
+// goroutine.
+type LimitCatcher struct {
 	memory.Allocator
 	err error
 }
 
-func (a *limitCatcher) catch() {
+// NewLimitCatcher wraps alloc.
+func NewLimitCatcher(alloc memory.Allocator) *LimitCatcher { return &LimitCatcher{Allocator: alloc} }
+
+// Err returns the memory-limit error an allocation failed with, if any.
+func (a *LimitCatcher) Err() error { return a.err }
+
+func (a *LimitCatcher) catch() {
 	if r := recover(); r != nil {
 		if m, ok := r.(memLimitPanic); ok && a.err == nil {
 			a.err = m.err
@@ -332,13 +340,13 @@ func (a *limitCatcher) catch() {
 }
 
 // Allocate implements memory.Allocator.
-func (a *limitCatcher) Allocate(size int) []byte {
+func (a *LimitCatcher) Allocate(size int) []byte {
 	defer a.catch()
 	return a.Allocator.Allocate(size)
 }
 
 // Reallocate implements memory.Allocator.
-func (a *limitCatcher) Reallocate(size int, b []byte) []byte {
+func (a *LimitCatcher) Reallocate(size int, b []byte) []byte {
 	defer a.catch()
 	return a.Allocator.Reallocate(size, b)
 }
@@ -353,7 +361,7 @@ func (f *spillFile) open(alloc memory.Allocator) (*spillReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
-	lc := &limitCatcher{Allocator: alloc}
+	lc := &LimitCatcher{Allocator: alloc}
 	r, err := ipc.NewReader(bufio.NewReaderSize(fh, 64<<10), ipc.WithAllocator(lc))
 	if err != nil {
 		fh.Close()

@@ -302,10 +302,11 @@ func Fetch(ctx context.Context, peers *Peers, p *workerpb.Producer, partition in
 			return err
 		}
 		var rdr *flight.Reader
+		lc := exec.NewLimitCatcher(alloc) // the query's limit, not "bad metadata"
 		for attempt := 0; ; attempt++ {
 			stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: tkt})
 			if err == nil {
-				rdr, err = flight.NewRecordReader(stream, ipc.WithAllocator(alloc))
+				rdr, err = flight.NewRecordReader(stream, ipc.WithAllocator(lc))
 			}
 			// A task added to a running stage is registered right after
 			// its consumers learn of it: wait for it a little.
@@ -332,6 +333,9 @@ func Fetch(ctx context.Context, peers *Peers, p *workerpb.Producer, partition in
 			queue.Push(b)
 		}
 		if err := rdr.Err(); err != nil {
+			if lerr := lc.Err(); lerr != nil {
+				err = lerr
+			}
 			return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
 		}
 		return nil
