@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"google.golang.org/grpc"
 
 	"github.com/bellows-db/bellows/coordinator"
 	"github.com/bellows-db/bellows/exec"
@@ -220,24 +218,9 @@ func TestDistributedLocalTPCH(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var batches []arrow.RecordBatch
-				for {
-					b, err := run.Next(ctx)
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						run.Close()
-						t.Fatal(err)
-					}
-					batches = append(batches, b)
-				}
+				got := drainRows(t, ctx, run.Next, run.Close)
 				if err := run.Wait(); err != nil {
 					t.Fatal(err)
-				}
-				got := renderBatches(t, batches)
-				for _, b := range batches {
-					b.Release()
 				}
 				if strings.Join(got, "\n") != strings.Join(want, "\n") {
 					t.Fatalf("distributed (%d stages):\n%s\nwant:\n%s\nplan:\n%s", len(g.Stages), strings.Join(got, "\n"), strings.Join(want, "\n"), planner.ExplainDistributed(g))
@@ -294,44 +277,39 @@ func renderBatches(t *testing.T, bs []arrow.RecordBatch) []string {
 	return out
 }
 
-// flightCluster is a scheduler and workers, each a gRPC server on a
-// loopback port: a cluster in one process, over the network stack.
-type flightCluster struct {
-	sched   *coordinator.Scheduler
-	svcs    []*worker.Service
-	workers []string
-}
-
-func startFlightCluster(t *testing.T, alloc memory.Allocator, n int) *flightCluster {
+// startFlightCluster starts the in-process cluster of Options.Workers: a
+// scheduler and n workers, each a gRPC server on a loopback port.
+func startFlightCluster(t *testing.T, alloc memory.Allocator, n int) *embeddedCluster {
 	t.Helper()
-	serve := func(register func(*grpc.Server)) string {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := grpc.NewServer()
-		register(g)
-		go g.Serve(lis)
-		t.Cleanup(g.Stop)
-		return lis.Addr().String()
-	}
-	c := &flightCluster{}
-	for range n {
-		svc := worker.NewService(alloc)
-		c.svcs = append(c.svcs, svc)
-		c.workers = append(c.workers, serve(svc.Register))
-		t.Cleanup(svc.Close)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	c, err := startEmbeddedCluster(Options{Allocator: alloc, Workers: n})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.sched = coordinator.NewScheduler(lis.Addr().String(), alloc)
-	g := grpc.NewServer()
-	c.sched.Register(g)
-	go g.Serve(lis)
-	t.Cleanup(func() { g.Stop(); c.sched.Close() })
+	t.Cleanup(c.stop)
 	return c
+}
+
+// drainRows reads a distributed result to its end (closing it on an
+// error) and renders its rows as collect does.
+func drainRows(t *testing.T, ctx context.Context, next func(context.Context) (arrow.RecordBatch, error), closeRun func()) []string {
+	t.Helper()
+	var batches []arrow.RecordBatch
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	for {
+		b, err := next(ctx)
+		if err == io.EOF {
+			return renderBatches(t, batches)
+		}
+		if err != nil {
+			closeRun()
+			t.Fatal(err)
+		}
+		batches = append(batches, b)
+	}
 }
 
 // TestDistributedFlightTPCH runs the 22 queries on 3 workers over Flight
@@ -360,26 +338,11 @@ func TestDistributedFlightTPCH(t *testing.T) {
 					t.Fatal(err)
 				}
 				g := fragmentQuery(t, db, q, opts)
-				res, err := cl.sched.Run(ctx, g, cl.workers, coordinator.RunOptions{Parallelism: 2})
+				res, err := cl.sched.Run(ctx, g, cl.workers(), coordinator.RunOptions{Parallelism: 2})
 				if err != nil {
 					t.Fatal(err)
 				}
-				var batches []arrow.RecordBatch
-				for {
-					b, err := res.Next(ctx)
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						res.Close()
-						t.Fatal(err)
-					}
-					batches = append(batches, b)
-				}
-				got := renderBatches(t, batches)
-				for _, b := range batches {
-					b.Release()
-				}
+				got := drainRows(t, ctx, res.Next, res.Close)
 				res.Close()
 				for _, st := range res.Placement {
 					for _, w := range st {
@@ -392,8 +355,8 @@ func TestDistributedFlightTPCH(t *testing.T) {
 			})
 		}
 	}
-	if len(used) != len(cl.workers) {
-		t.Errorf("tasks ran on %d of %d workers", len(used), len(cl.workers))
+	if len(used) != len(cl.workers()) {
+		t.Errorf("tasks ran on %d of %d workers", len(used), len(cl.workers()))
 	}
 	for i, svc := range cl.svcs {
 		if n := svc.Tasks(); n != 0 {
@@ -505,7 +468,7 @@ func TestAddTasksToRunningScan(t *testing.T) {
 		if scan < 0 {
 			t.Fatalf("q%d: no scan stage:\n%s", n, planner.ExplainDistributed(g))
 		}
-		res, err := cl.sched.Run(ctx, g, cl.workers, coordinator.RunOptions{Parallelism: 1})
+		res, err := cl.sched.Run(ctx, g, cl.workers(), coordinator.RunOptions{Parallelism: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -513,23 +476,8 @@ func TestAddTasksToRunningScan(t *testing.T) {
 			res.Close()
 			t.Fatal(err)
 		}
-		var batches []arrow.RecordBatch
-		for {
-			b, err := res.Next(ctx)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				res.Close()
-				t.Fatal(err)
-			}
-			batches = append(batches, b)
-		}
+		got := drainRows(t, ctx, res.Next, res.Close)
 		counts := res.SplitCounts(scan)
-		got := renderBatches(t, batches)
-		for _, b := range batches {
-			b.Release()
-		}
 		res.Close()
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("q%d with added tasks:\n%s\nwant:\n%s", n, strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -114,6 +114,7 @@ type Result struct {
 	Placement [][]string
 	producers [][]*workerpb.Producer // per stage: its tasks
 	consumer  []int                  // per stage: the stage reading it (-1: the client)
+	inputs    [][]int                // per stage: the stages it reads
 	placed    int
 }
 
@@ -145,9 +146,7 @@ func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
 	if st.Single {
 		return fmt.Errorf("stage %d runs as one task (its input is gathered)", stage)
 	}
-	hasInput := false
-	walkExchanges(st.Root, func(*planner.Exchange) { hasInput = true })
-	if hasInput {
+	if len(r.inputs[stage]) > 0 {
 		return fmt.Errorf("stage %d reads other stages: only scan stages can grow", stage)
 	}
 	parts := 1
@@ -245,28 +244,14 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 	rand.Read(id)
 	r := &Result{s: s, query: "q" + hex.EncodeToString(id), workers: workers, graph: g, wire: wire, opts: opts}
 	n := len(g.Stages)
-	tasks := make([]int, n)
-	consumer := make([]int, n)
-	for i, st := range g.Stages {
-		tasks[i] = max(st.Tasks, 1)
-		if opts.Tasks != nil {
-			tasks[i] = max(opts.Tasks(st), 1)
-		}
-		if st.Single {
-			tasks[i] = 1
-		}
-		consumer[i] = -1
-	}
-	inputsOf := make([][]int, n) // stages each stage reads
-	for _, st := range g.Stages {
-		walkExchanges(st.Root, func(ex *planner.Exchange) {
-			consumer[ex.Stage] = st.ID
-			inputsOf[st.ID] = append(inputsOf[st.ID], ex.Stage)
-		})
+	tasks := g.TaskCounts(opts.Tasks)
+	consumer, inputsOf, err := g.Links()
+	if err != nil {
+		return nil, err
 	}
 	r.Placement = make([][]string, n)
 	producers := make([][]*workerpb.Producer, n)
-	r.producers, r.consumer = producers, consumer
+	r.producers, r.consumer, r.inputs = producers, consumer, inputsOf
 	next := 0
 	for si := range g.Stages {
 		for k := 0; k < tasks[si]; k++ {
@@ -283,10 +268,6 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 	for st := range g.Stages {
 		parts := 1
 		if st < n-1 {
-			if consumer[st] < 0 {
-				r.Close()
-				return nil, fmt.Errorf("internal error: stage %d feeds no stage", st)
-			}
 			parts = tasks[consumer[st]]
 		}
 		var inputs []*workerpb.Input
@@ -311,13 +292,4 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 		go worker.Fetch(ctx, s.peers, p, 0, r.out, s.alloc)
 	}
 	return r, nil
-}
-
-func walkExchanges(n planner.Node, fn func(*planner.Exchange)) {
-	if ex, ok := n.(*planner.Exchange); ok {
-		fn(ex)
-	}
-	for _, c := range n.Children() {
-		walkExchanges(c, fn)
-	}
 }

@@ -69,6 +69,65 @@ type FragmentGraph struct {
 	Stages []*Stage `json:"stages"`
 }
 
+// TaskCounts returns each stage's task count: its Tasks (at least 1), or
+// override's answer when override is set, and 1 for a single-task stage.
+func (g *FragmentGraph) TaskCounts(override func(*Stage) int) []int {
+	out := make([]int, len(g.Stages))
+	for i, st := range g.Stages {
+		switch {
+		case st.Single:
+			out[i] = 1
+		case override != nil:
+			out[i] = max(override(st), 1)
+		default:
+			out[i] = max(st.Tasks, 1)
+		}
+	}
+	return out
+}
+
+// Links returns, for each stage, the stage that reads its output (-1 for
+// the last, whose output is the result) and the stages it reads, in walk
+// order. It fails unless every stage but the last feeds exactly one later
+// stage.
+func (g *FragmentGraph) Links() (consumer []int, inputs [][]int, err error) {
+	n := len(g.Stages)
+	if n == 0 {
+		return nil, nil, fmt.Errorf("internal error: no stages")
+	}
+	consumer = make([]int, n)
+	for i := range consumer {
+		consumer[i] = -1
+	}
+	inputs = make([][]int, n)
+	for _, st := range g.Stages {
+		var walk func(Node)
+		walk = func(x Node) {
+			if ex, ok := x.(*Exchange); ok {
+				if ex.Stage < 0 || ex.Stage >= st.ID || consumer[ex.Stage] >= 0 {
+					err = fmt.Errorf("internal error: stage %d read twice or out of order", ex.Stage)
+					return
+				}
+				consumer[ex.Stage] = st.ID
+				inputs[st.ID] = append(inputs[st.ID], ex.Stage)
+			}
+			for _, c := range x.Children() {
+				walk(c)
+			}
+		}
+		walk(st.Root)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	for s := range g.Stages[:n-1] {
+		if consumer[s] < 0 {
+			return nil, nil, fmt.Errorf("internal error: stage %d feeds no stage", s)
+		}
+	}
+	return consumer, inputs, nil
+}
+
 // FragmentOptions steer the cut.
 type FragmentOptions struct {
 	// MaxTasks bounds a stage's task count (e.g. workers x cores); >= 1.

@@ -7,7 +7,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -48,46 +47,15 @@ type Run struct {
 // RunLocal starts every task of every stage of g. The last stage's rows
 // come out of Run.Next; cancelling ctx or Close stops all tasks.
 func RunLocal(ctx context.Context, g *planner.FragmentGraph, opts LocalOptions) (*Run, error) {
-	if len(g.Stages) == 0 {
-		return nil, errors.New("internal error: no stages")
-	}
-	tasks := make([]int, len(g.Stages))
-	for i, st := range g.Stages {
-		tasks[i] = max(st.Tasks, 1)
-		if opts.Tasks != nil && !st.Single {
-			tasks[i] = max(opts.Tasks(st), 1)
-		}
-		if st.Single {
-			tasks[i] = 1
-		}
-	}
-	// The consumer of each stage is the stage holding its Exchange.
-	consumer := make([]int, len(g.Stages))
-	for i := range consumer {
-		consumer[i] = -1
-	}
-	for _, st := range g.Stages {
-		var err error
-		walk(st.Root, func(n planner.Node) {
-			if ex, ok := n.(*planner.Exchange); ok {
-				if ex.Stage >= st.ID || consumer[ex.Stage] >= 0 {
-					err = fmt.Errorf("internal error: stage %d read twice or out of order", ex.Stage)
-				}
-				consumer[ex.Stage] = st.ID
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
+	tasks := g.TaskCounts(opts.Tasks)
+	consumer, _, err := g.Links()
+	if err != nil {
+		return nil, err
 	}
 	// inputs[s][k] is what task k of stage consumer[s] reads of stage s.
 	inputs := make([][]*exec.BatchQueue, len(g.Stages))
 	for s := range g.Stages[:len(g.Stages)-1] {
-		c := consumer[s]
-		if c < 0 {
-			return nil, fmt.Errorf("internal error: stage %d feeds no stage", s)
-		}
-		inputs[s] = make([]*exec.BatchQueue, tasks[c])
+		inputs[s] = make([]*exec.BatchQueue, tasks[consumer[s]])
 		for k := range inputs[s] {
 			inputs[s][k] = exec.NewBatchQueue(tasks[s])
 		}
