@@ -27,8 +27,8 @@ type clusterFlags struct {
 	addr, gossip, join, token, dataDir string
 }
 
-func (f *clusterFlags) add(c *cobra.Command) {
-	c.Flags().StringVar(&f.addr, "addr", "127.0.0.1:32010", "HOST:PORT of this node's gRPC (Flight) service")
+func (f *clusterFlags) add(c *cobra.Command, defaultAddr string) {
+	c.Flags().StringVar(&f.addr, "addr", defaultAddr, "HOST:PORT of this node's gRPC (Flight) service")
 	c.Flags().StringVar(&f.gossip, "gossip", "127.0.0.1:7946", "HOST:PORT of this node's memberlist (gossip) port")
 	c.Flags().StringVar(&f.join, "join", "", "gossip addresses of nodes already in the cluster, comma separated")
 	c.Flags().StringVar(&f.token, "token", os.Getenv("BELLOWS_CLUSTER_TOKEN"), "shared cluster token (default $BELLOWS_CLUSTER_TOKEN); nodes without it cannot join or call")
@@ -45,6 +45,31 @@ func (f *clusterFlags) joinList() []string {
 	return out
 }
 
+// joinCluster listens on the node's gRPC address and joins the cluster
+// as role, named name (or role-ADDR); the caller serves on the listener
+// and calls node.Leave at the end.
+func (f *clusterFlags) joinCluster(role, name string) (net.Listener, *cluster.Node, error) {
+	lis, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	addr := lis.Addr().String()
+	if name == "" {
+		name = role + "-" + addr
+	}
+	node, err := cluster.Start(cluster.Config{Name: name, Gossip: f.gossip, Token: f.token, Meta: cluster.Meta{Role: role, RPC: addr}})
+	if err != nil {
+		lis.Close()
+		return nil, nil, err
+	}
+	if err := node.Join(f.joinList()); err != nil {
+		node.Leave()
+		lis.Close()
+		return nil, nil, err
+	}
+	return lis, node, nil
+}
+
 func workerCmd() *cobra.Command {
 	var f clusterFlags
 	c := &cobra.Command{
@@ -52,20 +77,11 @@ func workerCmd() *cobra.Command {
 		Short: "run a worker: tasks of distributed queries, found by the coordinator through gossip",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			lis, err := net.Listen("tcp", f.addr)
+			lis, node, err := f.joinCluster(cluster.RoleWorker, "")
 			if err != nil {
 				return err
 			}
 			addr := lis.Addr().String()
-			node, err := cluster.Start(cluster.Config{Name: "worker-" + addr, Gossip: f.gossip, Token: f.token,
-				Meta: cluster.Meta{Role: cluster.RoleWorker, RPC: addr}})
-			if err != nil {
-				return err
-			}
-			if err := node.Join(f.joinList()); err != nil {
-				node.Leave()
-				return err
-			}
 			svc := worker.NewService(bellows.PooledAllocator(), cluster.DialOptions(f.token)...)
 			if d := os.Getenv("BELLOWS_TEST_TASK_DELAY"); d != "" {
 				// Fault-injection tests: tasks wait before they run.
@@ -92,9 +108,7 @@ func workerCmd() *cobra.Command {
 			return nil
 		},
 	}
-	f.add(c)
-	c.Flags().Lookup("addr").DefValue = "127.0.0.1:32011"
-	f.addr = "127.0.0.1:32011"
+	f.add(c, "127.0.0.1:32011")
 	return c
 }
 
@@ -106,23 +120,12 @@ func coordinatorCmd() *cobra.Command {
 		Short: "run a coordinator: Flight SQL for clients, queries cut into stages and run on the workers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			lis, err := net.Listen("tcp", f.addr)
-			if err != nil {
-				return err
-			}
-			addr := lis.Addr().String()
-			if nodeID == "" {
-				nodeID = "coordinator-" + addr
-			}
-			node, err := cluster.Start(cluster.Config{Name: nodeID, Gossip: f.gossip, Token: f.token,
-				Meta: cluster.Meta{Role: cluster.RoleCoordinator, RPC: addr}})
+			lis, node, err := f.joinCluster(cluster.RoleCoordinator, nodeID)
 			if err != nil {
 				return err
 			}
 			defer node.Leave()
-			if err := node.Join(f.joinList()); err != nil {
-				return err
-			}
+			addr := lis.Addr().String()
 			sched := coordinator.NewScheduler(addr, bellows.PooledAllocator(), cluster.DialOptions(f.token)...)
 			defer sched.Close()
 			workers := func() []string {
@@ -161,28 +164,11 @@ func coordinatorCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(lis) }()
 			log.Info("coordinator ready", "addr", addr, "gossip", f.gossip)
-			select {
-			case err := <-served:
-				return err
-			case <-cmd.Context().Done():
-			}
-			log.Info("shutting down")
-			stopped := make(chan struct{})
-			go func() { srv.GracefulStop(); close(stopped) }()
-			select {
-			case <-stopped:
-			case <-time.After(10 * time.Second):
-				srv.Stop()
-			}
-			<-served
-			log.Info("stopped")
-			return nil
+			return serveUntilDone(cmd.Context(), srv, lis, log)
 		},
 	}
-	f.add(c)
+	f.add(c, "127.0.0.1:32010")
 	c.Flags().StringVar(&nodeID, "node-id", "", "this coordinator's name in the cluster (default: from --addr)")
 	c.Flags().StringVar(&tables, "tables", "", "folder whose NAME.parquet files and NAME/ folders become tables (every node must see the same paths)")
 	return c

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -75,29 +76,7 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(lis) }()
-			select {
-			case err := <-served:
-				return err
-			case <-cmd.Context().Done():
-			}
-			// SIGINT/SIGTERM: cancel the running queries, let the calls in
-			// flight answer, and give up on stragglers after a while.
-			log.Info("shutting down")
-			stopped := make(chan struct{})
-			go func() { srv.GracefulStop(); close(stopped) }()
-			select {
-			case <-stopped:
-			case <-time.After(10 * time.Second):
-				log.Warn("calls still open after 10s, closing them")
-				srv.Stop()
-			}
-			if err := <-served; err != nil {
-				return err
-			}
-			log.Info("stopped")
-			return nil
+			return serveUntilDone(cmd.Context(), srv, lis, log)
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", ":32010", "address to listen on")
@@ -112,4 +91,31 @@ func serveCmd() *cobra.Command {
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug (every statement and connection), info, warn, error")
 	return c
+}
+
+// serveUntilDone serves Flight SQL on lis until ctx ends (SIGINT or
+// SIGTERM), then cancels the running queries, lets the calls in flight
+// answer and gives up on stragglers after 10 s.
+func serveUntilDone(ctx context.Context, srv *server.Server, lis net.Listener, log *slog.Logger) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		log.Warn("calls still open after 10s, closing them")
+		srv.Stop()
+	}
+	if err := <-served; err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
 }
