@@ -3,18 +3,22 @@
 // own port, carrying its role and gRPC address as node metadata; a lost
 // node is noticed within about 2 seconds. A shared cluster token encrypts
 // the gossip (a node without it cannot join) and is checked on every
-// node-to-node gRPC call.
+// node-to-node gRPC call, which TLS can encrypt (Security).
 package cluster
 
 import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
+	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -23,6 +27,8 @@ import (
 	"github.com/hashicorp/memberlist"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -161,9 +167,65 @@ func (n *Node) LocalState(join bool) []byte { return nil }
 // MergeRemoteState implements memberlist.Delegate.
 func (n *Node) MergeRemoteState(buf []byte, join bool) {}
 
-// --- node-to-node gRPC authentication ---
+// --- node-to-node gRPC security ---
 
 const tokenHeader = "bellows-cluster-token"
+
+// Security is how nodes trust each other's gRPC calls: the shared token,
+// sent with every call and checked by every server, and optionally TLS
+// (LoadTLS), under which nodes present certificates signed by the
+// cluster's CA and check each other's. The zero value trusts everyone
+// over plaintext. Read-only once built; safe for concurrent use.
+type Security struct {
+	Token string
+	// TLS, if set, encrypts node-to-node gRPC.
+	TLS *TLS
+}
+
+// TLS holds one node's certificate and the CA that signs every node's.
+type TLS struct {
+	cert tls.Certificate
+	ca   *x509.CertPool
+}
+
+// LoadTLS reads a node's PEM certificate (chain) and key and the PEM CA
+// certificate(s) that sign the cluster's nodes; errors name the file.
+func LoadTLS(certFile, keyFile, caFile string) (*TLS, error) {
+	if certFile == "" || keyFile == "" || caFile == "" {
+		return nil, errors.New("cluster TLS needs a certificate, its key and the CA (--tls-cert, --tls-key, --tls-ca)")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate %s / key %s: %w", certFile, keyFile, err)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("TLS CA %s: no PEM certificate in it", caFile)
+	}
+	return &TLS{cert: cert, ca: pool}, nil
+}
+
+// ServerConfig is the TLS configuration a node serves with. With
+// requireClientCert, callers must present a certificate the CA signed
+// (workers: only nodes call them); without, a certificate is checked if
+// given (the coordinator also serves SQL clients, who log in as users).
+func (t *TLS) ServerConfig(requireClientCert bool) *tls.Config {
+	auth := tls.VerifyClientCertIfGiven
+	if requireClientCert {
+		auth = tls.RequireAndVerifyClientCert
+	}
+	return &tls.Config{Certificates: []tls.Certificate{t.cert}, ClientCAs: t.ca, ClientAuth: auth, MinVersion: tls.VersionTLS12}
+}
+
+// ClientConfig is the TLS configuration a node dials others with: it
+// trusts only the cluster's CA and presents its own certificate.
+func (t *TLS) ClientConfig() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{t.cert}, RootCAs: t.ca, MinVersion: tls.VersionTLS12}
+}
 
 // HasToken reports whether an incoming call carries the cluster token
 // (always true when token is "").
@@ -176,11 +238,17 @@ func HasToken(ctx context.Context, token string) bool {
 	return len(v) == 1 && subtle.ConstantTimeCompare([]byte(v[0]), []byte(token)) == 1
 }
 
-// ServerOptions returns gRPC server options that refuse calls without
-// the token (none when token is "").
-func ServerOptions(token string) []grpc.ServerOption {
+// ServerOptions returns the gRPC server options of a worker: TLS that
+// requires a cluster certificate (when set), and a check of the token on
+// every call (when set).
+func (s Security) ServerOptions() []grpc.ServerOption {
+	var opts []grpc.ServerOption
+	if s.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.TLS.ServerConfig(true))))
+	}
+	token := s.Token
 	if token == "" {
-		return nil
+		return opts
 	}
 	check := func(ctx context.Context) error {
 		if !HasToken(ctx, token) {
@@ -188,7 +256,7 @@ func ServerOptions(token string) []grpc.ServerOption {
 		}
 		return nil
 	}
-	return []grpc.ServerOption{
+	return append(opts,
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if err := check(ctx); err != nil {
 				return nil, err
@@ -201,15 +269,20 @@ func ServerOptions(token string) []grpc.ServerOption {
 			}
 			return h(srv, ss)
 		}),
-	}
+	)
 }
 
-// DialOptions returns gRPC dial options that send the token.
-func DialOptions(token string) []grpc.DialOption {
-	if token == "" {
-		return nil
+// DialOptions returns the options of a node's calls to other nodes: its
+// transport (TLS or plaintext) and the token.
+func (s Security) DialOptions() []grpc.DialOption {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if s.TLS != nil {
+		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(s.TLS.ClientConfig()))
 	}
-	return []grpc.DialOption{grpc.WithPerRPCCredentials(tokenCreds(token))}
+	if s.Token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(tokenCreds(s.Token)))
+	}
+	return opts
 }
 
 type tokenCreds string

@@ -422,8 +422,8 @@ type Peers struct {
 	clients map[string]flight.Client
 }
 
-// NewPeers returns an empty client pool whose connections use dial (on
-// top of plaintext transport).
+// NewPeers returns an empty client pool whose connections use dial
+// (cluster.Security.DialOptions); plaintext unless dial sets a transport.
 func NewPeers(dial ...grpc.DialOption) *Peers {
 	return &Peers{dial: dial, clients: map[string]flight.Client{}}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,6 +26,7 @@ import (
 // clusterFlags are the flags every cluster node takes.
 type clusterFlags struct {
 	addr, gossip, join, token, dataDir string
+	tlsCert, tlsKey, tlsCA             string
 }
 
 func (f *clusterFlags) add(c *cobra.Command, defaultAddr string) {
@@ -33,6 +35,23 @@ func (f *clusterFlags) add(c *cobra.Command, defaultAddr string) {
 	c.Flags().StringVar(&f.join, "join", "", "gossip addresses of nodes already in the cluster, comma separated")
 	c.Flags().StringVar(&f.token, "token", os.Getenv("BELLOWS_CLUSTER_TOKEN"), "shared cluster token (default $BELLOWS_CLUSTER_TOKEN); nodes without it cannot join or call")
 	c.Flags().StringVar(&f.dataDir, "data-dir", "", "data directory (default: temporary)")
+	c.Flags().StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate of this node: node-to-node gRPC (and the coordinator's Flight SQL) use TLS")
+	c.Flags().StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	c.Flags().StringVar(&f.tlsCA, "tls-ca", "", "PEM certificate(s) of the CA that signs every node's certificate")
+}
+
+// security is how this node calls others and checks their calls.
+func (f *clusterFlags) security() (cluster.Security, error) {
+	sec := cluster.Security{Token: f.token}
+	if f.tlsCert == "" && f.tlsKey == "" && f.tlsCA == "" {
+		return sec, nil
+	}
+	t, err := cluster.LoadTLS(f.tlsCert, f.tlsKey, f.tlsCA)
+	if err != nil {
+		return sec, err
+	}
+	sec.TLS = t
+	return sec, nil
 }
 
 func (f *clusterFlags) joinList() []string {
@@ -77,19 +96,23 @@ func workerCmd() *cobra.Command {
 		Short: "run a worker: tasks of distributed queries, found by the coordinator through gossip",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			sec, err := f.security()
+			if err != nil {
+				return err
+			}
 			lis, node, err := f.joinCluster(cluster.RoleWorker, "")
 			if err != nil {
 				return err
 			}
 			addr := lis.Addr().String()
-			svc := worker.NewService(bellows.PooledAllocator(), cluster.DialOptions(f.token)...)
+			svc := worker.NewService(bellows.PooledAllocator(), sec.DialOptions()...)
 			if d := os.Getenv("BELLOWS_TEST_TASK_DELAY"); d != "" {
 				// Fault-injection tests: tasks wait before they run.
 				if svc.StartDelay, err = time.ParseDuration(d); err != nil {
 					return fmt.Errorf("BELLOWS_TEST_TASK_DELAY: %w", err)
 				}
 			}
-			g := grpc.NewServer(cluster.ServerOptions(f.token)...)
+			g := grpc.NewServer(sec.ServerOptions()...)
 			svc.Register(g)
 			served := make(chan error, 1)
 			go func() { served <- g.Serve(lis) }()
@@ -120,13 +143,17 @@ func coordinatorCmd() *cobra.Command {
 		Short: "run a coordinator: Flight SQL for clients, queries cut into stages and run on the workers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			sec, err := f.security()
+			if err != nil {
+				return err
+			}
 			lis, node, err := f.joinCluster(cluster.RoleCoordinator, nodeID)
 			if err != nil {
 				return err
 			}
 			defer node.Leave()
 			addr := lis.Addr().String()
-			sched := coordinator.NewScheduler(addr, bellows.PooledAllocator(), cluster.DialOptions(f.token)...)
+			sched := coordinator.NewScheduler(addr, bellows.PooledAllocator(), sec.DialOptions()...)
 			defer sched.Close()
 			workers := func() []string {
 				var out []string
@@ -147,7 +174,11 @@ func coordinatorCmd() *cobra.Command {
 				}
 			}
 			token := f.token
-			srv, err := server.New(db, server.Config{Log: log,
+			var serverTLS *tls.Config
+			if sec.TLS != nil {
+				serverTLS = sec.TLS.ServerConfig(false) // SQL clients need no certificate
+			}
+			srv, err := server.New(db, server.Config{Log: log, TLS: serverTLS,
 				// Workers claim splits here with the cluster token, not a user.
 				Unauthenticated: func(ctx context.Context, method string) bool {
 					return token != "" && cluster.HasToken(ctx, token)

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/bellows-db/bellows"
+	"github.com/bellows-db/bellows/internal/testcerts"
 	"github.com/bellows-db/bellows/tpch"
 )
 
@@ -412,10 +413,11 @@ func startNode(t *testing.T, bin string, args ...string) *exec.Cmd {
 }
 
 // TestClusterProcesses starts a coordinator and 3 workers as separate
-// processes on loopback, with a cluster token: the 22 TPC-H queries at
-// SF 0.1 through "bellows sql --connect" give the embedded engine's
-// output; EXPLAIN (DISTRIBUTED) shows hash and broadcast exchanges; a
-// worker with another token is refused.
+// processes on loopback, with a cluster token and TLS between all nodes
+// (and to the client): the 22 TPC-H queries at SF 0.1 through "bellows
+// sql --connect" give the embedded engine's output; EXPLAIN (DISTRIBUTED)
+// shows hash and broadcast exchanges; a worker with another token is
+// refused, and a plaintext client is not served.
 func TestClusterProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts five processes")
@@ -426,14 +428,19 @@ func TestClusterProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	const token = "test-cluster-token"
+	certs, err := testcerts.Write(t.TempDir(), "cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsFlags := []string{"--tls-cert", certs.Cert, "--tls-key", certs.Key, "--tls-ca", certs.CA}
 	caddr, cgossip := freeAddr(t), freeAddr(t)
-	startNode(t, bin, "coordinator", "--addr", caddr, "--gossip", cgossip, "--token", token, "--tables", data)
+	startNode(t, bin, append([]string{"coordinator", "--addr", caddr, "--gossip", cgossip, "--token", token, "--tables", data}, tlsFlags...)...)
 	for range 3 {
-		startNode(t, bin, "worker", "--addr", freeAddr(t), "--gossip", freeAddr(t), "--join", cgossip, "--token", token)
+		startNode(t, bin, append([]string{"worker", "--addr", freeAddr(t), "--gossip", freeAddr(t), "--join", cgossip, "--token", token}, tlsFlags...)...)
 	}
 	sqlOut := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(bin, append([]string{"sql", "--connect", caddr, "--format", "csv"}, args...)...).CombinedOutput()
+		out, err := exec.Command(bin, append([]string{"sql", "--connect", caddr, "--tls-ca", certs.CA, "--format", "csv"}, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("sql %v: %v\n%s", args, err, out)
 		}
@@ -475,6 +482,9 @@ func TestClusterProcesses(t *testing.T) {
 	}
 	if got := sqlOut("-c", "SHOW workers"); got != "workers\n3\n" {
 		t.Fatalf("after the refused worker the coordinator sees %q", got)
+	}
+	if out, err := exec.Command(bin, "sql", "--connect", caddr, "--format", "csv", "-c", "SELECT 1").CombinedOutput(); err == nil {
+		t.Fatalf("a plaintext client of the TLS coordinator got an answer:\n%s", out)
 	}
 }
 
