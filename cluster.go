@@ -86,6 +86,18 @@ func startEmbeddedCluster(opts Options) (*embeddedCluster, error) {
 	return c, nil
 }
 
+// fragmentOptions are the options plans are cut with on this cluster
+// with n live workers: Options.Fragment, or the defaults with up to 2
+// tasks per worker.
+func (c *embeddedCluster) fragmentOptions(n int) planner.FragmentOptions {
+	if c.frag.MaxTasks != 0 {
+		return c.frag
+	}
+	frag := planner.DefaultFragmentOptions
+	frag.MaxTasks = 2 * max(n, 1)
+	return frag
+}
+
 func (c *embeddedCluster) stop() {
 	for _, g := range c.servers {
 		g.Stop()
@@ -119,12 +131,7 @@ func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schem
 		if len(workers) == 0 {
 			return nil, errors.New("no live worker to run the query on")
 		}
-		frag := c.frag
-		if frag.MaxTasks == 0 {
-			frag = planner.DefaultFragmentOptions
-			frag.MaxTasks = 2 * len(workers)
-		}
-		g, err := planner.Fragment(plan, frag)
+		g, err := planner.Fragment(plan, c.fragmentOptions(len(workers)))
 		if err != nil {
 			return nil, err
 		}

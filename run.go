@@ -294,9 +294,13 @@ func (s *Session) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
 	}
 	if ex.Distributed {
 		if ex.Analyze {
-			return nil, fmt.Errorf("EXPLAIN (DISTRIBUTED) shows the plan only: the engine runs on one node so far")
+			return nil, fmt.Errorf("EXPLAIN (DISTRIBUTED) shows the plan only; EXPLAIN ANALYZE is single-node")
 		}
-		g, err := planner.Fragment(plan, planner.DefaultFragmentOptions)
+		opts := planner.DefaultFragmentOptions // no cluster: how a default one would cut it
+		if db.cluster != nil {
+			opts = db.cluster.fragmentOptions(len(db.cluster.workers()))
+		}
+		g, err := planner.Fragment(plan, opts)
 		if err != nil {
 			return nil, err
 		}

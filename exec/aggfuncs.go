@@ -195,12 +195,14 @@ func (a *aggWideAcc) addSlow(x int64) {
 func (a *aggWideAcc) total() decimal128.Num { return a.hi.Add(decimal128.FromI64(a.lo)) }
 
 // aggWide is sum or avg over smallint, integer, bigint or decimal
-// arguments, computed exactly.
+// arguments, computed exactly. With partials it is planner.AvgMerge: its
+// arguments are partial sums (numeric) and counts of a split avg.
 type aggWide struct {
-	acc   []aggWideAcc
-	avg   bool
-	scale int32 // of the argument
-	res   kernels.Type
+	acc      []aggWideAcc
+	avg      bool
+	partials bool
+	scale    int32 // of the argument
+	res      kernels.Type
 }
 
 func (s *aggWide) resize(n int) { s.acc = aggGrow(s.acc, n) }
@@ -208,6 +210,28 @@ func (s *aggWide) bytes() int64 { return aggSliceBytes(s.acc) }
 
 func (s *aggWide) update(gids []int32, args []arrow.Array, n int) {
 	a := args[0]
+	if s.partials {
+		sums := arrow.GetValues[decimal128.Num](a.Data(), 1)
+		counts := args[1].(*array.Int64).Int64Values()
+		for i := range n {
+			if a.IsNull(i) {
+				continue
+			}
+			g := int32(0)
+			if gids != nil {
+				g = gids[i]
+			}
+			p := &s.acc[g]
+			cnt := p.cnt + counts[i]
+			if v := sums[i]; v.HighBits() != int64(v.LowBits())>>63 {
+				p.hi = p.hi.Add(v)
+			} else {
+				p.add(int64(v.LowBits()))
+			}
+			p.cnt = cnt
+		}
+		return
+	}
 	bits, off := aggValidity(a)
 	switch arr := a.(type) {
 	case *array.Int16:
@@ -349,10 +373,12 @@ type aggFloatAcc struct {
 	cnt int64
 }
 
-// aggFloat is sum or avg over real or double precision arguments.
+// aggFloat is sum or avg over real or double precision arguments. With
+// partials it is planner.AvgMerge over double partial sums and counts.
 type aggFloat struct {
-	acc []aggFloatAcc
-	avg bool
+	acc      []aggFloatAcc
+	avg      bool
+	partials bool
 }
 
 func (s *aggFloat) resize(n int) { s.acc = aggGrow(s.acc, n) }
@@ -360,6 +386,22 @@ func (s *aggFloat) bytes() int64 { return aggSliceBytes(s.acc) }
 
 func (s *aggFloat) update(gids []int32, args []arrow.Array, n int) {
 	a := args[0]
+	if s.partials {
+		sums := a.(*array.Float64).Float64Values()
+		counts := args[1].(*array.Int64).Int64Values()
+		for i := range n {
+			if a.IsNull(i) {
+				continue
+			}
+			g := int32(0)
+			if gids != nil {
+				g = gids[i]
+			}
+			s.acc[g].sum += sums[i]
+			s.acc[g].cnt += counts[i]
+		}
+		return
+	}
 	bits, off := aggValidity(a)
 	switch arr := a.(type) {
 	case *array.Float32:
@@ -787,6 +829,20 @@ func planAggCall(c planner.AggCall) (*aggSpec, error) {
 				return bad()
 			}
 			sp.newState = func() aggState { return &aggFloat{avg: avg} }
+		default:
+			return bad()
+		}
+	case planner.AvgMerge:
+		// The final step of an avg the fragmenter split: (partial sum,
+		// partial count), the sums numeric(38,s) or double.
+		if len(sp.argTypes) != 2 || sp.argTypes[1] != kernels.TInt64 || c.Type != kernels.TFloat64 || c.Distinct {
+			return bad()
+		}
+		switch at := sp.argTypes[0]; {
+		case at.ID == kernels.Decimal:
+			sp.newState = func() aggState { return &aggWide{avg: true, partials: true, scale: at.Scale, res: c.Type} }
+		case at == kernels.TFloat64:
+			sp.newState = func() aggState { return &aggFloat{avg: true, partials: true} }
 		default:
 			return bad()
 		}

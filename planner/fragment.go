@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/bellows-db/bellows/kernels"
 )
 
 // Distributed plans: Fragment cuts an optimized plan at exchanges into
@@ -153,6 +155,7 @@ type fragmenter struct {
 	opts   FragmentOptions
 	es     *estimator
 	stages []*Stage
+	lastID ColumnID // the largest column ID in use (new columns go above)
 }
 
 // Fragment cuts n (an optimized plan) into stages.
@@ -163,7 +166,7 @@ func Fragment(n Node, opts FragmentOptions) (*FragmentGraph, error) {
 	if opts.RowsPerTask <= 0 {
 		opts.RowsPerTask = DefaultFragmentOptions.RowsPerTask
 	}
-	f := &fragmenter{opts: opts, es: newEstimator()}
+	f := &fragmenter{opts: opts, es: newEstimator(), lastID: maxColumnID(n)}
 	root, part, err := f.cut(n)
 	if err != nil {
 		return nil, err
@@ -285,6 +288,9 @@ func (f *fragmenter) cut(n Node) (Node, partitioning, error) {
 			return nil, part, err
 		}
 		keys, ok := columnKeys(x.Groups)
+		if (len(x.Groups) == 0 || ok) && !part.single && !sameKeys(part.keys, keys) && f.splitAgg(x, child) {
+			return f.partialFinal(x, child, part)
+		}
 		if len(x.Groups) == 0 || !ok {
 			child, part = f.gather(child, part)
 		} else {
@@ -488,4 +494,134 @@ func keyNames(n Node, keys []ColumnID) string {
 		}
 	}
 	return "[" + strings.Join(names, ", ") + "]"
+}
+
+// splitAgg reports whether an aggregate over child (not gathered, not
+// partitioned on its keys) should be split into a partial aggregate in
+// each task, an exchange of the partial results, and a final one: when
+// every call can be merged, and the estimates say each task's partial
+// aggregate shrinks its rows at least 4 times (a global aggregate always
+// does: one row per task).
+func (f *fragmenter) splitAgg(x *Aggregate, child Node) bool {
+	for _, c := range x.Aggs {
+		if c.Distinct && c.Func != "min" && c.Func != "max" && c.Func != "bool_and" && c.Func != "bool_or" && c.Func != "every" {
+			return false
+		}
+		switch c.Func {
+		case "count", "count_star", "sum", "avg", "min", "max", "bool_and", "bool_or", "every":
+		default:
+			return false
+		}
+	}
+	if len(x.Groups) == 0 {
+		return true
+	}
+	perTask := f.es.est(child) / float64(f.tasksFor(child))
+	return f.groups(x, child)*4 <= perTask
+}
+
+// groups estimates the number of groups of aggregate x over child: the
+// product of its group columns' distinct counts (from statistics:
+// dictionaries, integer ranges), at most child's rows; child's rows when
+// a key is an expression.
+func (f *fragmenter) groups(x *Aggregate, child Node) float64 {
+	rows := f.es.est(child)
+	keys, ok := columnKeys(x.Groups)
+	if !ok {
+		return rows
+	}
+	g := 1.0
+	for _, k := range keys {
+		g *= f.es.distinct(child, k)
+		if g >= rows {
+			return rows
+		}
+	}
+	return max(g, 1)
+}
+
+// partialFinal splits aggregate x over child (spread as part) in two:
+// each task aggregates its own rows into partial states (count, sum,
+// min, max; avg as a sum and a count), which are hashed on the group
+// columns (or gathered) to a final aggregate that merges them (counts
+// are summed; avg divides once, as the single-node aggregate does). The
+// final aggregate outputs x's columns.
+func (f *fragmenter) partialFinal(x *Aggregate, child Node, part partitioning) (Node, partitioning, error) {
+	newCol := func(name string, t kernels.Type) Column {
+		f.lastID++
+		return Column{ID: f.lastID, Name: name, Type: t, Nullable: true}
+	}
+	partial := &Aggregate{Input: child, Groups: x.Groups, GroupCols: x.GroupCols}
+	final := &Aggregate{GroupCols: x.GroupCols, AggCols: x.AggCols}
+	for _, g := range x.GroupCols {
+		final.Groups = append(final.Groups, Col(g))
+	}
+	add := func(c AggCall, name string) *Expr {
+		col := newCol(name, c.Type)
+		partial.Aggs = append(partial.Aggs, c)
+		partial.AggCols = append(partial.AggCols, col)
+		return Col(col)
+	}
+	for i, c := range x.Aggs {
+		name := x.AggCols[i].Name
+		switch c.Func {
+		case "count", "count_star":
+			n := add(AggCall{Func: c.Func, Args: c.Args, Type: kernels.TInt64}, name)
+			final.Aggs = append(final.Aggs, AggCall{Func: "sum", Args: []*Expr{n}, Type: kernels.TInt64})
+		case "avg":
+			at := c.Args[0].Type
+			st := kernels.TFloat64
+			if at.IsInteger() || at.ID == kernels.Decimal {
+				st = kernels.DecimalType(38, at.Scale) // exact, as avg sums
+			}
+			sum := add(AggCall{Func: "sum", Args: c.Args, Type: st}, name+"_sum")
+			n := add(AggCall{Func: "count", Args: c.Args, Type: kernels.TInt64}, name+"_count")
+			final.Aggs = append(final.Aggs, AggCall{Func: AvgMerge, Args: []*Expr{sum, n}, Type: c.Type})
+		default: // sum, min, max, bool_and, bool_or, every: the same again
+			v := add(AggCall{Func: c.Func, Args: c.Args, Distinct: c.Distinct, Type: c.Type}, name)
+			final.Aggs = append(final.Aggs, AggCall{Func: c.Func, Args: []*Expr{v}, Type: c.Type})
+		}
+	}
+	if len(x.Groups) == 0 {
+		final.Input, part = f.gather(partial, part)
+		return final, part, nil
+	}
+	ids := make([]ColumnID, len(x.GroupCols))
+	for i, c := range x.GroupCols {
+		ids[i] = c.ID
+	}
+	ex := f.exchange(partial, part, ExchangeHash, ids)
+	ex.Est = min(ex.Est, f.groups(x, child)*float64(f.tasksFor(child))) // each task's groups
+	final.Input = ex
+	return final, partitioning{keys: ids}, nil
+}
+
+// AvgMerge is the final step of a split avg: its arguments are the
+// partial sums (exact numeric or double) and counts, its result their
+// quotient, rounded once as avg's is. Only the fragmenter makes it.
+const AvgMerge = "avg_merge"
+
+// maxColumnID returns the largest column ID that n and its expressions
+// (subquery plans included) use.
+func maxColumnID(n Node) ColumnID {
+	var m ColumnID
+	var walk func(Node)
+	walk = func(n Node) {
+		for _, c := range n.Columns() {
+			m = max(m, c.ID)
+		}
+		for _, c := range n.Children() {
+			walk(c)
+		}
+	}
+	walk(n)
+	WalkExprs(n, func(e *Expr) {
+		if e.Kind == EColumn {
+			m = max(m, e.Col)
+		}
+		if e.Kind == ESubquery {
+			walk(e.Sub.Plan)
+		}
+	})
+	return m
 }
