@@ -15,13 +15,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/bellows-db/bellows/coordinator"
 	"github.com/bellows-db/bellows/exec"
 	"github.com/bellows-db/bellows/planner"
 )
@@ -71,14 +74,14 @@ type DB struct {
 
 	mu      sync.Mutex
 	def     *Session // the session of DB.Query and DB.Exec
-	running map[string]*exec.QueryContext
+	running map[string]*runningQuery
 	nextID  atomic.Int64
 	closed  bool
 }
 
 // Open starts an embedded engine.
 func Open(opts Options) (*DB, error) {
-	db := &DB{opts: opts, running: map[string]*exec.QueryContext{}}
+	db := &DB{opts: opts, running: map[string]*runningQuery{}}
 	dir := opts.DataDir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "bellows-")
@@ -172,8 +175,11 @@ func (db *DB) RegisterDir(dir string) error {
 	return nil
 }
 
-// SetParallelism changes the number of drivers of a running query at once,
-// without pausing it; the answer does not change.
+// SetParallelism changes the parallelism of a running query at once,
+// without pausing it; the answer does not change. A single-node query
+// gets n drivers per pipeline; a distributed one n tasks in each scan
+// stage (tasks are added, or retired: they finish their splits and take
+// no more).
 func (db *DB) SetParallelism(queryID string, n int) error {
 	db.mu.Lock()
 	q, ok := db.running[queryID]
@@ -181,8 +187,18 @@ func (db *DB) SetParallelism(queryID string, n int) error {
 	if !ok {
 		return fmt.Errorf("no running query %q", queryID)
 	}
-	q.SetParallelism(n)
-	return nil
+	if n < 1 {
+		return fmt.Errorf("parallelism must be at least 1, not %d", n)
+	}
+	if q.local != nil {
+		q.local.SetParallelism(n)
+		return nil
+	}
+	res := q.result()
+	if res == nil {
+		return fmt.Errorf("query %s is between runs (restarting after a lost worker); try again", queryID)
+	}
+	return res.SetScanTasks(context.Background(), n)
 }
 
 // Retries returns how many times distributed queries were restarted
@@ -200,18 +216,89 @@ func (db *DB) Running() []string {
 	return out
 }
 
-// newQuery registers a query that runs with the settings st.
-func (db *DB) newQuery(st settings) (string, *exec.QueryContext) {
+// QueryInfo describes a running query (SHOW queries).
+type QueryInfo struct {
+	ID      string
+	SQL     string
+	Started time.Time
+	// Tasks is, for a distributed query, each stage's task count (not
+	// counting retired tasks); nil for a single-node one.
+	Tasks []int
+}
+
+// Queries lists the queries running now, oldest first.
+func (db *DB) Queries() []QueryInfo {
 	db.mu.Lock()
-	defer db.mu.Unlock()
+	qs := make([]*runningQuery, 0, len(db.running))
+	ids := make([]string, 0, len(db.running))
+	for id, q := range db.running {
+		qs, ids = append(qs, q), append(ids, id)
+	}
+	db.mu.Unlock()
+	out := make([]QueryInfo, len(qs))
+	for i, q := range qs {
+		out[i] = QueryInfo{ID: ids[i], SQL: q.text, Started: q.start}
+		if res := q.result(); res != nil {
+			out[i].Tasks = res.ActiveTasks()
+		} else if q.local == nil {
+			out[i].Tasks = []int{}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out
+}
+
+// runningQuery is a query in the DB's registry.
+type runningQuery struct {
+	text  string
+	start time.Time
+	local *exec.QueryContext // a single-node query's context
+	mu    sync.Mutex
+	dist  *coordinator.Result // a distributed query's current run (nil between runs)
+}
+
+func (q *runningQuery) result() *coordinator.Result {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dist
+}
+
+func (q *runningQuery) setResult(r *coordinator.Result) {
+	q.mu.Lock()
+	q.dist = r
+	q.mu.Unlock()
+}
+
+// statementText carries the text of the statement being run in a
+// context, for the query registry.
+type statementText struct{}
+
+func withStatementText(ctx context.Context, text string) context.Context {
+	return context.WithValue(ctx, statementText{}, text)
+}
+
+// register adds a query to the registry; local is its context when it
+// runs in this process.
+func (db *DB) register(ctx context.Context, local *exec.QueryContext) (string, *runningQuery) {
+	text, _ := ctx.Value(statementText{}).(string)
+	q := &runningQuery{text: strings.TrimSpace(text), start: time.Now(), local: local}
 	id := "q" + strconv.FormatInt(db.nextID.Add(1), 10)
+	db.mu.Lock()
+	db.running[id] = q
+	db.mu.Unlock()
+	return id, q
+}
+
+// newQuery registers a query that runs in this process with the
+// settings st.
+func (db *DB) newQuery(ctx context.Context, st settings) (string, *exec.QueryContext) {
 	gcFitQueryLimit(st.memoryLimit)
 	q := exec.NewQueryContext(db.opts.Allocator, st.memoryLimit, st.parallelism)
 	if st.batchSize > 0 {
 		q.BatchSize = st.batchSize
 	}
 	q.SpillDir = st.spillDir
-	db.running[id] = q
+	id, _ := db.register(ctx, q)
 	return id, q
 }
 
@@ -220,8 +307,8 @@ func (db *DB) endQuery(id string) {
 	q := db.running[id]
 	delete(db.running, id)
 	db.mu.Unlock()
-	if q != nil {
-		q.Close() // the spill directory; the plan's Close already removed it
+	if q != nil && q.local != nil {
+		q.local.Close() // the spill directory; the plan's Close already removed it
 	}
 }
 

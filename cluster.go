@@ -142,14 +142,18 @@ func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schem
 		cancel()
 		return nil, err
 	}
-	rows := &Rows{schema: schema, ch: make(chan arrow.RecordBatch, 4), cancel: cancel, done: make(chan struct{})}
+	id, rq := s.db.register(ctx, nil)
+	rq.setResult(res)
+	rows := &Rows{id: id, schema: schema, ch: make(chan arrow.RecordBatch, 4), cancel: cancel, done: make(chan struct{})}
 	rows.refs.Store(1)
 	go func() {
 		defer close(rows.done)
+		defer s.db.endQuery(id)
 		sent := false
 		var err error
 		for attempt := 0; ; attempt++ {
 			sent, err = s.drain(cctx, res, schema, rows.ch, sent)
+			rq.setResult(nil)
 			res.Close()
 			if err == nil || sent || attempt == maxRetries || cctx.Err() != nil || !transportError(err) || !c.lost(res.Workers(), lostWait) {
 				break
@@ -158,6 +162,7 @@ func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schem
 			if res, err = start(); err != nil {
 				break
 			}
+			rq.setResult(res)
 		}
 		if err != nil {
 			err = statementError(ctx, cctx, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -557,5 +558,102 @@ func TestSplitAggregates(t *testing.T) {
 		if split := strings.Count(strings.Join(plan, "\n"), "Aggregate") == 2; split != c.split {
 			t.Errorf("%s: split %v, want %v:\n%s", q, split, c.split, strings.Join(plan, "\n"))
 		}
+	}
+}
+
+// TestSetParallelismOfRunningQuery changes the task count of a running
+// distributed query through SQL from another session: CALL
+// set_parallelism grows Q1's and Q6's scan stage from 1 task to 3 (the
+// added tasks read splits) and shrinks Q1's from 3 to 1 (the retired
+// tasks, stopped while they read, take no split after it, the last one
+// reads the rest); SHOW
+// queries reports the new counts; every answer equals the single node's.
+// Claims are slowed to 40 ms so the scans outlast the change.
+func TestSetParallelismOfRunningQuery(t *testing.T) {
+	single := openTPCH(t, Options{})
+	db := openTPCH(t, Options{Workers: 3, Fragment: planner.FragmentOptions{MaxTasks: 1, RowsPerTask: 1 << 30}})
+	for _, svc := range db.cluster.svcs {
+		svc.ClaimDelay = 40 * time.Millisecond
+	}
+	ctx := context.Background()
+	admin := db.NewSession()
+	for _, c := range []struct{ q, from, to int }{{1, 1, 3}, {6, 1, 3}, {1, 3, 1}} {
+		q, err := tpch.Query(c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := collect(t, single, ctx, q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.cluster.frag = planner.FragmentOptions{MaxTasks: c.from, RowsPerTask: 1}
+		var res *coordinator.Result
+		var atChange []int
+		var shown string
+		got, err := collect(t, db, ctx, q, func(id string) {
+			db.mu.Lock()
+			res = db.running[id].result()
+			db.mu.Unlock()
+			// Shrinking: wait until every task is reading, so the retired
+			// ones are stopped mid-scan.
+			for deadline := time.Now().Add(5 * time.Second); c.to < c.from && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if slices.Min(res.SplitCounts(0)) > 0 {
+					break
+				}
+			}
+			if _, err := admin.Exec(ctx, fmt.Sprintf("CALL set_parallelism('%s', %d)", id, c.to)); err != nil {
+				t.Errorf("q%d: %v", c.q, err)
+			}
+			atChange = res.SplitCounts(0)
+			rows, err := admin.Query(ctx, "SHOW queries")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Release()
+			for rows.Next() {
+				b := rows.RecordBatch()
+				for r := 0; r < int(b.NumRows()); r++ {
+					if b.Column(0).ValueStr(r) == id {
+						shown = b.Column(2).ValueStr(r)
+					}
+				}
+			}
+		})
+		if err != nil {
+			t.Fatalf("q%d: %v", c.q, err)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("q%d from %d to %d tasks:\n%s\nwant:\n%s", c.q, c.from, c.to, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if !strings.HasPrefix(shown, fmt.Sprintf("0:%d,", c.to)) {
+			t.Errorf("q%d: SHOW queries says tasks %q, want stage 0 at %d", c.q, shown, c.to)
+		}
+		counts := res.SplitCounts(0)
+		t.Logf("q%d %d->%d tasks: splits per task %v (at the change %v)", c.q, c.from, c.to, counts, atChange)
+		if len(counts) != max(c.from, c.to) {
+			t.Fatalf("q%d: %d tasks ran, want %d", c.q, len(counts), max(c.from, c.to))
+		}
+		if c.to > c.from {
+			for k := c.from; k < c.to; k++ {
+				if counts[k] == 0 {
+					t.Errorf("q%d: added task %d read no split", c.q, k)
+				}
+			}
+		} else {
+			for k := c.to; k < c.from; k++ {
+				if counts[k] > atChange[k]+1 { // a claim in flight at the change may land
+					t.Errorf("q%d: retired task %d read %d splits after the change", c.q, k, counts[k]-atChange[k])
+				}
+			}
+			if counts[0] <= atChange[0] {
+				t.Errorf("q%d: the remaining task read nothing after the change (%v then %v)", c.q, atChange, counts)
+			}
+		}
+	}
+	if _, err := admin.Exec(ctx, "CALL set_parallelism('q999999', 2)"); err == nil || !strings.Contains(err.Error(), "no running query") {
+		t.Errorf("an unknown query: %v", err)
+	}
+	if _, err := admin.Exec(ctx, "CALL nosuch(1)"); err == nil || !strings.Contains(err.Error(), "procedure nosuch does not exist") {
+		t.Errorf("an unknown procedure: %v", err)
 	}
 }

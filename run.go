@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ func (s *Session) run(ctx context.Context, p *sql.Parsed, params []sql.Param) (*
 	if err != nil {
 		return nil, 0, err
 	}
+	ctx = withStatementText(ctx, p.Text)
 	switch {
 	case st.Query != nil:
 		r, err := s.startQuery(ctx, st.Query)
@@ -36,6 +38,10 @@ func (s *Session) run(ctx context.Context, p *sql.Parsed, params []sql.Param) (*
 		return r, 0, err
 	case st.Set != nil:
 		return nil, 0, s.apply(st.Set)
+	case st.Call != nil:
+		return nil, 0, s.call(st.Call)
+	case st.Show != nil && st.Show.Name == "queries":
+		return s.queries(), 0, nil
 	case st.Show != nil:
 		v, err := s.show(st.Show.Name)
 		if err != nil {
@@ -85,7 +91,7 @@ func (s *Session) startQuery(ctx context.Context, q *sql.Query) (*Rows, error) {
 	if db.cluster != nil {
 		return s.startDistributed(ctx, plan, schema, set)
 	}
-	id, qc := db.newQuery(set)
+	id, qc := db.newQuery(ctx, set)
 	cctx, cancel := withStatementTimeout(ctx, set.statementTimeout)
 	rows := &Rows{id: id, schema: schema, ch: make(chan arrow.RecordBatch, 4), cancel: cancel, done: make(chan struct{})}
 	rows.refs.Store(1)
@@ -200,6 +206,55 @@ func textSchema(name string) *arrow.Schema {
 	return arrow.NewSchema([]arrow.Field{{Name: name, Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
 }
 
+// queriesSchema is the schema of SHOW queries.
+var queriesSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "query_id", Type: arrow.BinaryTypes.String},
+	{Name: "elapsed_ms", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "tasks", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "query", Type: arrow.BinaryTypes.String},
+}, nil)
+
+// queries lists the running queries (SHOW queries): for a distributed
+// one, its stages' task counts ("stage:tasks", comma separated).
+func (s *Session) queries() *Rows {
+	qs := s.db.Queries()
+	b := array.NewRecordBuilder(memory.DefaultAllocator, queriesSchema)
+	defer b.Release()
+	for _, q := range qs {
+		b.Field(0).(*array.StringBuilder).Append(q.ID)
+		b.Field(1).(*array.Int64Builder).Append(time.Since(q.Started).Milliseconds())
+		if q.Tasks == nil {
+			b.Field(2).AppendNull()
+		} else {
+			parts := make([]string, len(q.Tasks))
+			for i, n := range q.Tasks {
+				parts[i] = fmt.Sprintf("%d:%d", i, n)
+			}
+			b.Field(2).(*array.StringBuilder).Append(strings.Join(parts, ","))
+		}
+		b.Field(3).(*array.StringBuilder).Append(q.SQL)
+	}
+	r := &Rows{schema: queriesSchema, static: []arrow.RecordBatch{b.NewRecordBatch()}}
+	r.refs.Store(1)
+	return r
+}
+
+// call runs CALL name(args).
+func (s *Session) call(c *sql.Call) error {
+	switch c.Name {
+	case "set_parallelism":
+		if len(c.Args) != 2 {
+			return fmt.Errorf("CALL set_parallelism(query_id, n): %d arguments given", len(c.Args))
+		}
+		n, err := strconv.Atoi(c.Args[1])
+		if err != nil {
+			return fmt.Errorf("CALL set_parallelism: %q is not a number", c.Args[1])
+		}
+		return s.db.SetParallelism(c.Args[0], n)
+	}
+	return fmt.Errorf("procedure %s does not exist (known: set_parallelism)", c.Name)
+}
+
 // textRows builds a one-column text result.
 func textRows(name string, lines []string) *Rows {
 	schema := textSchema(name)
@@ -310,7 +365,7 @@ func (s *Session) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
 		return textRows("QUERY PLAN", strings.Split(strings.TrimRight(planner.Explain(plan, nil), "\n"), "\n")), nil
 	}
 	set := s.settings()
-	id, qc := db.newQuery(set)
+	id, qc := db.newQuery(ctx, set)
 	defer db.endQuery(id)
 	sink := &countSink{}
 	phys, err := exec.Build(qc, plan, sink)

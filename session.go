@@ -282,6 +282,8 @@ func (s *Session) Prepare(sqlText string) (*Stmt, error) {
 		st.schema = schemaOf(bound.Query.Names, plan.Columns())
 	case bound.Explain != nil:
 		st.schema = textSchema("QUERY PLAN")
+	case bound.Show != nil && bound.Show.Name == "queries":
+		st.schema = queriesSchema
 	case bound.Show != nil:
 		st.schema = textSchema(bound.Show.Name)
 	}

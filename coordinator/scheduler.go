@@ -35,9 +35,10 @@ type Scheduler struct {
 	alloc memory.Allocator
 	peers *worker.Peers
 
-	mu     sync.Mutex
-	splits map[splitKey]*exec.SplitQueue
-	claims map[string]int // splits claimed per task id
+	mu      sync.Mutex
+	splits  map[splitKey]*exec.SplitQueue
+	claims  map[string]int  // splits claimed per task id
+	retired map[string]bool // tasks that get no more splits
 }
 
 type splitKey struct {
@@ -49,7 +50,7 @@ type splitKey struct {
 // batches are allocated from alloc; dial options (the cluster token) go
 // to its calls to workers.
 func NewScheduler(addr string, alloc memory.Allocator, dial ...grpc.DialOption) *Scheduler {
-	return &Scheduler{addr: addr, alloc: alloc, peers: worker.NewPeers(dial...), splits: map[splitKey]*exec.SplitQueue{}, claims: map[string]int{}}
+	return &Scheduler{addr: addr, alloc: alloc, peers: worker.NewPeers(dial...), splits: map[splitKey]*exec.SplitQueue{}, claims: map[string]int{}, retired: map[string]bool{}}
 }
 
 // Register adds the scheduler's Flight service to a gRPC server.
@@ -69,6 +70,15 @@ func (s *Scheduler) DoAction(a *flight.Action, stream flight.FlightService_DoAct
 	}
 	k := splitKey{req.QueryId, req.Stage, req.Scan}
 	s.mu.Lock()
+	if s.retired[req.TaskId] {
+		// A task taken out of its stage: it ends after the splits it has.
+		s.mu.Unlock()
+		body, err := proto.Marshal(&workerpb.ClaimReply{})
+		if err != nil {
+			return err
+		}
+		return stream.Send(&flight.Result{Body: body})
+	}
 	q, ok := s.splits[k]
 	if !ok {
 		q = &exec.SplitQueue{}
@@ -116,17 +126,28 @@ type Result struct {
 	consumer  []int                  // per stage: the stage reading it (-1: the client)
 	inputs    [][]int                // per stage: the stages it reads
 	placed    int
+	// closedClaims keeps SplitCounts after Close.
+	closedClaims [][]int
 }
 
-// SplitCounts returns, per task of a stage, how many splits it claimed.
+// SplitCounts returns, per task of a stage, how many splits it claimed
+// (so far, or in all once closed).
 func (r *Result) SplitCounts(stage int) []int {
 	r.mu.Lock()
-	ps := append([]*workerpb.Producer(nil), r.producers[stage]...)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	if r.closedClaims != nil {
+		return append([]int(nil), r.closedClaims[stage]...)
+	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	out := make([]int, len(ps))
-	for i, p := range ps {
+	return r.claimsLocked(stage)
+}
+
+// claimsLocked returns a stage's claims per task; the caller holds r.mu
+// and r.s.mu.
+func (r *Result) claimsLocked(stage int) []int {
+	out := make([]int, len(r.producers[stage]))
+	for i, p := range r.producers[stage] {
 		out[i] = r.s.claims[p.TaskId]
 	}
 	return out
@@ -163,7 +184,7 @@ func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
 		// stage's old tasks can all finish.
 		if c < 0 {
 			if !r.out.AddProducer() {
-				return fmt.Errorf("stage %d has finished", stage)
+				return fmt.Errorf("stage %d: %w", stage, errStageFinished)
 			}
 			go worker.Fetch(r.ctx, r.s.peers, p, 0, r.out, r.s.alloc)
 		} else {
@@ -182,7 +203,7 @@ func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
 				}
 			}
 			if accepted == 0 {
-				return fmt.Errorf("stage %d has finished", stage)
+				return fmt.Errorf("stage %d: %w", stage, errStageFinished)
 			}
 		}
 		body, err := proto.Marshal(&workerpb.TaskRequest{QueryId: r.query, TaskId: p.TaskId, Stage: int32(stage), Task: int32(k),
@@ -200,6 +221,88 @@ func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
 	return nil
 }
 
+// RetireTasks takes n tasks out of a running scan stage, the newest
+// first, keeping at least one: they claim no more splits, finish the
+// ones they hold and end, and the stage's other tasks take the rest.
+// Answers do not change. It returns how many it retired.
+func (r *Result) RetireTasks(stage, n int) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if stage < 0 || stage >= len(r.graph.Stages) {
+		return 0, fmt.Errorf("no stage %d", stage)
+	}
+	if len(r.inputs[stage]) > 0 || r.graph.Stages[stage].Single {
+		return 0, fmt.Errorf("stage %d is not a scan stage: only scan stages change their task count", stage)
+	}
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	done := 0
+	ps := r.producers[stage]
+	for k := len(ps) - 1; k >= 0 && done < n; k-- {
+		if !r.s.retired[ps[k].TaskId] && r.activeLocked(stage) > 1 {
+			r.s.retired[ps[k].TaskId] = true
+			done++
+		}
+	}
+	return done, nil
+}
+
+// activeLocked counts a stage's tasks that still claim splits; the
+// caller holds r.mu and r.s.mu.
+func (r *Result) activeLocked(stage int) int {
+	n := 0
+	for _, p := range r.producers[stage] {
+		if !r.s.retired[p.TaskId] {
+			n++
+		}
+	}
+	return n
+}
+
+// ActiveTasks returns, per stage, how many tasks it has that are not
+// retired.
+func (r *Result) ActiveTasks() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	out := make([]int, len(r.producers))
+	for st := range r.producers {
+		out[st] = r.activeLocked(st)
+	}
+	return out
+}
+
+// SetScanTasks makes every scan stage of the running query run n tasks
+// (n >= 1): it adds tasks to stages with fewer, retires the newest of
+// stages with more. A scan stage that has finished is left as it is.
+func (r *Result) SetScanTasks(ctx context.Context, n int) error {
+	if n < 1 {
+		return fmt.Errorf("a stage needs at least one task, not %d", n)
+	}
+	for st := range r.graph.Stages {
+		if len(r.inputs[st]) > 0 || r.graph.Stages[st].Single {
+			continue
+		}
+		active := r.ActiveTasks()[st]
+		switch {
+		case active < n:
+			if err := r.AddTasks(ctx, st, n-active); err != nil && !errors.Is(err, errStageFinished) {
+				return err
+			}
+		case active > n:
+			if _, err := r.RetireTasks(st, active-n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// errStageFinished: tasks cannot join a stage whose consumers have read
+// all of it.
+var errStageFinished = errors.New("the stage has finished")
+
 // Workers returns the workers the query's tasks were placed on.
 func (r *Result) Workers() []string { return r.workers }
 
@@ -214,20 +317,27 @@ func (r *Result) Close() {
 	for _, w := range r.workers {
 		r.s.peers.Action(context.Background(), w, worker.ActionAbort, body, nil)
 	}
+	r.mu.Lock() // r.mu before r.s.mu, as everywhere
 	r.s.mu.Lock()
 	for k := range r.s.splits {
 		if k.query == r.query {
 			delete(r.s.splits, k)
 		}
 	}
-	r.mu.Lock()
+	if r.closedClaims == nil {
+		r.closedClaims = make([][]int, len(r.producers))
+		for st := range r.producers {
+			r.closedClaims[st] = r.claimsLocked(st)
+		}
+	}
 	for _, ps := range r.producers {
 		for _, p := range ps {
 			delete(r.s.claims, p.TaskId)
+			delete(r.s.retired, p.TaskId)
 		}
 	}
-	r.mu.Unlock()
 	r.s.mu.Unlock()
+	r.mu.Unlock()
 }
 
 // Run places every task of g on the workers (producers before consumers),

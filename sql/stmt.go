@@ -2,6 +2,7 @@ package sql
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -73,6 +74,7 @@ type Statement struct {
 	Copy        *Copy
 	Set         *Set
 	Show        *Show
+	Call        *Call
 }
 
 // Query is a SELECT (or VALUES, set operation) with output column names.
@@ -137,6 +139,13 @@ type Set struct {
 
 // Show reads a session setting.
 type Show struct{ Name string }
+
+// Call is CALL name(args): a procedure of the engine (such as
+// set_parallelism), its arguments constants given as text.
+type Call struct {
+	Name string
+	Args []string
+}
 
 // Bind resolves a parsed statement against cat.
 func Bind(cat Catalog, p *Parsed, params []Param) (st *Statement, err error) {
@@ -312,6 +321,25 @@ func (b *Binder) bindStatement(n *pg.Node) (*Statement, error) {
 			return nil, &Error{Msg: "unsupported SET form"}
 		}
 		return &Statement{Set: s}, nil
+	case n.GetCallStmt() != nil:
+		fc := n.GetCallStmt().Funccall
+		parts := fc.Funcname
+		c := &Call{Name: strings.ToLower(parts[len(parts)-1].GetString_().Sval)}
+		for _, a := range fc.Args {
+			k := a.GetAConst()
+			if k == nil {
+				return nil, b.errAt(fc.Location, "CALL %s: arguments must be constants", c.Name)
+			}
+			switch {
+			case k.GetSval() != nil:
+				c.Args = append(c.Args, k.GetSval().Sval)
+			case k.GetIval() != nil:
+				c.Args = append(c.Args, strconv.Itoa(int(k.GetIval().Ival)))
+			default:
+				return nil, b.errAt(k.Location, "CALL %s: arguments must be text or integer constants", c.Name)
+			}
+		}
+		return &Statement{Call: c}, nil
 	case n.GetVariableShowStmt() != nil:
 		return &Statement{Show: &Show{Name: strings.ToLower(n.GetVariableShowStmt().Name)}}, nil
 	case n.GetIndexStmt() != nil:
