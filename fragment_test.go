@@ -181,6 +181,9 @@ func TestExplainDistributed(t *testing.T) {
 // answer must equal the single-node engine's, and the source stages'
 // tasks must all have read splits.
 func TestDistributedLocalTPCH(t *testing.T) {
+	// One batch per queue at a time: the most back-pressure there can be.
+	defer func(old int64) { exec.DefaultQueueBytes = old }(exec.DefaultQueueBytes)
+	exec.DefaultQueueBytes = 1
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	db := openTPCH(t, Options{Allocator: mem})
 	ctx := context.Background()
@@ -319,6 +322,9 @@ func drainRows(t *testing.T, ctx context.Context, next func(context.Context) (ar
 // equal the single-node engine's; the tasks must have been spread over
 // all workers and be gone from them afterwards.
 func TestDistributedFlightTPCH(t *testing.T) {
+	// One batch per queue at a time: the most back-pressure there can be.
+	defer func(old int64) { exec.DefaultQueueBytes = old }(exec.DefaultQueueBytes)
+	exec.DefaultQueueBytes = 1
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	db := openTPCH(t, Options{Allocator: mem})
 	cl := startFlightCluster(t, mem, 3)
@@ -655,5 +661,55 @@ func TestSetParallelismOfRunningQuery(t *testing.T) {
 	}
 	if _, err := admin.Exec(ctx, "CALL nosuch(1)"); err == nil || !strings.Contains(err.Error(), "procedure nosuch does not exist") {
 		t.Errorf("an unknown procedure: %v", err)
+	}
+}
+
+// TestEarlyFinishingTasksFreeProducers runs a LIMIT over a partitioned
+// join with one batch per exchange queue: each join task stops after its
+// first rows, while the scans that feed it also feed the other join
+// tasks. A finished task must drop its inputs, or the shared producers
+// wait on it for ever (in process they do; over Flight the same fix ends
+// the task's fetches, though at this size gRPC's flow-control windows
+// absorb the rest of the input anyway).
+func TestEarlyFinishingTasksFreeProducers(t *testing.T) {
+	defer func(old int64) { exec.DefaultQueueBytes = old }(exec.DefaultQueueBytes)
+	exec.DefaultQueueBytes = 1
+	db := openTPCH(t, Options{})
+	cl := startFlightCluster(t, memory.NewGoAllocator(), 3)
+	const q = "SELECT l_orderkey, o_orderdate FROM lineitem JOIN orders ON l_orderkey = o_orderkey LIMIT 7"
+	g := fragmentQuery(t, db, q, planner.FragmentOptions{MaxTasks: 3, RowsPerTask: 1000, BroadcastRows: 0})
+	if !strings.Contains(planner.ExplainDistributed(g), "Exchange hash") {
+		t.Fatalf("the join is not partitioned:\n%s", planner.ExplainDistributed(g))
+	}
+	for _, where := range []string{"in process", "over Flight"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		var got []string
+		switch where {
+		case "in process":
+			run, err := worker.RunLocal(ctx, g, worker.LocalOptions{
+				NewQuery: func() *exec.QueryContext { return exec.NewQueryContext(memory.NewGoAllocator(), 0, 2) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = drainRows(t, ctx, run.Next, run.Close)
+			if err := run.Wait(); err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+		default:
+			res, err := cl.sched.Run(ctx, g, cl.workers(), coordinator.RunOptions{Parallelism: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = drainRows(t, ctx, res.Next, res.Close)
+			res.Close()
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s: the query hung (producers waiting on finished tasks)", where)
+		}
+		cancel()
+		if len(got) != 7 {
+			t.Fatalf("%s: %d rows, want 7", where, len(got))
+		}
 	}
 }

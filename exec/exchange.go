@@ -45,38 +45,80 @@ func (s *SplitQueue) Claim(n int) (int, bool, error) {
 func SchemaOf(cols []planner.Column) *arrow.Schema { return schemaOf(cols) }
 
 // BatchQueue carries batches from the tasks of a producing stage to one
-// consumer task. It is unbounded; producers call Done once each, and the
-// consumer sees the end after the last Done (or the first error). Safe
-// for concurrent use.
+// consumer task. It holds up to a byte limit (SetLimit): a Push that
+// finds it full waits for the consumer (back-pressure), so a slow
+// consumer slows its producers instead of making them buffer everything.
+// Producers call Done once each, and the consumer sees the end after the
+// last Done (or the first error). Safe for concurrent use.
 type BatchQueue struct {
 	mu        sync.Mutex
-	cond      *sync.Cond
+	cond      *sync.Cond // a batch came, one left, or the queue ended
 	batches   []arrow.RecordBatch
+	sizes     []int64
+	bytes     int64 // queued
+	limit     int64 // Push waits while bytes >= limit (0: never)
 	producers int
 	err       error
 	aborted   bool
 	rows      atomic.Int64
+	waits     atomic.Int64
 }
 
-// NewBatchQueue returns a queue fed by producers tasks.
+// DefaultQueueBytes is the limit NewBatchQueue gives the queues of
+// exchanges: enough for a few batches of wide rows per producer-consumer
+// pair. Tests lower it (before any query runs) to stress back-pressure.
+var DefaultQueueBytes int64 = 8 << 20
+
+// NewBatchQueue returns a queue fed by producers tasks, holding up to
+// DefaultQueueBytes.
 func NewBatchQueue(producers int) *BatchQueue {
-	q := &BatchQueue{producers: producers}
+	q := &BatchQueue{producers: producers, limit: DefaultQueueBytes}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
-// Push adds b (owned by the queue from now on).
-func (q *BatchQueue) Push(b arrow.RecordBatch) {
+// SetLimit sets how many bytes the queue holds before Push waits (0:
+// unbounded). One batch is always let in when the queue is below the
+// limit, however large. Call before use.
+func (q *BatchQueue) SetLimit(bytes int64) { q.limit = bytes }
+
+// Push adds b (owned by the queue from now on), waiting while the queue
+// is full; it fails only when ctx ends first. A queue whose consumer is
+// gone (Abort) or that failed drops b.
+func (q *BatchQueue) Push(ctx context.Context, b arrow.RecordBatch) error {
+	size := BatchBytes(b)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.aborted {
+	if q.limit > 0 && q.bytes >= q.limit && !q.aborted && q.err == nil {
+		q.waits.Add(1)
+		stop := context.AfterFunc(ctx, func() {
+			q.mu.Lock()
+			q.cond.Broadcast()
+			q.mu.Unlock()
+		})
+		for q.bytes >= q.limit && !q.aborted && q.err == nil && ctx.Err() == nil {
+			q.cond.Wait()
+		}
+		stop()
+		if err := ctx.Err(); err != nil && !q.aborted && q.err == nil {
+			b.Release()
+			return context.Cause(ctx)
+		}
+	}
+	if q.aborted || q.err != nil {
 		b.Release()
-		return
+		return nil
 	}
 	q.rows.Add(b.NumRows())
 	q.batches = append(q.batches, b)
-	q.cond.Signal()
+	q.sizes = append(q.sizes, size)
+	q.bytes += size
+	q.cond.Broadcast()
+	return nil
 }
+
+// Waits returns how many Pushes found the queue full and waited.
+func (q *BatchQueue) Waits() int64 { return q.waits.Load() }
 
 // AddProducer adds a producer to a queue that is still open (a running
 // stage grew a task); false if every producer had already finished, so
@@ -110,7 +152,7 @@ func (q *BatchQueue) Abort() {
 	for _, b := range q.batches {
 		b.Release()
 	}
-	q.batches = nil
+	q.batches, q.sizes, q.bytes = nil, nil, 0
 	q.cond.Broadcast()
 }
 
@@ -136,6 +178,9 @@ func (q *BatchQueue) Pop(ctx context.Context) (arrow.RecordBatch, error) {
 			b := q.batches[0]
 			q.batches[0] = nil
 			q.batches = q.batches[1:]
+			q.bytes -= q.sizes[0]
+			q.sizes = q.sizes[1:]
+			q.cond.Broadcast() // room for a waiting Push
 			return b, nil
 		case q.producers <= 0 || q.aborted:
 			return nil, io.EOF
@@ -226,18 +271,18 @@ func (l *partitionLocal) Consume(ctx context.Context, in arrow.RecordBatch) erro
 	switch s.kind {
 	case planner.ExchangeGather:
 		in.Retain()
-		s.targets[0].Push(in)
-		return nil
+		return s.targets[0].Push(ctx, in)
 	case planner.ExchangeBroadcast:
 		for _, t := range s.targets {
 			in.Retain()
-			t.Push(in)
+			if err := t.Push(ctx, in); err != nil {
+				return err
+			}
 		}
 		return nil
 	case planner.ExchangeRoundRobin:
 		in.Retain()
-		s.targets[int(s.rr.Add(1)%uint64(len(s.targets)))].Push(in)
-		return nil
+		return s.targets[int(s.rr.Add(1)%uint64(len(s.targets)))].Push(ctx, in)
 	}
 	keys := make([]arrow.Array, len(s.keys))
 	defer releaseAll(keys)
@@ -267,14 +312,18 @@ func (l *partitionLocal) Consume(ctx context.Context, in arrow.RecordBatch) erro
 			continue
 		case n:
 			in.Retain()
-			s.targets[task].Push(in)
+			if err := s.targets[task].Push(ctx, in); err != nil {
+				return err
+			}
 			continue
 		}
 		b, err := takeBatch(s.q.Alloc, in, sel)
 		if err != nil {
 			return err
 		}
-		s.targets[task].Push(b)
+		if err := s.targets[task].Push(ctx, b); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -1,8 +1,16 @@
 package exec
 
 import (
+	"context"
+	"errors"
+	"io"
 	"math/rand"
 	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // TestExchangeTaskSpreadsTableBits checks that the rows a consumer task
@@ -32,5 +40,97 @@ func TestExchangeTaskSpreadsTableBits(t *testing.T) {
 				t.Errorf("%d tasks: task %d gets %.3f of the rows", tasks, k, share)
 			}
 		}
+	}
+}
+
+// int64Batch makes a one-column batch of n rows (8n bytes).
+func int64Batch(n int) arrow.RecordBatch {
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	for i := range n {
+		b.Append(int64(i))
+	}
+	col := b.NewArray()
+	defer col.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	return array.NewRecordBatch(schema, []arrow.Array{col}, int64(n))
+}
+
+// TestBatchQueueBackPressure checks the bounded queue: a Push into a full
+// queue waits until the consumer pops, an oversized batch still gets into
+// an empty queue, a waiting Push ends with its context or when the
+// consumer aborts, and the consumer sees every batch in order.
+func TestBatchQueueBackPressure(t *testing.T) {
+	ctx := context.Background()
+	q := NewBatchQueue(1)
+	q.SetLimit(1000)
+	if err := q.Push(ctx, int64Batch(200)); err != nil { // 1600 bytes: over the limit, but the queue is empty
+		t.Fatal(err)
+	}
+	pushed := make(chan error, 1)
+	go func() { pushed <- q.Push(ctx, int64Batch(10)) }()
+	select {
+	case err := <-pushed:
+		t.Fatalf("a Push into a full queue returned at once (%v)", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if q.Waits() != 1 {
+		t.Fatalf("waits %d, want 1", q.Waits())
+	}
+	b, err := q.Pop(ctx)
+	if err != nil || b.NumRows() != 200 {
+		t.Fatalf("pop: %v", err)
+	}
+	b.Release()
+	if err := <-pushed; err != nil {
+		t.Fatalf("the waiting Push: %v", err)
+	}
+	// Full again (80 bytes queued, limit 50): a Push waits until its
+	// context ends, and says why.
+	q.SetLimit(50)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	if err := q.Push(cctx, int64Batch(10)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a Push whose context ended: %v", err)
+	}
+	// A consumer that goes away frees a waiting producer.
+	go func() { pushed <- q.Push(ctx, int64Batch(10)) }()
+	time.Sleep(20 * time.Millisecond)
+	q.Abort()
+	if err := <-pushed; err != nil {
+		t.Fatalf("a Push into an aborted queue: %v", err)
+	}
+	// A producer and a slow consumer: everything arrives, in order, and
+	// the producer waited instead of queueing it all.
+	q = NewBatchQueue(1)
+	q.SetLimit(100)
+	go func() {
+		for i := range 50 {
+			b := int64Batch(i + 1)
+			if err := q.Push(ctx, b); err != nil {
+				t.Error(err)
+			}
+		}
+		q.Done(nil)
+	}()
+	for i := 0; ; i++ {
+		b, err := q.Pop(ctx)
+		if err == io.EOF {
+			if i != 50 {
+				t.Fatalf("%d batches arrived, want 50", i)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.NumRows() != int64(i+1) {
+			t.Fatalf("batch %d has %d rows", i, b.NumRows())
+		}
+		b.Release()
+		time.Sleep(time.Millisecond)
+	}
+	if q.Waits() == 0 {
+		t.Fatal("the producer never waited for the slow consumer")
 	}
 }

@@ -48,7 +48,7 @@ type Run struct {
 // come out of Run.Next; cancelling ctx or Close stops all tasks.
 func RunLocal(ctx context.Context, g *planner.FragmentGraph, opts LocalOptions) (*Run, error) {
 	tasks := g.TaskCounts(opts.Tasks)
-	consumer, _, err := g.Links()
+	consumer, inputsOf, err := g.Links()
 	if err != nil {
 		return nil, err
 	}
@@ -89,16 +89,27 @@ func RunLocal(ctx context.Context, g *planner.FragmentGraph, opts LocalOptions) 
 				r.cancel()
 				return nil, err
 			}
+			var in []*exec.BatchQueue
+			for _, from := range inputsOf[st.ID] {
+				in = append(in, inputs[from][k])
+			}
 			r.wg.Add(1)
-			go r.task(ctx, st, k, q, sink, inputs[st.ID])
+			go r.task(ctx, st, k, q, sink, in, inputs[st.ID])
 		}
 	}
 	return r, nil
 }
 
-// task runs task k of stage st and tells its consumers it is done.
-func (r *Run) task(ctx context.Context, st *planner.Stage, k int, q *exec.QueryContext, sink *exec.PartitionSink, targets []*exec.BatchQueue) {
+// task runs task k of stage st and tells its consumers it is done. Its
+// inputs are dropped once it has finished: a task that stops early (a
+// limit) must not hold up producers that also feed other tasks.
+func (r *Run) task(ctx context.Context, st *planner.Stage, k int, q *exec.QueryContext, sink *exec.PartitionSink, inputs, targets []*exec.BatchQueue) {
 	defer r.wg.Done()
+	defer func() {
+		for _, in := range inputs {
+			in.Abort()
+		}
+	}()
 	ts := TaskStats{Stage: st.ID, Task: k}
 	err := func() error {
 		plan, err := exec.Build(q, st.Root, sink)

@@ -58,6 +58,7 @@ type task struct {
 	query     string
 	partition int32 // its index in its stage: the partition it reads
 	ctx       context.Context
+	fetchCtx  context.Context // the inputs' fetches (ends with the task's plan)
 	alloc     memory.Allocator
 	inmu      sync.Mutex
 	inputs    map[int]*exec.BatchQueue     // by producing stage
@@ -172,7 +173,7 @@ func (s *Service) addProducer(req *workerpb.AddProducerRequest) (bool, error) {
 	if !q.AddProducer() {
 		return false, nil
 	}
-	go Fetch(t.ctx, s.peers, req.Producer, t.partition, q, t.alloc)
+	go Fetch(t.fetchCtx, s.peers, req.Producer, t.partition, q, t.alloc)
 	return true, nil
 }
 
@@ -216,7 +217,8 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &task{query: req.QueryId, partition: req.Task, ctx: ctx, alloc: q.Alloc, inputs: map[int]*exec.BatchQueue{},
+	fetchCtx, stopInputs := context.WithCancel(ctx)
+	t := &task{query: req.QueryId, partition: req.Task, ctx: ctx, fetchCtx: fetchCtx, alloc: q.Alloc, inputs: map[int]*exec.BatchQueue{},
 		schema: exec.SchemaOf(st.Root.Columns()), out: out, cancel: cancel, done: make(chan struct{})}
 	inputs := map[int]*workerpb.Input{}
 	for _, in := range req.Inputs {
@@ -233,7 +235,7 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 		t.inputs[ex.Stage] = queue
 		t.inmu.Unlock()
 		for _, p := range producers {
-			go Fetch(ctx, s.peers, p, req.Task, queue, q.Alloc)
+			go Fetch(fetchCtx, s.peers, p, req.Task, queue, q.Alloc)
 		}
 		return queue.Source(), nil
 	}
@@ -244,6 +246,7 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 	s.mu.Lock()
 	if _, dup := s.tasks[req.TaskId]; dup {
 		s.mu.Unlock()
+		stopInputs()
 		cancel()
 		return fmt.Errorf("task %s exists", req.TaskId)
 	}
@@ -266,6 +269,15 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 			defer plan.Close()
 			return plan.Run(ctx, q)
 		}()
+		// Done with the inputs: stop fetching them (a task that stopped
+		// early, at a limit, must not hold up producers that also feed
+		// other tasks).
+		stopInputs()
+		t.inmu.Lock()
+		for _, in := range t.inputs {
+			in.Abort()
+		}
+		t.inmu.Unlock()
 		if err != nil {
 			err = fmt.Errorf("task %s: %w", req.TaskId, err)
 		}
@@ -330,7 +342,9 @@ func Fetch(ctx context.Context, peers *Peers, p *workerpb.Producer, partition in
 		for rdr.Next() {
 			b := rdr.RecordBatch()
 			b.Retain()
-			queue.Push(b)
+			if err := queue.Push(ctx, b); err != nil {
+				return err
+			}
 		}
 		if err := rdr.Err(); err != nil {
 			if lerr := lc.Err(); lerr != nil {
@@ -367,6 +381,10 @@ func (s *Service) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetSer
 		}
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
+				// The consumer is gone (it finished early, or the query
+				// ends): drop the partition so the task does not wait
+				// for room in it.
+				q.Abort()
 				return status.Error(codes.Canceled, err.Error())
 			}
 			return status.Error(codes.Aborted, err.Error())
