@@ -224,6 +224,9 @@ type QueryInfo struct {
 	// Tasks is, for a distributed query, each stage's task count (not
 	// counting retired tasks); nil for a single-node one.
 	Tasks []int
+	// Placement is, for a distributed query, each stage's tasks' worker
+	// addresses (where they run now).
+	Placement [][]string
 }
 
 // Queries lists the queries running now, oldest first.
@@ -240,6 +243,7 @@ func (db *DB) Queries() []QueryInfo {
 		out[i] = QueryInfo{ID: ids[i], SQL: q.text, Started: q.start}
 		if res := q.result(); res != nil {
 			out[i].Tasks = res.ActiveTasks()
+			out[i].Placement = res.Tasks()
 		} else if q.local == nil {
 			out[i].Tasks = []int{}
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -38,6 +39,10 @@ type embeddedCluster struct {
 	servers []*grpc.Server
 	workers func() []string
 	frag    planner.FragmentOptions
+
+	addrs []string // of the in-process workers
+	mu    sync.Mutex
+	down  map[string]bool // in-process workers stopped by a test
 }
 
 func remoteCluster(r *RemoteCluster, frag planner.FragmentOptions) *embeddedCluster {
@@ -72,7 +77,18 @@ func startEmbeddedCluster(opts Options) (*embeddedCluster, error) {
 		c.svcs = append(c.svcs, svc)
 		addrs = append(addrs, addr)
 	}
-	c.workers = func() []string { return addrs }
+	c.addrs = addrs
+	c.workers = func() []string {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var live []string
+		for _, a := range addrs {
+			if !c.down[a] {
+				live = append(live, a)
+			}
+		}
+		return live
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.stop()
@@ -84,6 +100,21 @@ func startEmbeddedCluster(opts Options) (*embeddedCluster, error) {
 	go g.Serve(lis)
 	c.servers = append(c.servers, g)
 	return c, nil
+}
+
+// stopWorker stops in-process worker i as a crash would (its gRPC
+// server closes every connection, its tasks end) and drops it from the
+// live workers; for tests of lost workers.
+func (c *embeddedCluster) stopWorker(i int) string {
+	c.servers[i].Stop()
+	c.svcs[i].Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down == nil {
+		c.down = map[string]bool{}
+	}
+	c.down[c.addrs[i]] = true
+	return c.addrs[i]
 }
 
 // fragmentOptions are the options plans are cut with on this cluster
@@ -135,7 +166,7 @@ func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schem
 		if err != nil {
 			return nil, err
 		}
-		return c.sched.Run(cctx, g, workers, coordinator.RunOptions{Parallelism: set.parallelism, MemoryLimit: set.memoryLimit})
+		return c.sched.Run(cctx, g, workers, coordinator.RunOptions{Parallelism: set.parallelism, MemoryLimit: set.memoryLimit, Live: c.workers})
 	}
 	res, err := start()
 	if err != nil {

@@ -713,3 +713,67 @@ func TestEarlyFinishingTasksFreeProducers(t *testing.T) {
 		}
 	}
 }
+
+// TestLostWorkerTasksRerun stops one of 3 in-process workers (its gRPC
+// server closes every connection, as a crash would) in the middle of Q1
+// and Q6, once its scan task has claimed splits. That worker runs only
+// scan tasks, whose stage (scan and partial aggregate) is replayable:
+// the coordinator re-runs the lost task on another worker, on the splits
+// it had claimed, and the consumers read the re-run instead. The answers
+// equal the single node's, with one task re-run and no query restart.
+func TestLostWorkerTasksRerun(t *testing.T) {
+	single := openTPCH(t, Options{})
+	ctx := context.Background()
+	for _, n := range []int{1, 6} {
+		db := openTPCH(t, Options{Workers: 3, Fragment: planner.FragmentOptions{MaxTasks: 3, RowsPerTask: 1000, BroadcastRows: 5000}})
+		for _, svc := range db.cluster.svcs {
+			svc.ClaimDelay = 40 * time.Millisecond
+		}
+		q, err := tpch.Query(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := collect(t, single, ctx, q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := fragmentQuery(t, db, q, db.cluster.frag)
+		if !g.Stages[0].Replayable || g.Stages[0].Tasks != 3 {
+			t.Fatalf("q%d: want a replayable scan stage of 3 tasks:\n%s", n, planner.ExplainDistributed(g))
+		}
+		var victim string
+		got, err := collect(t, db, ctx, q, func(id string) {
+			db.mu.Lock()
+			res := db.running[id].result()
+			db.mu.Unlock()
+			place := res.Tasks()
+			// The worker of the scan stage's last task, if it runs
+			// nothing else.
+			victim = place[0][2]
+			for st := 1; st < len(place); st++ {
+				if slices.Contains(place[st], victim) {
+					t.Fatalf("q%d: %s also runs stage %d: %v", n, victim, st, place)
+				}
+			}
+			for deadline := time.Now().Add(5 * time.Second); res.SplitCounts(0)[2] == 0; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("q%d: the scan task on %s claimed nothing", n, victim)
+				}
+			}
+			db.cluster.stopWorker(slices.Index(db.cluster.addrs, victim))
+		})
+		if err != nil {
+			t.Fatalf("q%d after losing %s: %v", n, victim, err)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("q%d after losing %s:\n%s\nwant:\n%s", n, victim, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if r := db.cluster.sched.TaskRetries(); r != 1 {
+			t.Errorf("q%d: %d tasks re-run, want 1", n, r)
+		}
+		if r := db.Retries(); r != 0 {
+			t.Errorf("q%d: the query was restarted %d times; only the lost task should run again", n, r)
+		}
+		db.Close()
+	}
+}

@@ -211,11 +211,13 @@ var queriesSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "query_id", Type: arrow.BinaryTypes.String},
 	{Name: "elapsed_ms", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "tasks", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "placement", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "query", Type: arrow.BinaryTypes.String},
 }, nil)
 
 // queries lists the running queries (SHOW queries): for a distributed
-// one, its stages' task counts ("stage:tasks", comma separated).
+// one, its stages' task counts ("stage:tasks", comma separated) and
+// where the tasks run ("stage:addr|addr", comma separated).
 func (s *Session) queries() *Rows {
 	qs := s.db.Queries()
 	b := array.NewRecordBuilder(memory.DefaultAllocator, queriesSchema)
@@ -232,7 +234,16 @@ func (s *Session) queries() *Rows {
 			}
 			b.Field(2).(*array.StringBuilder).Append(strings.Join(parts, ","))
 		}
-		b.Field(3).(*array.StringBuilder).Append(q.SQL)
+		if q.Placement == nil {
+			b.Field(3).AppendNull()
+		} else {
+			parts := make([]string, len(q.Placement))
+			for i, ws := range q.Placement {
+				parts[i] = fmt.Sprintf("%d:%s", i, strings.Join(ws, "|"))
+			}
+			b.Field(3).(*array.StringBuilder).Append(strings.Join(parts, ","))
+		}
+		b.Field(4).(*array.StringBuilder).Append(q.SQL)
 	}
 	r := &Rows{schema: queriesSchema, static: []arrow.RecordBatch{b.NewRecordBatch()}}
 	r.refs.Store(1)

@@ -224,6 +224,11 @@ func (s *Session) show(name string) (string, error) {
 		return strconv.Itoa(len(s.db.cluster.workers())), nil
 	case "distributed_retries":
 		return strconv.FormatInt(s.db.Retries(), 10), nil
+	case "distributed_task_retries":
+		if s.db.cluster == nil {
+			return "0", nil
+		}
+		return strconv.FormatInt(s.db.cluster.sched.TaskRetries(), 10), nil
 	}
 	return "", fmt.Errorf("unrecognized configuration parameter %q", name)
 }

@@ -10,7 +10,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
@@ -35,11 +39,18 @@ type Scheduler struct {
 	alloc memory.Allocator
 	peers *worker.Peers
 
-	mu      sync.Mutex
-	splits  map[splitKey]*exec.SplitQueue
-	claims  map[string]int  // splits claimed per task id
-	retired map[string]bool // tasks that get no more splits
+	mu        sync.Mutex
+	splits    map[splitKey]*exec.SplitQueue
+	claims    map[string]int            // splits claimed per task id
+	claimed   map[string][]claim        // the splits, per task id
+	exhausted map[string]map[int32]bool // per task id: scans it found empty
+	retired   map[string]bool           // tasks that get no more splits
+
+	taskRetries atomic.Int64
 }
+
+// claim is one split a task claimed.
+type claim struct{ scan, split int32 }
 
 type splitKey struct {
 	query       string
@@ -50,7 +61,7 @@ type splitKey struct {
 // batches are allocated from alloc; dial options (the cluster token) go
 // to its calls to workers.
 func NewScheduler(addr string, alloc memory.Allocator, dial ...grpc.DialOption) *Scheduler {
-	return &Scheduler{addr: addr, alloc: alloc, peers: worker.NewPeers(dial...), splits: map[splitKey]*exec.SplitQueue{}, claims: map[string]int{}, retired: map[string]bool{}}
+	return &Scheduler{addr: addr, alloc: alloc, peers: worker.NewPeers(dial...), splits: map[splitKey]*exec.SplitQueue{}, claims: map[string]int{}, claimed: map[string][]claim{}, exhausted: map[string]map[int32]bool{}, retired: map[string]bool{}}
 }
 
 // Register adds the scheduler's Flight service to a gRPC server.
@@ -86,11 +97,17 @@ func (s *Scheduler) DoAction(a *flight.Action, stream flight.FlightService_DoAct
 	}
 	s.mu.Unlock()
 	i, more, _ := q.Claim(int(req.Splits))
+	s.mu.Lock()
 	if more {
-		s.mu.Lock()
 		s.claims[req.TaskId]++
-		s.mu.Unlock()
+		s.claimed[req.TaskId] = append(s.claimed[req.TaskId], claim{req.Scan, int32(i)})
+	} else {
+		if s.exhausted[req.TaskId] == nil {
+			s.exhausted[req.TaskId] = map[int32]bool{}
+		}
+		s.exhausted[req.TaskId][req.Scan] = true
 	}
+	s.mu.Unlock()
 	body, err := proto.Marshal(&workerpb.ClaimReply{Split: int32(i), Ok: more})
 	if err != nil {
 		return err
@@ -104,7 +121,14 @@ type RunOptions struct {
 	Tasks       func(st *planner.Stage) int
 	Parallelism int   // drivers per pipeline in each task (0: the worker's cores)
 	MemoryLimit int64 // per task (0: none)
+	// Live, if set, returns the live workers (membership): the run
+	// watches it and re-runs the lost tasks of replayable stages on
+	// other workers. Without it, a lost worker fails the query.
+	Live func() []string
 }
+
+// TaskRetries returns how many lost tasks were re-run elsewhere.
+func (s *Scheduler) TaskRetries() int64 { return s.taskRetries.Load() }
 
 // Result streams a distributed query's rows. Next until io.EOF, then
 // Close (always). AddTasks may be called while it runs.
@@ -128,6 +152,8 @@ type Result struct {
 	placed    int
 	// closedClaims keeps SplitCounts after Close.
 	closedClaims [][]int
+	handled      map[string]bool // lost tasks already dealt with
+	rerun        []string        // their IDs, whose records Close drops too
 }
 
 // SplitCounts returns, per task of a stage, how many splits it claimed
@@ -330,11 +356,17 @@ func (r *Result) Close() {
 			r.closedClaims[st] = r.claimsLocked(st)
 		}
 	}
+	ids := slices.Clone(r.rerun)
 	for _, ps := range r.producers {
 		for _, p := range ps {
-			delete(r.s.claims, p.TaskId)
-			delete(r.s.retired, p.TaskId)
+			ids = append(ids, p.TaskId)
 		}
+	}
+	for _, id := range ids {
+		delete(r.s.claims, id)
+		delete(r.s.claimed, id)
+		delete(r.s.exhausted, id)
+		delete(r.s.retired, id)
 	}
 	r.s.mu.Unlock()
 	r.mu.Unlock()
@@ -401,5 +433,119 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 	for _, p := range producers[n-1] {
 		go worker.Fetch(ctx, s.peers, p, 0, r.out, s.alloc)
 	}
+	if opts.Live != nil {
+		go r.watch(opts.Live)
+	}
 	return r, nil
+}
+
+// watch re-runs the tasks of workers that leave while the query runs.
+func (r *Result) watch(live func() []string) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		alive := map[string]bool{}
+		var up []string
+		for _, w := range live() {
+			alive[w] = true
+			up = append(up, w)
+		}
+		r.mu.Lock()
+		for st := range r.Placement {
+			for k, addr := range r.Placement[st] {
+				if !alive[addr] && len(up) > 0 && r.ctx.Err() == nil {
+					r.rerunLocked(st, k, up)
+				}
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// rerunLocked deals with task k of stage st, whose worker was lost: a
+// task of a replayable stage runs again on a live worker, on the splits
+// the lost one had claimed (and more, if it had not seen its scans end),
+// and its consumers are told to read it instead. Any other lost task
+// fails the query by itself (its consumers' fetches break), which the
+// caller may restart. The caller holds r.mu.
+func (r *Result) rerunLocked(st, k int, up []string) {
+	old := r.producers[st][k]
+	if r.handled == nil {
+		r.handled = map[string]bool{}
+	}
+	if r.handled[old.TaskId] {
+		return
+	}
+	r.handled[old.TaskId] = true
+	r.rerun = append(r.rerun, old.TaskId)
+	c := r.consumer[st]
+	if !r.graph.Stages[st].Replayable || c < 0 || len(r.inputs[st]) > 0 {
+		return
+	}
+	addr := up[r.placed%len(up)]
+	r.placed++
+	np := &workerpb.Producer{Addr: addr, TaskId: fmt.Sprintf("%s.r%d", old.TaskId, r.s.taskRetries.Load()+1)}
+	r.s.mu.Lock()
+	r.s.retired[old.TaskId] = true // no more splits for it, should it still be there
+	byScan := map[int32]*workerpb.FixedSplits{}
+	fixed := func(scan int32) *workerpb.FixedSplits {
+		if byScan[scan] == nil {
+			byScan[scan] = &workerpb.FixedSplits{Scan: scan, More: !r.s.exhausted[old.TaskId][scan]}
+		}
+		return byScan[scan]
+	}
+	for _, cl := range r.s.claimed[old.TaskId] {
+		f := fixed(cl.scan)
+		f.Splits = append(f.Splits, cl.split)
+	}
+	for scan := range r.s.exhausted[old.TaskId] {
+		fixed(scan)
+	}
+	// The re-run owns the lost task's splits (should it be lost too).
+	r.s.claimed[np.TaskId] = append([]claim(nil), r.s.claimed[old.TaskId]...)
+	r.s.claims[np.TaskId] = r.s.claims[old.TaskId]
+	if ex := r.s.exhausted[old.TaskId]; ex != nil {
+		r.s.exhausted[np.TaskId] = maps.Clone(ex)
+	}
+	r.s.mu.Unlock()
+	req := &workerpb.TaskRequest{QueryId: r.query, TaskId: np.TaskId, Stage: int32(st), Task: int32(k),
+		Graph: r.wire, Partitions: int32(len(r.producers[c])), Coordinator: r.s.addr,
+		Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit}
+	for _, f := range byScan {
+		req.Fixed = append(req.Fixed, f)
+	}
+	body, err := proto.Marshal(req)
+	if err != nil {
+		return
+	}
+	if err := r.s.peers.Action(r.ctx, addr, worker.ActionRunTask, body, nil); err != nil {
+		return // the consumers give up waiting and the query fails
+	}
+	r.producers[st][k] = np
+	r.Placement[st][k] = addr
+	r.s.taskRetries.Add(1)
+	for _, cp := range r.producers[c] {
+		body, err := proto.Marshal(&workerpb.ReplaceProducerRequest{TaskId: cp.TaskId, Stage: int32(st), OldTaskId: old.TaskId, Producer: np})
+		if err != nil {
+			return
+		}
+		r.s.peers.Action(r.ctx, cp.Addr, worker.ActionReplaceProducer, body, nil) // a lost consumer fails the query by itself
+	}
+}
+
+// Tasks returns, per stage, the worker address of each task now (a
+// re-run task on its new worker).
+func (r *Result) Tasks() [][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([][]string, len(r.Placement))
+	for i, p := range r.Placement {
+		out[i] = slices.Clone(p)
+	}
+	return out
 }

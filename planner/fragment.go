@@ -63,6 +63,13 @@ type Stage struct {
 	Tasks int `json:"tasks"`
 	// Single says the stage must run as one task (its input is gathered).
 	Single bool `json:"single,omitempty"`
+	// Replayable says a lost task of the stage can be run again alone: it
+	// reads no other stage (only scan splits, which the coordinator
+	// records per task) and emits nothing before it has read all its
+	// input (a blocking root: aggregate, sort, top-N), so its consumers
+	// hold each task's output until it is complete, and a re-run on the
+	// same splits yields the same output.
+	Replayable bool `json:"replayable,omitempty"`
 }
 
 // FragmentGraph is the stages of a plan, producers before consumers; the
@@ -181,6 +188,7 @@ func (f *fragmenter) finish(root Node, part partitioning, out ExchangeKind, keys
 	if !part.single {
 		st.Tasks = f.tasksFor(root)
 	}
+	st.Replayable = f.replayable(root, st.Tasks)
 	f.stages = append(f.stages, st)
 	return st.ID
 }
@@ -476,6 +484,9 @@ func ExplainDistributed(g *FragmentGraph) string {
 		if st.Single {
 			tasks = "1 task (gathered input)"
 		}
+		if st.Replayable && i < len(g.Stages)-1 {
+			out += ", replayable"
+		}
 		fmt.Fprintf(&b, "Stage %d: %s, %s\n", st.ID, tasks, out)
 		for _, line := range strings.Split(strings.TrimRight(Explain(st.Root, nil), "\n"), "\n") {
 			b.WriteString("  " + line + "\n")
@@ -624,4 +635,41 @@ func maxColumnID(n Node) ColumnID {
 		}
 	})
 	return m
+}
+
+// replayMaxRows bounds the estimated output of one task of a replayable
+// stage: its consumers hold that much until the task is complete.
+const replayMaxRows = 1 << 20
+
+// replayable reports whether a stage rooted at root, run as tasks tasks,
+// can have a lost task re-run alone (see Stage.Replayable).
+func (f *fragmenter) replayable(root Node, tasks int) bool {
+	leaf := true
+	var walk func(Node)
+	walk = func(n Node) {
+		if _, ok := n.(*Exchange); ok {
+			leaf = false
+		}
+		for _, c := range n.Children() {
+			walk(c)
+		}
+	}
+	walk(root)
+	if !leaf || f.es.est(root)/float64(max(tasks, 1)) > replayMaxRows {
+		return false
+	}
+	n := root
+	for {
+		switch x := n.(type) {
+		case *Project, *Filter:
+			n = x.Children()[0]
+			continue
+		case *Aggregate, *Sort:
+			return true
+		case *Limit:
+			_, ok := x.Input.(*Sort)
+			return ok
+		}
+		return false
+	}
 }

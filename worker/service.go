@@ -27,11 +27,17 @@ import (
 
 // Action types of the task service (Flight DoAction).
 const (
-	ActionRunTask     = "run_task"
-	ActionAbort       = "abort"
-	ActionAddProducer = "add_producer"
-	ActionClaimSplit  = "claim_split"
+	ActionRunTask         = "run_task"
+	ActionAbort           = "abort"
+	ActionAddProducer     = "add_producer"
+	ActionReplaceProducer = "replace_producer"
+	ActionClaimSplit      = "claim_split"
 )
+
+// replaceWait is how long a consumer waits for the re-run of a lost
+// producer of a replayable stage before it gives up (the coordinator
+// notices a lost worker in about 2 s).
+const replaceWait = 15 * time.Second
 
 // Service is a worker's task service, served as Arrow Flight: it runs the
 // tasks a coordinator sends (DoAction run_task), serves their output
@@ -55,19 +61,22 @@ type Service struct {
 
 // task is one running (or finished, not yet fetched) task.
 type task struct {
-	query     string
-	partition int32 // its index in its stage: the partition it reads
-	ctx       context.Context
-	fetchCtx  context.Context // the inputs' fetches (ends with the task's plan)
-	alloc     memory.Allocator
-	inmu      sync.Mutex
-	inputs    map[int]*exec.BatchQueue     // by producing stage
-	extra     map[int][]*workerpb.Producer // producers added before the input opened
-	schema    *arrow.Schema
-	out       []*exec.BatchQueue // one per output partition
-	fetched   int                // partitions streamed to the end
-	cancel    context.CancelFunc
-	done      chan struct{}
+	query      string
+	partition  int32 // its index in its stage: the partition it reads
+	ctx        context.Context
+	fetchCtx   context.Context // the inputs' fetches (ends with the task's plan)
+	alloc      memory.Allocator
+	inmu       sync.Mutex
+	inputs     map[int]*exec.BatchQueue      // by producing stage
+	extra      map[int][]*workerpb.Producer  // producers added before the input opened
+	slots      map[string]*producerSlot      // by producer task: inputs of replayable stages
+	swaps      map[string]*workerpb.Producer // re-runs announced before the input opened
+	replayable map[int]bool                  // by stage
+	schema     *arrow.Schema
+	out        []*exec.BatchQueue // one per output partition
+	fetched    int                // partitions streamed to the end
+	cancel     context.CancelFunc
+	done       chan struct{}
 }
 
 // NewService returns a task service whose tasks allocate from alloc;
@@ -135,6 +144,15 @@ func (s *Service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 			return err
 		}
 		return stream.Send(&flight.Result{Body: body})
+	case ActionReplaceProducer:
+		var req workerpb.ReplaceProducerRequest
+		if err := proto.Unmarshal(a.Body, &req); err != nil {
+			return status.Errorf(codes.InvalidArgument, "replace_producer: %v", err)
+		}
+		if err := s.replaceProducer(&req); err != nil {
+			return err
+		}
+		return stream.Send(&flight.Result{})
 	case ActionAbort:
 		var req workerpb.AbortRequest
 		if err := proto.Unmarshal(a.Body, &req); err != nil {
@@ -173,8 +191,126 @@ func (s *Service) addProducer(req *workerpb.AddProducerRequest) (bool, error) {
 	if !q.AddProducer() {
 		return false, nil
 	}
-	go Fetch(t.fetchCtx, s.peers, req.Producer, t.partition, q, t.alloc)
+	t.fetch(s.peers, int(req.Stage), req.Producer, q)
 	return true, nil
+}
+
+// fetch starts reading producer p of stage into q: held until complete,
+// and replaceable, when the stage is replayable.
+func (t *task) fetch(peers *Peers, stage int, p *workerpb.Producer, q *exec.BatchQueue) {
+	if !t.replayable[stage] {
+		go Fetch(t.fetchCtx, peers, p, t.partition, q, t.alloc)
+		return
+	}
+	t.inmu.Lock()
+	sl := &producerSlot{next: make(chan *workerpb.Producer, 1)}
+	t.slots[p.TaskId] = sl
+	t.inmu.Unlock()
+	go fetchReplayable(t.fetchCtx, peers, p, t.partition, q, t.alloc, sl)
+}
+
+// replaceProducer points a consumer task's input at the re-run of a lost
+// producer.
+func (s *Service) replaceProducer(req *workerpb.ReplaceProducerRequest) error {
+	s.mu.Lock()
+	t, ok := s.tasks[req.TaskId]
+	s.mu.Unlock()
+	if !ok {
+		return status.Errorf(codes.NotFound, "no task %s on this worker", req.TaskId)
+	}
+	if req.Producer == nil {
+		return status.Error(codes.InvalidArgument, "replace_producer without a producer")
+	}
+	t.inmu.Lock()
+	defer t.inmu.Unlock()
+	if sl, ok := t.slots[req.OldTaskId]; ok {
+		sl.replace(req.Producer)
+		t.slots[req.Producer.TaskId] = sl
+		return nil
+	}
+	// The input is not open yet: it will read the re-run instead.
+	if t.swaps == nil {
+		t.swaps = map[string]*workerpb.Producer{}
+	}
+	t.swaps[req.OldTaskId] = req.Producer
+	return nil
+}
+
+// producerSlot is a consumer's view of one producer of a replayable
+// stage: its output is held until complete (committed), and until then a
+// re-run of the producer can take its place.
+type producerSlot struct {
+	mu        sync.Mutex
+	committed bool
+	cancel    context.CancelFunc // the current fetch
+	next      chan *workerpb.Producer
+}
+
+// replace hands the slot a re-run of its producer, unless its output is
+// already complete; the current fetch is stopped.
+func (sl *producerSlot) replace(p *workerpb.Producer) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.committed {
+		return
+	}
+	select {
+	case <-sl.next: // an older re-run that never got read
+	default:
+	}
+	sl.next <- p
+	if sl.cancel != nil {
+		sl.cancel()
+	}
+}
+
+// fetchReplayable reads partition of producer p completely, then moves
+// it into queue. When the stream breaks first, what came is dropped and
+// the fetch waits (up to replaceWait) for the coordinator to announce
+// the producer's re-run, then reads that instead.
+func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, partition int32, queue *exec.BatchQueue, alloc memory.Allocator, sl *producerSlot) {
+	queue.Done(func() error {
+		for {
+			fctx, cancel := context.WithCancel(ctx)
+			sl.mu.Lock()
+			sl.cancel = cancel
+			sl.mu.Unlock()
+			var held []arrow.RecordBatch
+			err := fetchStream(fctx, peers, p, partition, alloc, func(b arrow.RecordBatch) error {
+				held = append(held, b)
+				return nil
+			})
+			cancel()
+			if err == nil {
+				sl.mu.Lock()
+				sl.committed = true
+				sl.mu.Unlock()
+				for i, b := range held {
+					if err := queue.Push(ctx, b); err != nil {
+						for _, r := range held[i+1:] {
+							r.Release()
+						}
+						return err
+					}
+				}
+				return nil
+			}
+			for _, b := range held {
+				b.Release()
+			}
+			if ctx.Err() != nil {
+				return err
+			}
+			select {
+			case np := <-sl.next:
+				p = np
+			case <-time.After(replaceWait):
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}())
 }
 
 // abort stops and forgets every task of a query.
@@ -218,7 +354,12 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	fetchCtx, stopInputs := context.WithCancel(ctx)
+	replayable := map[int]bool{}
+	for _, gs := range g.Stages {
+		replayable[gs.ID] = gs.Replayable
+	}
 	t := &task{query: req.QueryId, partition: req.Task, ctx: ctx, fetchCtx: fetchCtx, alloc: q.Alloc, inputs: map[int]*exec.BatchQueue{},
+		slots: map[string]*producerSlot{}, replayable: replayable,
 		schema: exec.SchemaOf(st.Root.Columns()), out: out, cancel: cancel, done: make(chan struct{})}
 	inputs := map[int]*workerpb.Input{}
 	for _, in := range req.Inputs {
@@ -231,17 +372,32 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 		}
 		t.inmu.Lock()
 		producers := append(append([]*workerpb.Producer{}, in.Producers...), t.extra[ex.Stage]...)
+		for i, p := range producers {
+			for t.swaps[p.TaskId] != nil { // re-runs announced before now
+				p = t.swaps[p.TaskId]
+			}
+			producers[i] = p
+		}
 		queue := exec.NewBatchQueue(len(producers))
 		t.inputs[ex.Stage] = queue
 		t.inmu.Unlock()
 		for _, p := range producers {
-			go Fetch(fetchCtx, s.peers, p, req.Task, queue, q.Alloc)
+			t.fetch(s.peers, ex.Stage, p, queue)
 		}
 		return queue.Source(), nil
 	}
 	ordinals := scanOrdinals(st.Root)
+	fixed := map[int32]*workerpb.FixedSplits{}
+	for _, f := range req.Fixed {
+		fixed[f.Scan] = f
+	}
 	q.SplitQueues = func(sc *planner.Scan) exec.SplitSource {
-		return &remoteSplits{peers: s.peers, addr: req.Coordinator, query: req.QueryId, task: req.TaskId, stage: req.Stage, scan: int32(ordinals[sc]), delay: s.ClaimDelay}
+		ord := int32(ordinals[sc])
+		rs := &remoteSplits{peers: s.peers, addr: req.Coordinator, query: req.QueryId, task: req.TaskId, stage: req.Stage, scan: ord, delay: s.ClaimDelay, more: true}
+		if f := fixed[ord]; f != nil {
+			rs.fixed, rs.more = f.Splits, f.More
+		}
+		return rs
 	}
 	s.mu.Lock()
 	if _, dup := s.tasks[req.TaskId]; dup {
@@ -304,56 +460,59 @@ func scanOrdinals(root planner.Node) map[*planner.Scan]int {
 // producers: Done is called when the stream ends), batches allocated
 // from alloc.
 func Fetch(ctx context.Context, peers *Peers, p *workerpb.Producer, partition int32, queue *exec.BatchQueue, alloc memory.Allocator) {
-	queue.Done(func() error {
-		c, err := peers.Client(p.Addr)
-		if err != nil {
-			return err
+	queue.Done(fetchStream(ctx, peers, p, partition, alloc, func(b arrow.RecordBatch) error {
+		return queue.Push(ctx, b)
+	}))
+}
+
+// fetchStream reads partition of producer task p to the end, handing
+// each batch (owned by emit) to emit; errors name the producer.
+func fetchStream(ctx context.Context, peers *Peers, p *workerpb.Producer, partition int32, alloc memory.Allocator, emit func(arrow.RecordBatch) error) error {
+	c, err := peers.Client(p.Addr)
+	if err != nil {
+		return err
+	}
+	tkt, err := proto.Marshal(&workerpb.FetchTicket{TaskId: p.TaskId, Partition: partition})
+	if err != nil {
+		return err
+	}
+	var rdr *flight.Reader
+	lc := exec.NewLimitCatcher(alloc) // the query's limit, not "bad metadata"
+	for attempt := 0; ; attempt++ {
+		stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: tkt})
+		if err == nil {
+			rdr, err = flight.NewRecordReader(stream, ipc.WithAllocator(lc))
 		}
-		tkt, err := proto.Marshal(&workerpb.FetchTicket{TaskId: p.TaskId, Partition: partition})
-		if err != nil {
-			return err
-		}
-		var rdr *flight.Reader
-		lc := exec.NewLimitCatcher(alloc) // the query's limit, not "bad metadata"
-		for attempt := 0; ; attempt++ {
-			stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: tkt})
-			if err == nil {
-				rdr, err = flight.NewRecordReader(stream, ipc.WithAllocator(lc))
+		// A task added to a running stage (or re-run) is registered
+		// right after its consumers learn of it: wait for it a little.
+		if status.Code(err) == codes.NotFound && attempt < 50 {
+			select {
+			case <-time.After(20 * time.Millisecond):
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			// A task added to a running stage is registered right after
-			// its consumers learn of it: wait for it a little.
-			if status.Code(err) == codes.NotFound && attempt < 50 {
-				select {
-				case <-time.After(20 * time.Millisecond):
-					continue
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
-			}
-			break
 		}
 		if err != nil {
 			return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
 		}
-		defer rdr.Release()
-		for rdr.Next() {
-			b := rdr.RecordBatch()
-			b.Retain()
-			if err := queue.Push(ctx, b); err != nil {
-				return err
-			}
+		break
+	}
+	defer rdr.Release()
+	for rdr.Next() {
+		b := rdr.RecordBatch()
+		b.Retain()
+		if err := emit(b); err != nil {
+			return err
 		}
-		if err := rdr.Err(); err != nil {
-			if lerr := lc.Err(); lerr != nil {
-				err = lerr
-			}
-			return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
+	}
+	if err := rdr.Err(); err != nil {
+		if lerr := lc.Err(); lerr != nil {
+			err = lerr
 		}
-		return nil
-	}())
+		return fmt.Errorf("fetch %s from %s: %w", p.TaskId, p.Addr, err)
+	}
+	return nil
 }
 
 // DoGet streams one output partition of a task to its consumer.
@@ -415,12 +574,32 @@ type remoteSplits struct {
 	stage int32
 	scan  int32
 	delay time.Duration
+	// fixed are splits to read first (a lost task's, for its re-run);
+	// more says whether to claim others after them.
+	mu    sync.Mutex
+	fixed []int32
+	more  bool
 }
 
 // Claim implements exec.SplitSource.
 func (r *remoteSplits) Claim(n int) (int, bool, error) {
 	if r.delay > 0 {
 		time.Sleep(r.delay)
+	}
+	r.mu.Lock()
+	if len(r.fixed) > 0 {
+		i := r.fixed[0]
+		r.fixed = r.fixed[1:]
+		r.mu.Unlock()
+		if int(i) >= n {
+			return 0, false, fmt.Errorf("fixed split %d of a scan with %d", i, n)
+		}
+		return int(i), true, nil
+	}
+	more := r.more
+	r.mu.Unlock()
+	if !more {
+		return 0, false, nil
 	}
 	body, err := proto.Marshal(&workerpb.ClaimRequest{QueryId: r.query, TaskId: r.task, Stage: r.stage, Scan: r.scan, Splits: int32(n)})
 	if err != nil {

@@ -1744,6 +1744,7 @@ type Stage struct {
 	Keys          []int32                `protobuf:"varint,4,rep,packed,name=keys,proto3" json:"keys,omitempty"`
 	Tasks         int32                  `protobuf:"varint,5,opt,name=tasks,proto3" json:"tasks,omitempty"`
 	Single        bool                   `protobuf:"varint,6,opt,name=single,proto3" json:"single,omitempty"`
+	Replayable    bool                   `protobuf:"varint,7,opt,name=replayable,proto3" json:"replayable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1816,6 +1817,13 @@ func (x *Stage) GetTasks() int32 {
 func (x *Stage) GetSingle() bool {
 	if x != nil {
 		return x.Single
+	}
+	return false
+}
+
+func (x *Stage) GetReplayable() bool {
+	if x != nil {
+		return x.Replayable
 	}
 	return false
 }
@@ -1999,14 +2007,17 @@ const file_planner_planpb_plan_proto_rawDesc = "" +
 	"\x06window\x18\v \x01(\v2\x14.bellows.plan.WindowH\x00R\x06window\x12N\n" +
 	"\x12enforce_single_row\x18\f \x01(\v2\x1e.bellows.plan.EnforceSingleRowH\x00R\x10enforceSingleRow\x124\n" +
 	"\bexchange\x18\r \x01(\v2\x16.bellows.plan.ExchangeH\x00R\bexchangeB\x06\n" +
-	"\x04node\"\x99\x01\n" +
+	"\x04node\"\xb9\x01\n" +
 	"\x05Stage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12&\n" +
 	"\x04root\x18\x02 \x01(\v2\x12.bellows.plan.NodeR\x04root\x12\x16\n" +
 	"\x06output\x18\x03 \x01(\x05R\x06output\x12\x12\n" +
 	"\x04keys\x18\x04 \x03(\x05R\x04keys\x12\x14\n" +
 	"\x05tasks\x18\x05 \x01(\x05R\x05tasks\x12\x16\n" +
-	"\x06single\x18\x06 \x01(\bR\x06single\"<\n" +
+	"\x06single\x18\x06 \x01(\bR\x06single\x12\x1e\n" +
+	"\n" +
+	"replayable\x18\a \x01(\bR\n" +
+	"replayable\"<\n" +
 	"\rFragmentGraph\x12+\n" +
 	"\x06stages\x18\x01 \x03(\v2\x13.bellows.plan.StageR\x06stagesB.Z,github.com/bellows-db/bellows/planner/planpbb\x06proto3"
 
