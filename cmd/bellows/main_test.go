@@ -594,7 +594,7 @@ func TestClusterWorkerKilled(t *testing.T) {
 			victim = workers[addr]
 			delete(workers, addr)
 		} else {
-			place := placement() // as soon as the tasks are placed (they wait 300 ms)
+			place := placement()           // as soon as the tasks are placed (they wait 300 ms)
 			addr := place[len(place)-1][0] // the worker of the last stage: in the query till the end
 			victim = workers[addr]
 			delete(workers, addr)
