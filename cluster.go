@@ -108,13 +108,19 @@ func startEmbeddedCluster(opts Options) (*embeddedCluster, error) {
 func (c *embeddedCluster) stopWorker(i int) string {
 	c.servers[i].Stop()
 	c.svcs[i].Close()
+	c.setDown(i, true)
+	return c.addrs[i]
+}
+
+// setDown marks in-process worker i as gone from (or back in) the live
+// workers without stopping it: for tests of workers joining.
+func (c *embeddedCluster) setDown(i int, down bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down == nil {
 		c.down = map[string]bool{}
 	}
-	c.down[c.addrs[i]] = true
-	return c.addrs[i]
+	c.down[c.addrs[i]] = down
 }
 
 // fragmentOptions are the options plans are cut with on this cluster
@@ -166,7 +172,7 @@ func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schem
 		if err != nil {
 			return nil, err
 		}
-		return c.sched.Run(cctx, g, workers, coordinator.RunOptions{Parallelism: set.parallelism, MemoryLimit: set.memoryLimit, Live: c.workers})
+		return c.sched.Run(cctx, g, workers, coordinator.RunOptions{Parallelism: set.parallelism, MemoryLimit: set.memoryLimit, Live: c.workers, GrowOnJoin: true})
 	}
 	res, err := start()
 	if err != nil {

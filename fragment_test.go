@@ -777,3 +777,51 @@ func TestLostWorkerTasksRerun(t *testing.T) {
 		db.Close()
 	}
 }
+
+// TestWorkerJoinsRunningQuery starts Q1 and Q6 on 2 of 3 in-process
+// workers, then lets the third join the cluster while the scan runs: the
+// running query adds a scan task on it by itself, that task reads
+// splits, and the answers equal the single node's.
+func TestWorkerJoinsRunningQuery(t *testing.T) {
+	single := openTPCH(t, Options{})
+	db := openTPCH(t, Options{Workers: 3, Fragment: planner.FragmentOptions{MaxTasks: 2, RowsPerTask: 1000, BroadcastRows: 5000}})
+	for _, svc := range db.cluster.svcs {
+		svc.ClaimDelay = 40 * time.Millisecond
+	}
+	ctx := context.Background()
+	for _, n := range []int{1, 6} {
+		db.cluster.setDown(2, true)
+		q, err := tpch.Query(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := collect(t, single, ctx, q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res *coordinator.Result
+		got, err := collect(t, db, ctx, q, func(id string) {
+			db.mu.Lock()
+			res = db.running[id].result()
+			db.mu.Unlock()
+			if slices.Contains(res.Workers(), db.cluster.addrs[2]) {
+				t.Fatalf("q%d started on the worker that has not joined yet", n)
+			}
+			db.cluster.setDown(2, false)
+		})
+		if err != nil {
+			t.Fatalf("q%d: %v", n, err)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("q%d with a worker joining:\n%s\nwant:\n%s", n, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		place, counts := res.Tasks()[0], res.SplitCounts(0)
+		t.Logf("q%d: scan tasks on %v read %v splits", n, place, counts)
+		if res.Grown() != 1 || len(place) != 3 || place[2] != db.cluster.addrs[2] {
+			t.Fatalf("q%d: %d tasks added, scan stage on %v; want one more on %s", n, res.Grown(), place, db.cluster.addrs[2])
+		}
+		if counts[2] == 0 {
+			t.Fatalf("q%d: the task on the joined worker read no split (%v)", n, counts)
+		}
+	}
+}

@@ -125,6 +125,9 @@ type RunOptions struct {
 	// watches it and re-runs the lost tasks of replayable stages on
 	// other workers. Without it, a lost worker fails the query.
 	Live func() []string
+	// GrowOnJoin (with Live) adds a task to each running scan stage on
+	// every worker that joins while the query runs.
+	GrowOnJoin bool
 }
 
 // TaskRetries returns how many lost tasks were re-run elsewhere.
@@ -152,6 +155,7 @@ type Result struct {
 	placed    int
 	// closedClaims keeps SplitCounts after Close.
 	closedClaims [][]int
+	grown        atomic.Int64    // tasks added on workers that joined
 	handled      map[string]bool // lost tasks already dealt with
 	rerun        []string        // their IDs, whose records Close drops too
 }
@@ -186,64 +190,81 @@ func (r *Result) claimsLocked(stage int) []int {
 func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.growableLocked(stage); err != nil {
+		return err
+	}
+	for range n {
+		addr := r.workers[r.placed%len(r.workers)]
+		r.placed++
+		if err := r.addTaskLocked(ctx, stage, addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// growableLocked says why a stage cannot get more tasks (nil if it can).
+// The caller holds r.mu.
+func (r *Result) growableLocked(stage int) error {
 	if stage < 0 || stage >= len(r.graph.Stages) {
 		return fmt.Errorf("no stage %d", stage)
 	}
-	st := r.graph.Stages[stage]
-	if st.Single {
+	if r.graph.Stages[stage].Single {
 		return fmt.Errorf("stage %d runs as one task (its input is gathered)", stage)
 	}
 	if len(r.inputs[stage]) > 0 {
 		return fmt.Errorf("stage %d reads other stages: only scan stages can grow", stage)
 	}
+	return nil
+}
+
+// addTaskLocked starts one more task of a scan stage on addr. The caller
+// holds r.mu.
+func (r *Result) addTaskLocked(ctx context.Context, stage int, addr string) error {
 	parts := 1
 	c := r.consumer[stage]
 	if c >= 0 {
 		parts = len(r.producers[c])
 	}
-	for range n {
-		k := len(r.producers[stage])
-		addr := r.workers[r.placed%len(r.workers)]
-		r.placed++
-		p := &workerpb.Producer{Addr: addr, TaskId: fmt.Sprintf("%s.%d.%d", r.query, stage, k)}
-		// Consumers first: they must count the new producer before the
-		// stage's old tasks can all finish.
-		if c < 0 {
-			if !r.out.AddProducer() {
-				return fmt.Errorf("stage %d: %w", stage, errStageFinished)
+	k := len(r.producers[stage])
+	p := &workerpb.Producer{Addr: addr, TaskId: fmt.Sprintf("%s.%d.%d", r.query, stage, k)}
+	// Consumers first: they must count the new producer before the
+	// stage's old tasks can all finish.
+	if c < 0 {
+		if !r.out.AddProducer() {
+			return fmt.Errorf("stage %d: %w", stage, errStageFinished)
+		}
+		go worker.Fetch(r.ctx, r.s.peers, p, 0, r.out, r.s.alloc)
+	} else {
+		accepted := 0
+		for _, cp := range r.producers[c] {
+			body, err := proto.Marshal(&workerpb.AddProducerRequest{TaskId: cp.TaskId, Stage: int32(stage), Producer: p})
+			if err != nil {
+				return err
 			}
-			go worker.Fetch(r.ctx, r.s.peers, p, 0, r.out, r.s.alloc)
-		} else {
-			accepted := 0
-			for _, cp := range r.producers[c] {
-				body, err := proto.Marshal(&workerpb.AddProducerRequest{TaskId: cp.TaskId, Stage: int32(stage), Producer: p})
-				if err != nil {
-					return err
-				}
-				var rep workerpb.AddProducerReply
-				if err := r.s.peers.Action(ctx, cp.Addr, worker.ActionAddProducer, body, &rep); err != nil {
-					return fmt.Errorf("add a producer to %s: %w", cp.TaskId, err)
-				}
-				if rep.Ok {
-					accepted++
-				}
+			var rep workerpb.AddProducerReply
+			if err := r.s.peers.Action(ctx, cp.Addr, worker.ActionAddProducer, body, &rep); err != nil {
+				return fmt.Errorf("add a producer to %s: %w", cp.TaskId, err)
 			}
-			if accepted == 0 {
-				return fmt.Errorf("stage %d: %w", stage, errStageFinished)
+			if rep.Ok {
+				accepted++
 			}
 		}
-		body, err := proto.Marshal(&workerpb.TaskRequest{QueryId: r.query, TaskId: p.TaskId, Stage: int32(stage), Task: int32(k),
-			Graph: r.wire, Partitions: int32(parts), Coordinator: r.s.addr,
-			Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit})
-		if err != nil {
-			return err
+		if accepted == 0 {
+			return fmt.Errorf("stage %d: %w", stage, errStageFinished)
 		}
-		if err := r.s.peers.Action(ctx, addr, worker.ActionRunTask, body, nil); err != nil {
-			return fmt.Errorf("start %s on %s: %w", p.TaskId, addr, err)
-		}
-		r.producers[stage] = append(r.producers[stage], p)
-		r.Placement[stage] = append(r.Placement[stage], addr)
 	}
+	body, err := proto.Marshal(&workerpb.TaskRequest{QueryId: r.query, TaskId: p.TaskId, Stage: int32(stage), Task: int32(k),
+		Graph: r.wire, Partitions: int32(parts), Coordinator: r.s.addr,
+		Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit})
+	if err != nil {
+		return err
+	}
+	if err := r.s.peers.Action(ctx, addr, worker.ActionRunTask, body, nil); err != nil {
+		return fmt.Errorf("start %s on %s: %w", p.TaskId, addr, err)
+	}
+	r.producers[stage] = append(r.producers[stage], p)
+	r.Placement[stage] = append(r.Placement[stage], addr)
 	return nil
 }
 
@@ -283,6 +304,14 @@ func (r *Result) activeLocked(stage int) int {
 		}
 	}
 	return n
+}
+
+// activeTasksLocked returns how many tasks of a stage are not retired;
+// the caller holds r.mu.
+func (r *Result) activeTasksLocked(stage int) int {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	return r.activeLocked(stage)
 }
 
 // ActiveTasks returns, per stage, how many tasks it has that are not
@@ -330,7 +359,11 @@ func (r *Result) SetScanTasks(ctx context.Context, n int) error {
 var errStageFinished = errors.New("the stage has finished")
 
 // Workers returns the workers the query's tasks were placed on.
-func (r *Result) Workers() []string { return r.workers }
+func (r *Result) Workers() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.workers)
+}
 
 // Next returns the next batch (owned by the caller), io.EOF at the end.
 func (r *Result) Next(ctx context.Context) (arrow.RecordBatch, error) { return r.out.Pop(ctx) }
@@ -340,8 +373,10 @@ func (r *Result) Close() {
 	r.cancel()
 	r.out.Abort()
 	body, _ := proto.Marshal(&workerpb.AbortRequest{QueryId: r.query})
-	for _, w := range r.workers {
-		r.s.peers.Action(context.Background(), w, worker.ActionAbort, body, nil)
+	actx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a lost worker does not answer
+	defer cancel()
+	for _, w := range r.Workers() {
+		r.s.peers.Action(actx, w, worker.ActionAbort, body, nil)
 	}
 	r.mu.Lock() // r.mu before r.s.mu, as everywhere
 	r.s.mu.Lock()
@@ -463,9 +498,35 @@ func (r *Result) watch(live func() []string) {
 				}
 			}
 		}
+		if r.opts.GrowOnJoin {
+			r.growLocked(up)
+		}
 		r.mu.Unlock()
 	}
 }
+
+// growLocked gives every running scan stage one task on each worker that
+// joined since the query started: the new worker takes splits that are
+// left. The caller holds r.mu.
+func (r *Result) growLocked(up []string) {
+	for _, w := range up {
+		if slices.Contains(r.workers, w) || r.ctx.Err() != nil {
+			continue
+		}
+		r.workers = append(r.workers, w) // also aborted on Close
+		for st := range r.graph.Stages {
+			if r.growableLocked(st) == nil && r.activeTasksLocked(st) > 0 {
+				if err := r.addTaskLocked(r.ctx, st, w); err == nil {
+					r.grown.Add(1)
+				}
+			}
+		}
+	}
+}
+
+// Grown returns how many tasks the run added on workers that joined
+// while it ran.
+func (r *Result) Grown() int64 { return r.grown.Load() }
 
 // rerunLocked deals with task k of stage st, whose worker was lost: a
 // task of a replayable stage runs again on a live worker, on the splits
@@ -489,6 +550,9 @@ func (r *Result) rerunLocked(st, k int, up []string) {
 	}
 	addr := up[r.placed%len(up)]
 	r.placed++
+	if !slices.Contains(r.workers, addr) {
+		r.workers = append(r.workers, addr) // also aborted on Close
+	}
 	np := &workerpb.Producer{Addr: addr, TaskId: fmt.Sprintf("%s.r%d", old.TaskId, r.s.taskRetries.Load()+1)}
 	r.s.mu.Lock()
 	r.s.retired[old.TaskId] = true // no more splits for it, should it still be there
