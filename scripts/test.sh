@@ -38,9 +38,11 @@ go test -count=1 ./...
 echo "== race detector (concurrent packages)"
 go test -count=1 -timeout 30m -race ./exec/ ./tpch/ ./server/
 # The distributed runtime (worker, coordinator) under the race detector:
-# in-process tasks, Flight over loopback, the embedded cluster, adding
-# tasks to a running stage.
-go test -count=1 -timeout 30m -race -run 'TestDistributed|TestEmbeddedCluster|TestAddTasks' .
+# in-process tasks, Flight over loopback, the embedded cluster, growing and
+# shrinking running stages, lost and joining workers, bounded exchanges,
+# split aggregates.
+go test -count=1 -timeout 30m -race -run 'TestDistributed|TestEmbeddedCluster|TestAddTasks|TestSetParallelism|TestLostWorker|TestWorkerJoins|TestEarlyFinishing|TestSplitAggregates' .
+go test -count=1 -timeout 10m -race ./cluster/
 
 echo "== fuzzing (short)"
 # Budgets are execution counts, not durations: go1.26's fuzz coordinator
