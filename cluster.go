@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,16 @@ type RemoteCluster struct {
 	Scheduler *coordinator.Scheduler
 	// Workers returns the live workers' addresses (from membership).
 	Workers func() []string
+	// Nodes, if set, lists the live nodes for SHOW nodes.
+	Nodes func() []NodeInfo
+}
+
+// NodeInfo is a live node of the cluster, as SHOW nodes lists it.
+type NodeInfo struct {
+	Name, Role, Addr string
+	Cores            int
+	Memory           int64 // bytes
+	GPUs             int
 }
 
 // embeddedCluster is where a DB's queries run when it has workers:
@@ -38,6 +49,7 @@ type embeddedCluster struct {
 	svcs    []*worker.Service
 	servers []*grpc.Server
 	workers func() []string
+	nodes   func() []NodeInfo // nil: the workers, described from this process
 	frag    planner.FragmentOptions
 
 	addrs []string // of the in-process workers
@@ -46,7 +58,7 @@ type embeddedCluster struct {
 }
 
 func remoteCluster(r *RemoteCluster, frag planner.FragmentOptions) *embeddedCluster {
-	return &embeddedCluster{sched: r.Scheduler, workers: r.Workers, frag: frag}
+	return &embeddedCluster{sched: r.Scheduler, workers: r.Workers, nodes: r.Nodes, frag: frag}
 }
 
 func startEmbeddedCluster(opts Options) (*embeddedCluster, error) {
@@ -100,6 +112,18 @@ func startEmbeddedCluster(opts Options) (*embeddedCluster, error) {
 	go g.Serve(lis)
 	c.servers = append(c.servers, g)
 	return c, nil
+}
+
+// nodeList returns the live nodes (SHOW nodes).
+func (c *embeddedCluster) nodeList() []NodeInfo {
+	if c.nodes != nil {
+		return c.nodes()
+	}
+	var out []NodeInfo
+	for _, w := range c.workers() {
+		out = append(out, NodeInfo{Name: "worker-" + w, Role: "worker", Addr: w, Cores: runtime.GOMAXPROCS(0)})
+	}
+	return out
 }
 
 // stopWorker stops in-process worker i as a crash would (its gRPC
@@ -258,4 +282,81 @@ func (c *embeddedCluster) lost(workers []string, wait time.Duration) bool {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// explainAnalyzeDistributed runs plan on the cluster, drops its rows, and
+// shows the stages with what their tasks did: per stage, the tasks that
+// ran, rows sent on, splits read and the slowest task's time.
+func (s *Session) explainAnalyzeDistributed(ctx context.Context, plan planner.Node) (*Rows, error) {
+	c := s.db.cluster
+	if c == nil {
+		return nil, errors.New("EXPLAIN (DISTRIBUTED, ANALYZE) needs a cluster (Options.Workers, or a coordinator)")
+	}
+	set := s.settings()
+	workers := c.workers()
+	if len(workers) == 0 {
+		return nil, errors.New("no live worker to run the query on")
+	}
+	g, err := planner.Fragment(plan, c.fragmentOptions(len(workers)))
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := withStatementTimeout(ctx, set.statementTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := c.sched.Run(cctx, g, workers, coordinator.RunOptions{Parallelism: set.parallelism, MemoryLimit: set.memoryLimit})
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	var rows int64
+	for {
+		b, err := res.Next(cctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, statementError(ctx, cctx, err)
+		}
+		rows += b.NumRows()
+		b.Release()
+	}
+	total := time.Since(start)
+	type agg struct {
+		tasks, failed int
+		rows, splits  int64
+		slowest       time.Duration
+	}
+	per := make([]agg, len(g.Stages))
+	for _, ts := range res.Stats(ctx) {
+		if ts.Stage < 0 || int(ts.Stage) >= len(per) {
+			continue
+		}
+		a := &per[ts.Stage]
+		a.tasks++
+		if ts.State == "failed" {
+			a.failed++
+		}
+		a.rows += ts.RowsOut
+		a.splits += ts.Splits
+		a.slowest = max(a.slowest, time.Duration(ts.ElapsedUs)*time.Microsecond)
+	}
+	var lines []string
+	for _, line := range strings.Split(strings.TrimRight(planner.ExplainDistributed(g), "\n"), "\n") {
+		lines = append(lines, line)
+		var st int
+		if _, err := fmt.Sscanf(line, "Stage %d:", &st); err == nil && st >= 0 && st < len(per) {
+			a := per[st]
+			out := fmt.Sprintf("  actual: %d tasks ran, %d rows out, slowest task %s", a.tasks, a.rows, a.slowest.Round(time.Microsecond))
+			if a.splits > 0 {
+				out += fmt.Sprintf(", %d splits read", a.splits)
+			}
+			if a.failed > 0 {
+				out += fmt.Sprintf(", %d failed", a.failed)
+			}
+			lines = append(lines, out)
+		}
+	}
+	lines = append(lines, fmt.Sprintf("%d rows in %s", rows, total.Round(time.Microsecond)))
+	return textRows("QUERY PLAN", lines), nil
 }

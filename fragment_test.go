@@ -825,3 +825,45 @@ func TestWorkerJoinsRunningQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainAnalyzeDistributed runs Q1 with EXPLAIN (DISTRIBUTED,
+// ANALYZE) on an embedded 3-worker cluster: every stage reports the tasks
+// that ran (from the workers' task_stats), the scan stage the splits it
+// read, and the last stage as many rows as the query returns.
+func TestExplainAnalyzeDistributed(t *testing.T) {
+	db := openTPCH(t, Options{Workers: 3, Fragment: planner.FragmentOptions{MaxTasks: 3, RowsPerTask: 1000, BroadcastRows: 5000}})
+	ctx := context.Background()
+	q, err := tpch.Query(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := collect(t, db, ctx, q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := collect(t, db, ctx, "EXPLAIN (DISTRIBUTED, ANALYZE) "+q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(out, "\n")
+	g := fragmentQuery(t, db, q, db.cluster.frag)
+	actual := regexp.MustCompile(`actual: (\d+) tasks ran, (\d+) rows out, slowest task [^,]+(, (\d+) splits read)?`).FindAllStringSubmatch(text, -1)
+	if len(actual) != len(g.Stages) {
+		t.Fatalf("%d stage reports for %d stages:\n%s", len(actual), len(g.Stages), text)
+	}
+	// Stages are printed last first.
+	last, scan := actual[0], actual[len(actual)-1]
+	if last[2] != fmt.Sprint(len(want)) {
+		t.Errorf("the last stage sent %s rows, the query returns %d:\n%s", last[2], len(want), text)
+	}
+	if scan[1] != "3" || scan[4] == "" || scan[4] == "0" {
+		t.Errorf("the scan stage: %q, want 3 tasks that read splits:\n%s", scan[0], text)
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`\n%d rows in `, len(want))).MatchString(text) {
+		t.Errorf("no total line:\n%s", text)
+	}
+	t.Log("\n" + text)
+	if _, err := collect(t, openTPCH(t, Options{}), ctx, "EXPLAIN (DISTRIBUTED, ANALYZE) "+q, nil); err == nil || !strings.Contains(err.Error(), "needs a cluster") {
+		t.Errorf("without a cluster: %v", err)
+	}
+}

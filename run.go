@@ -42,6 +42,8 @@ func (s *Session) run(ctx context.Context, p *sql.Parsed, params []sql.Param) (*
 		return nil, 0, s.call(st.Call)
 	case st.Show != nil && st.Show.Name == "queries":
 		return s.queries(), 0, nil
+	case st.Show != nil && st.Show.Name == "nodes":
+		return s.nodes(), 0, nil
 	case st.Show != nil:
 		v, err := s.show(st.Show.Name)
 		if err != nil {
@@ -250,6 +252,38 @@ func (s *Session) queries() *Rows {
 	return r
 }
 
+// nodesSchema is the schema of SHOW nodes.
+var nodesSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "name", Type: arrow.BinaryTypes.String},
+	{Name: "role", Type: arrow.BinaryTypes.String},
+	{Name: "addr", Type: arrow.BinaryTypes.String},
+	{Name: "cores", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "memory_bytes", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "gpus", Type: arrow.PrimitiveTypes.Int64},
+}, nil)
+
+// nodes lists the cluster's live nodes (SHOW nodes); none without a
+// cluster.
+func (s *Session) nodes() *Rows {
+	var ns []NodeInfo
+	if s.db.cluster != nil {
+		ns = s.db.cluster.nodeList()
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, nodesSchema)
+	defer b.Release()
+	for _, n := range ns {
+		b.Field(0).(*array.StringBuilder).Append(n.Name)
+		b.Field(1).(*array.StringBuilder).Append(n.Role)
+		b.Field(2).(*array.StringBuilder).Append(n.Addr)
+		b.Field(3).(*array.Int64Builder).Append(int64(n.Cores))
+		b.Field(4).(*array.Int64Builder).Append(n.Memory)
+		b.Field(5).(*array.Int64Builder).Append(int64(n.GPUs))
+	}
+	r := &Rows{schema: nodesSchema, static: []arrow.RecordBatch{b.NewRecordBatch()}}
+	r.refs.Store(1)
+	return r
+}
+
 // call runs CALL name(args).
 func (s *Session) call(c *sql.Call) error {
 	switch c.Name {
@@ -360,7 +394,7 @@ func (s *Session) explain(ctx context.Context, ex *sql.Explain) (*Rows, error) {
 	}
 	if ex.Distributed {
 		if ex.Analyze {
-			return nil, fmt.Errorf("EXPLAIN (DISTRIBUTED) shows the plan only; EXPLAIN ANALYZE is single-node")
+			return s.explainAnalyzeDistributed(ctx, plan)
 		}
 		opts := planner.DefaultFragmentOptions // no cluster: how a default one would cut it
 		if db.cluster != nil {

@@ -289,6 +289,8 @@ func (s *Session) Prepare(sqlText string) (*Stmt, error) {
 		st.schema = textSchema("QUERY PLAN")
 	case bound.Show != nil && bound.Show.Name == "queries":
 		st.schema = queriesSchema
+	case bound.Show != nil && bound.Show.Name == "nodes":
+		st.schema = nodesSchema
 	case bound.Show != nil:
 		st.schema = textSchema(bound.Show.Name)
 	}

@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -41,16 +42,46 @@ const (
 
 // Meta is what a node tells the others about itself.
 type Meta struct {
-	Role  string `json:"role"`
-	RPC   string `json:"rpc"` // its gRPC (Flight) address
-	Cores int    `json:"cores"`
+	Role   string `json:"role"`
+	RPC    string `json:"rpc"` // its gRPC (Flight) address
+	Cores  int    `json:"cores"`
+	Memory int64  `json:"memory"` // bytes of RAM
+	GPUs   int    `json:"gpus"`
+}
+
+// MemoryBytes returns the machine's RAM (MemTotal of /proc/meminfo), 0
+// when unknown.
+func MemoryBytes() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// DetectGPUs counts the NVIDIA GPUs the driver lists
+// (/proc/driver/nvidia/gpus), 0 without the driver.
+func DetectGPUs() int {
+	es, err := os.ReadDir("/proc/driver/nvidia/gpus")
+	if err != nil {
+		return 0
+	}
+	return len(es)
 }
 
 // Config configures a Node.
 type Config struct {
 	Name   string // unique in the cluster
 	Gossip string // HOST:PORT of the memberlist port
-	Meta   Meta
+	// Meta is announced to the others; zero Cores and Memory are filled
+	// from this machine, GPUs < 0 from the NVIDIA driver.
+	Meta Meta
 	// Token, if set, must be the same on every node: it keys the gossip
 	// encryption and authenticates node-to-node gRPC calls.
 	Token string
@@ -77,6 +108,12 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.Meta.Cores == 0 {
 		cfg.Meta.Cores = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Meta.Memory == 0 {
+		cfg.Meta.Memory = MemoryBytes()
+	}
+	if cfg.Meta.GPUs < 0 {
+		cfg.Meta.GPUs = DetectGPUs()
 	}
 	meta, err := json.Marshal(cfg.Meta)
 	if err != nil {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,18 @@ func TestSecurity(t *testing.T) {
 	}
 	if _, err := LoadTLS(good.Cert, good.Key, good.Key); err == nil || !strings.Contains(err.Error(), good.Key) {
 		t.Fatalf("a CA file without certificates: %v", err)
+	}
+}
+
+// TestMachineFacts checks what a node announces about its machine: the
+// RAM from /proc/meminfo (on Linux) and as many GPUs as the NVIDIA
+// driver lists (none where it is absent).
+func TestMachineFacts(t *testing.T) {
+	if _, err := os.Stat("/proc/meminfo"); err == nil && MemoryBytes() < 64<<20 {
+		t.Fatalf("MemoryBytes = %d", MemoryBytes())
+	}
+	es, _ := os.ReadDir("/proc/driver/nvidia/gpus")
+	if DetectGPUs() != len(es) {
+		t.Fatalf("DetectGPUs = %d, the driver lists %d", DetectGPUs(), len(es))
 	}
 }

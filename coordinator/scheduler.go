@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -600,6 +601,32 @@ func (r *Result) rerunLocked(st, k int, up []string) {
 		}
 		r.s.peers.Action(r.ctx, cp.Addr, worker.ActionReplaceProducer, body, nil) // a lost consumer fails the query by itself
 	}
+}
+
+// Stats asks every worker of the query what its tasks did (so far: call
+// before Close, which makes the workers forget them), sorted by stage and
+// task; a worker that does not answer is skipped.
+func (r *Result) Stats(ctx context.Context) []*workerpb.TaskStat {
+	body, _ := proto.Marshal(&workerpb.TaskStatsRequest{QueryId: r.query})
+	var out []*workerpb.TaskStat
+	for _, w := range r.Workers() {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var rep workerpb.TaskStatsReply
+		if err := r.s.peers.Action(cctx, w, worker.ActionTaskStats, body, &rep); err == nil {
+			out = append(out, rep.Stats...)
+		}
+		cancel()
+	}
+	slices.SortFunc(out, func(a, b *workerpb.TaskStat) int {
+		if a.Stage != b.Stage {
+			return int(a.Stage - b.Stage)
+		}
+		if a.Task != b.Task {
+			return int(a.Task - b.Task)
+		}
+		return strings.Compare(a.TaskId, b.TaskId)
+	})
+	return out
 }
 
 // Tasks returns, per stage, the worker address of each task now (a

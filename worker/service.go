@@ -32,6 +32,7 @@ const (
 	ActionAddProducer     = "add_producer"
 	ActionReplaceProducer = "replace_producer"
 	ActionClaimSplit      = "claim_split"
+	ActionTaskStats       = "task_stats"
 )
 
 // replaceWait is how long a consumer waits for the re-run of a lost
@@ -55,12 +56,15 @@ type Service struct {
 	// scan lasts long enough to add tasks to it).
 	ClaimDelay time.Duration
 
-	mu    sync.Mutex
-	tasks map[string]*task
+	mu      sync.Mutex
+	tasks   map[string]*task   // running, or finished and not yet fetched
+	byQuery map[string][]*task // every task of a query, until its abort (task_stats)
 }
 
 // task is one running (or finished, not yet fetched) task.
 type task struct {
+	id         string
+	stage      int32
 	query      string
 	partition  int32 // its index in its stage: the partition it reads
 	ctx        context.Context
@@ -77,12 +81,36 @@ type task struct {
 	fetched    int                // partitions streamed to the end
 	cancel     context.CancelFunc
 	done       chan struct{}
+
+	smu     sync.Mutex // guards the stats below
+	state   string
+	started time.Time
+	ended   time.Time
+	splits  int64
+	errText string
+}
+
+// stat reports what the task has done so far.
+func (t *task) stat() *workerpb.TaskStat {
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	st := &workerpb.TaskStat{TaskId: t.id, Stage: t.stage, Task: t.partition, State: t.state, Splits: t.splits, Error: t.errText}
+	for _, q := range t.out {
+		st.RowsOut += q.Rows()
+	}
+	switch {
+	case !t.ended.IsZero():
+		st.ElapsedUs = t.ended.Sub(t.started).Microseconds()
+	case !t.started.IsZero():
+		st.ElapsedUs = time.Since(t.started).Microseconds()
+	}
+	return st
 }
 
 // NewService returns a task service whose tasks allocate from alloc;
 // dial options (the cluster token) go to its calls to other nodes.
 func NewService(alloc memory.Allocator, dial ...grpc.DialOption) *Service {
-	return &Service{alloc: alloc, peers: NewPeers(dial...), tasks: map[string]*task{}}
+	return &Service{alloc: alloc, peers: NewPeers(dial...), tasks: map[string]*task{}, byQuery: map[string][]*task{}}
 }
 
 // Register adds the service to a gRPC server.
@@ -153,6 +181,23 @@ func (s *Service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 			return err
 		}
 		return stream.Send(&flight.Result{})
+	case ActionTaskStats:
+		var req workerpb.TaskStatsRequest
+		if err := proto.Unmarshal(a.Body, &req); err != nil {
+			return status.Errorf(codes.InvalidArgument, "task_stats: %v", err)
+		}
+		s.mu.Lock()
+		ts := append([]*task(nil), s.byQuery[req.QueryId]...)
+		s.mu.Unlock()
+		rep := &workerpb.TaskStatsReply{}
+		for _, t := range ts {
+			rep.Stats = append(rep.Stats, t.stat())
+		}
+		body, err := proto.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		return stream.Send(&flight.Result{Body: body})
 	case ActionAbort:
 		var req workerpb.AbortRequest
 		if err := proto.Unmarshal(a.Body, &req); err != nil {
@@ -316,6 +361,7 @@ func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, pa
 // abort stops and forgets every task of a query.
 func (s *Service) abort(query string) {
 	s.mu.Lock()
+	delete(s.byQuery, query)
 	var ts []*task
 	for id, t := range s.tasks {
 		if t.query == query {
@@ -358,7 +404,7 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 	for _, gs := range g.Stages {
 		replayable[gs.ID] = gs.Replayable
 	}
-	t := &task{query: req.QueryId, partition: req.Task, ctx: ctx, fetchCtx: fetchCtx, alloc: q.Alloc, inputs: map[int]*exec.BatchQueue{},
+	t := &task{id: req.TaskId, stage: req.Stage, state: "waiting", query: req.QueryId, partition: req.Task, ctx: ctx, fetchCtx: fetchCtx, alloc: q.Alloc, inputs: map[int]*exec.BatchQueue{},
 		slots: map[string]*producerSlot{}, replayable: replayable,
 		schema: exec.SchemaOf(st.Root.Columns()), out: out, cancel: cancel, done: make(chan struct{})}
 	inputs := map[int]*workerpb.Input{}
@@ -407,6 +453,7 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 		return fmt.Errorf("task %s exists", req.TaskId)
 	}
 	s.tasks[req.TaskId] = t
+	s.byQuery[req.QueryId] = append(s.byQuery[req.QueryId], t)
 	s.mu.Unlock()
 	go func() {
 		defer close(t.done)
@@ -418,13 +465,31 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 					return ctx.Err()
 				}
 			}
+			t.smu.Lock()
+			t.state, t.started = "running", time.Now()
+			t.smu.Unlock()
 			plan, err := exec.Build(q, st.Root, sink)
 			if err != nil {
 				return err
 			}
 			defer plan.Close()
-			return plan.Run(ctx, q)
+			err = plan.Run(ctx, q)
+			t.smu.Lock()
+			for _, sc := range plan.Scans {
+				t.splits += sc.SplitsClaimed.Load()
+			}
+			t.smu.Unlock()
+			return err
 		}()
+		t.smu.Lock()
+		t.ended, t.state = time.Now(), "finished"
+		if t.started.IsZero() {
+			t.started = t.ended
+		}
+		if err != nil {
+			t.state, t.errText = "failed", err.Error()
+		}
+		t.smu.Unlock()
 		// Done with the inputs: stop fetching them (a task that stopped
 		// early, at a limit, must not hold up producers that also feed
 		// other tasks).

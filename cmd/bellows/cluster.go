@@ -27,6 +27,7 @@ import (
 type clusterFlags struct {
 	addr, gossip, join, token, dataDir string
 	tlsCert, tlsKey, tlsCA             string
+	gpus                               int
 }
 
 func (f *clusterFlags) add(c *cobra.Command, defaultAddr string) {
@@ -38,6 +39,7 @@ func (f *clusterFlags) add(c *cobra.Command, defaultAddr string) {
 	c.Flags().StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate of this node: node-to-node gRPC (and the coordinator's Flight SQL) use TLS")
 	c.Flags().StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	c.Flags().StringVar(&f.tlsCA, "tls-ca", "", "PEM certificate(s) of the CA that signs every node's certificate")
+	c.Flags().IntVar(&f.gpus, "gpus", -1, "GPUs this node offers (default: as many as the NVIDIA driver lists)")
 }
 
 // security is how this node calls others and checks their calls.
@@ -76,7 +78,7 @@ func (f *clusterFlags) joinCluster(role, name string) (net.Listener, *cluster.No
 	if name == "" {
 		name = role + "-" + addr
 	}
-	node, err := cluster.Start(cluster.Config{Name: name, Gossip: f.gossip, Token: f.token, Meta: cluster.Meta{Role: role, RPC: addr}})
+	node, err := cluster.Start(cluster.Config{Name: name, Gossip: f.gossip, Token: f.token, Meta: cluster.Meta{Role: role, RPC: addr, GPUs: f.gpus}})
 	if err != nil {
 		lis.Close()
 		return nil, nil, err
@@ -162,8 +164,16 @@ func coordinatorCmd() *cobra.Command {
 				}
 				return out
 			}
+			nodes := func() []bellows.NodeInfo {
+				var out []bellows.NodeInfo
+				for _, m := range node.Members("") {
+					out = append(out, bellows.NodeInfo{Name: m.Name, Role: m.Meta.Role, Addr: m.Meta.RPC,
+						Cores: m.Meta.Cores, Memory: m.Meta.Memory, GPUs: m.Meta.GPUs})
+				}
+				return out
+			}
 			db, err := bellows.Open(bellows.Options{DataDir: f.dataDir, Allocator: bellows.PooledAllocator(),
-				Remote: &bellows.RemoteCluster{Scheduler: sched, Workers: workers}})
+				Remote: &bellows.RemoteCluster{Scheduler: sched, Workers: workers, Nodes: nodes}})
 			if err != nil {
 				return err
 			}

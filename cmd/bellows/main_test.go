@@ -455,6 +455,21 @@ func TestClusterProcesses(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Every node announces its role, address, cores, memory and GPUs.
+	recs, err := csv.NewReader(strings.NewReader(sqlOut("-c", "SHOW nodes"))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]int{}
+	for _, rec := range recs[1:] { // name, role, addr, cores, memory_bytes, gpus
+		roles[rec[1]]++
+		if rec[2] == "" || rec[3] == "0" || rec[4] == "0" || rec[5] == "" {
+			t.Errorf("SHOW nodes: %v lacks its address, cores or memory", rec)
+		}
+	}
+	if roles["coordinator"] != 1 || roles["worker"] != 3 {
+		t.Fatalf("SHOW nodes lists %v", recs)
+	}
 	file := tpchScript(t)
 	embedded, err := exec.Command(bin, "sql", "--tables", data, "--format", "csv", "-f", file).CombinedOutput()
 	if err != nil {

@@ -722,6 +722,197 @@ func (x *ClaimReply) GetOk() bool {
 	return false
 }
 
+// TaskStatsRequest asks a worker for what the tasks of a query did (DoAction
+// "task_stats" -> TaskStatsReply); finished tasks are kept until the
+// query's abort.
+type TaskStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueryId       string                 `protobuf:"bytes,1,opt,name=query_id,json=queryId,proto3" json:"query_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskStatsRequest) Reset() {
+	*x = TaskStatsRequest{}
+	mi := &file_worker_workerpb_worker_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskStatsRequest) ProtoMessage() {}
+
+func (x *TaskStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_workerpb_worker_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskStatsRequest.ProtoReflect.Descriptor instead.
+func (*TaskStatsRequest) Descriptor() ([]byte, []int) {
+	return file_worker_workerpb_worker_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TaskStatsRequest) GetQueryId() string {
+	if x != nil {
+		return x.QueryId
+	}
+	return ""
+}
+
+type TaskStat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Stage         int32                  `protobuf:"varint,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	Task          int32                  `protobuf:"varint,3,opt,name=task,proto3" json:"task,omitempty"`
+	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"` // waiting, running, finished, failed
+	RowsOut       int64                  `protobuf:"varint,5,opt,name=rows_out,json=rowsOut,proto3" json:"rows_out,omitempty"`
+	Splits        int64                  `protobuf:"varint,6,opt,name=splits,proto3" json:"splits,omitempty"`                        // scan splits read
+	ElapsedUs     int64                  `protobuf:"varint,7,opt,name=elapsed_us,json=elapsedUs,proto3" json:"elapsed_us,omitempty"` // from start (after any test delay) to the end, or to now
+	Error         string                 `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskStat) Reset() {
+	*x = TaskStat{}
+	mi := &file_worker_workerpb_worker_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskStat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskStat) ProtoMessage() {}
+
+func (x *TaskStat) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_workerpb_worker_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskStat.ProtoReflect.Descriptor instead.
+func (*TaskStat) Descriptor() ([]byte, []int) {
+	return file_worker_workerpb_worker_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TaskStat) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *TaskStat) GetStage() int32 {
+	if x != nil {
+		return x.Stage
+	}
+	return 0
+}
+
+func (x *TaskStat) GetTask() int32 {
+	if x != nil {
+		return x.Task
+	}
+	return 0
+}
+
+func (x *TaskStat) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *TaskStat) GetRowsOut() int64 {
+	if x != nil {
+		return x.RowsOut
+	}
+	return 0
+}
+
+func (x *TaskStat) GetSplits() int64 {
+	if x != nil {
+		return x.Splits
+	}
+	return 0
+}
+
+func (x *TaskStat) GetElapsedUs() int64 {
+	if x != nil {
+		return x.ElapsedUs
+	}
+	return 0
+}
+
+func (x *TaskStat) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type TaskStatsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stats         []*TaskStat            `protobuf:"bytes,1,rep,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskStatsReply) Reset() {
+	*x = TaskStatsReply{}
+	mi := &file_worker_workerpb_worker_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskStatsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskStatsReply) ProtoMessage() {}
+
+func (x *TaskStatsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_workerpb_worker_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskStatsReply.ProtoReflect.Descriptor instead.
+func (*TaskStatsReply) Descriptor() ([]byte, []int) {
+	return file_worker_workerpb_worker_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TaskStatsReply) GetStats() []*TaskStat {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
 var File_worker_workerpb_worker_proto protoreflect.FileDescriptor
 
 const file_worker_workerpb_worker_proto_rawDesc = "" +
@@ -777,7 +968,21 @@ const file_worker_workerpb_worker_proto_rawDesc = "" +
 	"\n" +
 	"ClaimReply\x12\x14\n" +
 	"\x05split\x18\x01 \x01(\x05R\x05split\x12\x0e\n" +
-	"\x02ok\x18\x02 \x01(\bR\x02okB/Z-github.com/bellows-db/bellows/worker/workerpbb\x06proto3"
+	"\x02ok\x18\x02 \x01(\bR\x02ok\"-\n" +
+	"\x10TaskStatsRequest\x12\x19\n" +
+	"\bquery_id\x18\x01 \x01(\tR\aqueryId\"\xcb\x01\n" +
+	"\bTaskStat\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x14\n" +
+	"\x05stage\x18\x02 \x01(\x05R\x05stage\x12\x12\n" +
+	"\x04task\x18\x03 \x01(\x05R\x04task\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x19\n" +
+	"\brows_out\x18\x05 \x01(\x03R\arowsOut\x12\x16\n" +
+	"\x06splits\x18\x06 \x01(\x03R\x06splits\x12\x1d\n" +
+	"\n" +
+	"elapsed_us\x18\a \x01(\x03R\telapsedUs\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\"@\n" +
+	"\x0eTaskStatsReply\x12.\n" +
+	"\x05stats\x18\x01 \x03(\v2\x18.bellows.worker.TaskStatR\x05statsB/Z-github.com/bellows-db/bellows/worker/workerpbb\x06proto3"
 
 var (
 	file_worker_workerpb_worker_proto_rawDescOnce sync.Once
@@ -791,7 +996,7 @@ func file_worker_workerpb_worker_proto_rawDescGZIP() []byte {
 	return file_worker_workerpb_worker_proto_rawDescData
 }
 
-var file_worker_workerpb_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_worker_workerpb_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_worker_workerpb_worker_proto_goTypes = []any{
 	(*Producer)(nil),               // 0: bellows.worker.Producer
 	(*Input)(nil),                  // 1: bellows.worker.Input
@@ -804,18 +1009,22 @@ var file_worker_workerpb_worker_proto_goTypes = []any{
 	(*ReplaceProducerRequest)(nil), // 8: bellows.worker.ReplaceProducerRequest
 	(*AddProducerReply)(nil),       // 9: bellows.worker.AddProducerReply
 	(*ClaimReply)(nil),             // 10: bellows.worker.ClaimReply
+	(*TaskStatsRequest)(nil),       // 11: bellows.worker.TaskStatsRequest
+	(*TaskStat)(nil),               // 12: bellows.worker.TaskStat
+	(*TaskStatsReply)(nil),         // 13: bellows.worker.TaskStatsReply
 }
 var file_worker_workerpb_worker_proto_depIdxs = []int32{
-	0, // 0: bellows.worker.Input.producers:type_name -> bellows.worker.Producer
-	1, // 1: bellows.worker.TaskRequest.inputs:type_name -> bellows.worker.Input
-	3, // 2: bellows.worker.TaskRequest.fixed:type_name -> bellows.worker.FixedSplits
-	0, // 3: bellows.worker.AddProducerRequest.producer:type_name -> bellows.worker.Producer
-	0, // 4: bellows.worker.ReplaceProducerRequest.producer:type_name -> bellows.worker.Producer
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: bellows.worker.Input.producers:type_name -> bellows.worker.Producer
+	1,  // 1: bellows.worker.TaskRequest.inputs:type_name -> bellows.worker.Input
+	3,  // 2: bellows.worker.TaskRequest.fixed:type_name -> bellows.worker.FixedSplits
+	0,  // 3: bellows.worker.AddProducerRequest.producer:type_name -> bellows.worker.Producer
+	0,  // 4: bellows.worker.ReplaceProducerRequest.producer:type_name -> bellows.worker.Producer
+	12, // 5: bellows.worker.TaskStatsReply.stats:type_name -> bellows.worker.TaskStat
+	6,  // [6:6] is the sub-list for method output_type
+	6,  // [6:6] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_worker_workerpb_worker_proto_init() }
@@ -829,7 +1038,7 @@ func file_worker_workerpb_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_worker_workerpb_worker_proto_rawDesc), len(file_worker_workerpb_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
