@@ -147,6 +147,16 @@ func (c *embeddedCluster) setDown(i int, down bool) {
 	c.down[c.addrs[i]] = down
 }
 
+// cut fragments plan for the live workers, which it returns too.
+func (c *embeddedCluster) cut(plan planner.Node) (*planner.FragmentGraph, []string, error) {
+	workers := c.workers()
+	if len(workers) == 0 {
+		return nil, nil, errors.New("no live worker to run the query on")
+	}
+	g, err := planner.Fragment(plan, c.fragmentOptions(len(workers)))
+	return g, workers, err
+}
+
 // fragmentOptions are the options plans are cut with on this cluster
 // with n live workers: Options.Fragment, or the defaults with up to 2
 // tasks per worker.
@@ -188,11 +198,7 @@ func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schem
 	c := s.db.cluster
 	cctx, cancel := withStatementTimeout(ctx, set.statementTimeout)
 	start := func() (*coordinator.Result, error) {
-		workers := c.workers()
-		if len(workers) == 0 {
-			return nil, errors.New("no live worker to run the query on")
-		}
-		g, err := planner.Fragment(plan, c.fragmentOptions(len(workers)))
+		g, workers, err := c.cut(plan)
 		if err != nil {
 			return nil, err
 		}
@@ -293,11 +299,7 @@ func (s *Session) explainAnalyzeDistributed(ctx context.Context, plan planner.No
 		return nil, errors.New("EXPLAIN (DISTRIBUTED, ANALYZE) needs a cluster (Options.Workers, or a coordinator)")
 	}
 	set := s.settings()
-	workers := c.workers()
-	if len(workers) == 0 {
-		return nil, errors.New("no live worker to run the query on")
-	}
-	g, err := planner.Fragment(plan, c.fragmentOptions(len(workers)))
+	g, workers, err := c.cut(plan)
 	if err != nil {
 		return nil, err
 	}

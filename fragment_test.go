@@ -226,9 +226,7 @@ func TestDistributedLocalTPCH(t *testing.T) {
 				if err := run.Wait(); err != nil {
 					t.Fatal(err)
 				}
-				if strings.Join(got, "\n") != strings.Join(want, "\n") {
-					t.Fatalf("distributed (%d stages):\n%s\nwant:\n%s\nplan:\n%s", len(g.Stages), strings.Join(got, "\n"), strings.Join(want, "\n"), planner.ExplainDistributed(g))
-				}
+				sameRows(t, fmt.Sprintf("distributed (%d stages)", len(g.Stages))+"\nplan:\n"+planner.ExplainDistributed(g), got, want)
 				// Every task of a stage that scans read at least one split
 				// when the stage had splits enough for all.
 				for _, ts := range run.Stats() {
@@ -356,9 +354,7 @@ func TestDistributedFlightTPCH(t *testing.T) {
 						used[w] = true
 					}
 				}
-				if strings.Join(got, "\n") != strings.Join(want, "\n") {
-					t.Fatalf("over Flight (%d stages):\n%s\nwant:\n%s", len(g.Stages), strings.Join(got, "\n"), strings.Join(want, "\n"))
-				}
+				sameRows(t, fmt.Sprintf("over Flight (%d stages)", len(g.Stages)), got, want)
 			})
 		}
 	}
@@ -423,9 +419,7 @@ func TestEmbeddedCluster(t *testing.T) {
 		if err != nil {
 			t.Fatalf("q%02d: %v", n, err)
 		}
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Fatalf("q%02d on the cluster:\n%s\nwant:\n%s", n, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		sameRows(t, fmt.Sprintf("q%02d on the cluster", n), got, want)
 	}
 	if err := db.Exec(ctx, "CREATE TABLE big_orders AS SELECT o_orderkey, o_totalprice FROM orders WHERE o_totalprice > 300000"); err != nil {
 		t.Fatal(err)
@@ -486,9 +480,7 @@ func TestAddTasksToRunningScan(t *testing.T) {
 		got := drainRows(t, ctx, res.Next, res.Close)
 		counts := res.SplitCounts(scan)
 		res.Close()
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Fatalf("q%d with added tasks:\n%s\nwant:\n%s", n, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		sameRows(t, fmt.Sprintf("q%d with added tasks", n), got, want)
 		if len(counts) != 3 || counts[1] == 0 || counts[2] == 0 {
 			t.Fatalf("q%d: splits per task %v: the added tasks read nothing", n, counts)
 		}
@@ -554,9 +546,7 @@ func TestSplitAggregates(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Fatalf("%s\non the cluster:\n%s\nwant:\n%s", q, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		sameRows(t, fmt.Sprintf("%s\non the cluster", q), got, want)
 		plan, err := collect(t, cl, ctx, "EXPLAIN (DISTRIBUTED) "+q, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -628,9 +618,7 @@ func TestSetParallelismOfRunningQuery(t *testing.T) {
 		if err != nil {
 			t.Fatalf("q%d: %v", c.q, err)
 		}
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Fatalf("q%d from %d to %d tasks:\n%s\nwant:\n%s", c.q, c.from, c.to, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		sameRows(t, fmt.Sprintf("q%d from %d to %d tasks", c.q, c.from, c.to), got, want)
 		if !strings.HasPrefix(shown, fmt.Sprintf("0:%d,", c.to)) {
 			t.Errorf("q%d: SHOW queries says tasks %q, want stage 0 at %d", c.q, shown, c.to)
 		}
@@ -765,9 +753,7 @@ func TestLostWorkerTasksRerun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("q%d after losing %s: %v", n, victim, err)
 		}
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Fatalf("q%d after losing %s:\n%s\nwant:\n%s", n, victim, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		sameRows(t, fmt.Sprintf("q%d after losing %s", n, victim), got, want)
 		if r := db.cluster.sched.TaskRetries(); r != 1 {
 			t.Errorf("q%d: %d tasks re-run, want 1", n, r)
 		}
@@ -812,9 +798,7 @@ func TestWorkerJoinsRunningQuery(t *testing.T) {
 		if err != nil {
 			t.Fatalf("q%d: %v", n, err)
 		}
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Fatalf("q%d with a worker joining:\n%s\nwant:\n%s", n, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		sameRows(t, fmt.Sprintf("q%d with a worker joining", n), got, want)
 		place, counts := res.Tasks()[0], res.SplitCounts(0)
 		t.Logf("q%d: scan tasks on %v read %v splits", n, place, counts)
 		if res.Grown() != 1 || len(place) != 3 || place[2] != db.cluster.addrs[2] {
@@ -865,5 +849,14 @@ func TestExplainAnalyzeDistributed(t *testing.T) {
 	t.Log("\n" + text)
 	if _, err := collect(t, openTPCH(t, Options{}), ctx, "EXPLAIN (DISTRIBUTED, ANALYZE) "+q, nil); err == nil || !strings.Contains(err.Error(), "needs a cluster") {
 		t.Errorf("without a cluster: %v", err)
+	}
+}
+
+// sameRows fails the test when a distributed answer differs from the
+// single node's, showing both.
+func sameRows(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("%s:\n%s\nwant:\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
