@@ -439,10 +439,12 @@ func TestEmbeddedCluster(t *testing.T) {
 	mem.AssertSize(t, 0)
 }
 
-// TestAddTasksToRunningScan starts Q1 and Q6 with their scan stage on one
-// task, then adds two tasks to the running stage: the answers equal the
-// single-node engine's and the added tasks read splits (per-task claim
-// counts). Claims are slowed to 30 ms so the scan outlasts the addition.
+// TestAddTasksToRunningScan starts Q1, Q6 and Q14 with their scan stage
+// on one task, then adds two tasks to the running stage (Q14's also reads
+// part through a broadcast exchange, whose producer serves the new
+// consumers its whole output): the answers equal the single-node
+// engine's and the added tasks read splits (per-task claim counts).
+// Claims are slowed to 30 ms so the scan outlasts the addition.
 func TestAddTasksToRunningScan(t *testing.T) {
 	db := openTPCH(t, Options{})
 	cl := startFlightCluster(t, memory.NewGoAllocator(), 3)
@@ -450,7 +452,7 @@ func TestAddTasksToRunningScan(t *testing.T) {
 		svc.ClaimDelay = 30 * time.Millisecond
 	}
 	ctx := context.Background()
-	for _, n := range []int{1, 6} {
+	for _, n := range []int{1, 6, 14} {
 		q, err := tpch.Query(n)
 		if err != nil {
 			t.Fatal(err)
@@ -459,7 +461,7 @@ func TestAddTasksToRunningScan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := fragmentQuery(t, db, q, planner.FragmentOptions{MaxTasks: 1, RowsPerTask: 1 << 30, BroadcastRows: 0})
+		g := fragmentQuery(t, db, q, planner.FragmentOptions{MaxTasks: 1, RowsPerTask: 1 << 30, BroadcastRows: 1e12})
 		scan := -1
 		for _, st := range g.Stages {
 			if hasScan(st.Root) && !st.Single {
@@ -468,6 +470,11 @@ func TestAddTasksToRunningScan(t *testing.T) {
 		}
 		if scan < 0 {
 			t.Fatalf("q%d: no scan stage:\n%s", n, planner.ExplainDistributed(g))
+		}
+		// Q14's lineitem stage also reads part through a broadcast: the
+		// added tasks are new consumers of that running producer.
+		if n == 14 && !strings.Contains(planner.ExplainDistributed(g), "Exchange broadcast") {
+			t.Fatalf("q14: no broadcast input:\n%s", planner.ExplainDistributed(g))
 		}
 		res, err := cl.sched.Run(ctx, g, cl.workers(), coordinator.RunOptions{Parallelism: 1})
 		if err != nil {

@@ -184,10 +184,13 @@ func (r *Result) claimsLocked(stage int) []int {
 	return out
 }
 
-// AddTasks adds n tasks to a running stage that reads no other stage (a
-// scan stage): they claim splits from the same queue as its other tasks,
-// and its consumers read them too. Answers do not change. Call while the
-// query runs; a stage that has finished gets tasks that find no split.
+// AddTasks adds n tasks to a running scan stage: a stage that scans a
+// table and reads other stages only through broadcast exchanges (whose
+// producers keep their output for any consumer). The new tasks claim
+// splits from the same queue as the stage's other tasks, read the whole
+// broadcast inputs, and the stage's consumers read them too. Answers do
+// not change. Call while the query runs; a stage that has finished gets
+// tasks that find no split.
 func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -213,10 +216,30 @@ func (r *Result) growableLocked(stage int) error {
 	if r.graph.Stages[stage].Single {
 		return fmt.Errorf("stage %d runs as one task (its input is gathered)", stage)
 	}
-	if len(r.inputs[stage]) > 0 {
-		return fmt.Errorf("stage %d reads other stages: only scan stages can grow", stage)
+	if !readsSplits(r.graph.Stages[stage].Root) {
+		return fmt.Errorf("stage %d reads no table: its tasks would repeat each other's rows", stage)
+	}
+	for _, in := range r.inputs[stage] {
+		if r.graph.Stages[in].Output != planner.ExchangeBroadcast {
+			return fmt.Errorf("stage %d reads stage %d through a %s exchange: only stages that read splits and broadcast inputs can change their task count", stage, in, r.graph.Stages[in].Output)
+		}
 	}
 	return nil
+}
+
+// readsSplits reports whether a stage's plan scans a table (its tasks
+// share the scan's splits, so one more task splits the work, not repeats
+// it).
+func readsSplits(n planner.Node) bool {
+	if _, ok := n.(*planner.Scan); ok {
+		return true
+	}
+	for _, c := range n.Children() {
+		if readsSplits(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // addTaskLocked starts one more task of a scan stage on addr. The caller
@@ -255,8 +278,14 @@ func (r *Result) addTaskLocked(ctx context.Context, stage int, addr string) erro
 			return fmt.Errorf("stage %d: %w", stage, errStageFinished)
 		}
 	}
+	// Broadcast inputs: the producers keep their whole output for any
+	// consumer, also this one.
+	var inputs []*workerpb.Input
+	for _, in := range r.inputs[stage] {
+		inputs = append(inputs, &workerpb.Input{Stage: int32(in), Producers: r.producers[in]})
+	}
 	body, err := proto.Marshal(&workerpb.TaskRequest{QueryId: r.query, TaskId: p.TaskId, Stage: int32(stage), Task: int32(k),
-		Graph: r.wire, Partitions: int32(parts), Coordinator: r.s.addr,
+		Graph: r.wire, Partitions: int32(parts), Inputs: inputs, Coordinator: r.s.addr,
 		Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit})
 	if err != nil {
 		return err
@@ -279,8 +308,8 @@ func (r *Result) RetireTasks(stage, n int) (int, error) {
 	if stage < 0 || stage >= len(r.graph.Stages) {
 		return 0, fmt.Errorf("no stage %d", stage)
 	}
-	if len(r.inputs[stage]) > 0 || r.graph.Stages[stage].Single {
-		return 0, fmt.Errorf("stage %d is not a scan stage: only scan stages change their task count", stage)
+	if err := r.growableLocked(stage); err != nil {
+		return 0, err
 	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
@@ -337,7 +366,10 @@ func (r *Result) SetScanTasks(ctx context.Context, n int) error {
 		return fmt.Errorf("a stage needs at least one task, not %d", n)
 	}
 	for st := range r.graph.Stages {
-		if len(r.inputs[st]) > 0 || r.graph.Stages[st].Single {
+		r.mu.Lock()
+		growable := r.growableLocked(st) == nil
+		r.mu.Unlock()
+		if !growable {
 			continue
 		}
 		active := r.ActiveTasks()[st]

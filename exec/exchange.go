@@ -216,6 +216,7 @@ type PartitionSink struct {
 	keys    []int          // column indexes of the hash keys
 	types   []kernels.Type // their types
 	targets []*BatchQueue
+	bcast   *BroadcastBuffer // a broadcast output kept for every consumer (NewBroadcastSink)
 	rr      atomic.Uint64
 }
 
@@ -273,6 +274,10 @@ func (l *partitionLocal) Consume(ctx context.Context, in arrow.RecordBatch) erro
 		in.Retain()
 		return s.targets[0].Push(ctx, in)
 	case planner.ExchangeBroadcast:
+		if s.bcast != nil {
+			in.Retain()
+			return s.bcast.Push(ctx, in)
+		}
 		for _, t := range s.targets {
 			in.Retain()
 			if err := t.Push(ctx, in); err != nil {
@@ -359,4 +364,101 @@ func hashKeyArray(q *QueryContext, a arrow.Array, t kernels.Type) (arrow.Array, 
 	}
 	a.Retain()
 	return a, nil
+}
+
+// BroadcastBuffer keeps the whole output of a task whose rows go to every
+// consumer task (a broadcast exchange, small by the planner's choice):
+// each consumer reads it from the start with its own cursor, so a
+// consumer task added while the producer runs, or after it finished,
+// gets everything. The buffer holds its batches until Abort. Safe for
+// concurrent use.
+type BroadcastBuffer struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	batches []arrow.RecordBatch
+	done    bool
+	err     error
+	aborted bool
+	rows    atomic.Int64
+}
+
+// NewBroadcastBuffer returns an empty buffer fed by one producer.
+func NewBroadcastBuffer() *BroadcastBuffer {
+	b := &BroadcastBuffer{}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// Push appends batch (owned by the buffer from now on). It never waits:
+// a broadcast output is small.
+func (b *BroadcastBuffer) Push(_ context.Context, batch arrow.RecordBatch) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.aborted {
+		batch.Release()
+		return nil
+	}
+	b.rows.Add(batch.NumRows())
+	b.batches = append(b.batches, batch)
+	b.cond.Broadcast()
+	return nil
+}
+
+// Done records that the producer has finished, with its error if any.
+func (b *BroadcastBuffer) Done(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done, b.err = true, err
+	b.cond.Broadcast()
+}
+
+// Abort releases the batches; readers get io.EOF.
+func (b *BroadcastBuffer) Abort() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.aborted = true
+	for _, x := range b.batches {
+		x.Release()
+	}
+	b.batches = nil
+	b.cond.Broadcast()
+}
+
+// Rows returns the number of rows pushed so far.
+func (b *BroadcastBuffer) Rows() int64 { return b.rows.Load() }
+
+// Read returns batch i (a reference the caller releases), waiting until
+// the producer has made it; io.EOF after the last one, the producer's
+// error if it failed.
+func (b *BroadcastBuffer) Read(ctx context.Context, i int) (arrow.RecordBatch, error) {
+	stop := context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	})
+	defer stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		switch {
+		case b.aborted:
+			return nil, io.EOF
+		case i < len(b.batches):
+			b.batches[i].Retain()
+			return b.batches[i], nil
+		case b.done && b.err != nil:
+			return nil, b.err
+		case b.done:
+			return nil, io.EOF
+		case ctx.Err() != nil:
+			return nil, context.Cause(ctx)
+		}
+		b.cond.Wait()
+	}
+}
+
+// NewBroadcastSink returns the sink of a task whose output is broadcast:
+// every batch goes once into buf, which all consumers read.
+func NewBroadcastSink(q *QueryContext, buf *BroadcastBuffer) *PartitionSink {
+	return &PartitionSink{q: q, kind: planner.ExchangeBroadcast, bcast: buf}
 }

@@ -134,3 +134,66 @@ func TestBatchQueueBackPressure(t *testing.T) {
 		t.Fatal("the producer never waited for the slow consumer")
 	}
 }
+
+// TestBroadcastBuffer checks the kept broadcast output: a reader that
+// starts before the producer ends waits for each batch, a reader that
+// comes after the end still gets every batch from the start, a failed
+// producer's error reaches readers, and Abort ends them.
+func TestBroadcastBuffer(t *testing.T) {
+	ctx := context.Background()
+	buf := NewBroadcastBuffer()
+	early := make(chan []int64, 1)
+	go func() {
+		var got []int64
+		for i := 0; ; i++ {
+			b, err := buf.Read(ctx, i)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Error(err)
+				break
+			}
+			got = append(got, b.NumRows())
+			b.Release()
+		}
+		early <- got
+	}()
+	for n := 1; n <= 3; n++ {
+		time.Sleep(5 * time.Millisecond)
+		if err := buf.Push(ctx, int64Batch(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf.Done(nil)
+	if got := <-early; len(got) != 3 || got[0] != 1 || got[2] != 3 {
+		t.Fatalf("the early reader got %v", got)
+	}
+	for i := range 3 { // a late reader: from the start
+		b, err := buf.Read(ctx, i)
+		if err != nil || b.NumRows() != int64(i+1) {
+			t.Fatalf("late read %d: %v", i, err)
+		}
+		b.Release()
+	}
+	if _, err := buf.Read(ctx, 3); err != io.EOF {
+		t.Fatalf("after the end: %v", err)
+	}
+	if buf.Rows() != 6 {
+		t.Fatalf("rows %d", buf.Rows())
+	}
+	buf.Abort()
+	if _, err := buf.Read(ctx, 0); err != io.EOF {
+		t.Fatalf("after Abort: %v", err)
+	}
+	failed := NewBroadcastBuffer()
+	failed.Done(errors.New("scan failed"))
+	if _, err := failed.Read(ctx, 0); err == nil || err.Error() != "scan failed" {
+		t.Fatalf("a failed producer: %v", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := NewBroadcastBuffer().Read(cctx, 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a reader whose context ends: %v", err)
+	}
+}

@@ -77,8 +77,9 @@ type task struct {
 	swaps      map[string]*workerpb.Producer // re-runs announced before the input opened
 	replayable map[int]bool                  // by stage
 	schema     *arrow.Schema
-	out        []*exec.BatchQueue // one per output partition
-	fetched    int                // partitions streamed to the end
+	out        []*exec.BatchQueue    // one per output partition
+	bcast      *exec.BroadcastBuffer // instead, a broadcast output for any consumer
+	fetched    int                   // partitions streamed to the end
 	cancel     context.CancelFunc
 	done       chan struct{}
 
@@ -97,6 +98,9 @@ func (t *task) stat() *workerpb.TaskStat {
 	st := &workerpb.TaskStat{TaskId: t.id, Stage: t.stage, Task: t.partition, State: t.state, Splits: t.splits, Error: t.errText}
 	for _, q := range t.out {
 		st.RowsOut += q.Rows()
+	}
+	if t.bcast != nil {
+		st.RowsOut = t.bcast.Rows()
 	}
 	switch {
 	case !t.ended.IsZero():
@@ -144,6 +148,9 @@ func (t *task) stop() {
 		q.Abort()
 	}
 	<-t.done
+	if t.bcast != nil {
+		t.bcast.Abort()
+	}
 }
 
 // DoAction implements the control calls.
@@ -394,8 +401,13 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 	if int(req.Stage) == len(g.Stages)-1 {
 		kind, keys = planner.ExchangeGather, nil
 	}
-	sink, err := exec.NewPartitionSink(q, kind, keys, st.Root.Columns(), out)
-	if err != nil {
+	var sink *exec.PartitionSink
+	var bcast *exec.BroadcastBuffer
+	if kind == planner.ExchangeBroadcast {
+		// Kept whole for every consumer, also ones added later.
+		out, bcast = nil, exec.NewBroadcastBuffer()
+		sink = exec.NewBroadcastSink(q, bcast)
+	} else if sink, err = exec.NewPartitionSink(q, kind, keys, st.Root.Columns(), out); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -404,7 +416,7 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 	for _, gs := range g.Stages {
 		replayable[gs.ID] = gs.Replayable
 	}
-	t := &task{id: req.TaskId, stage: req.Stage, state: "waiting", query: req.QueryId, partition: req.Task, ctx: ctx, fetchCtx: fetchCtx, alloc: q.Alloc, inputs: map[int]*exec.BatchQueue{},
+	t := &task{id: req.TaskId, stage: req.Stage, state: "waiting", query: req.QueryId, partition: req.Task, bcast: bcast, ctx: ctx, fetchCtx: fetchCtx, alloc: q.Alloc, inputs: map[int]*exec.BatchQueue{},
 		slots: map[string]*producerSlot{}, replayable: replayable,
 		schema: exec.SchemaOf(st.Root.Columns()), out: out, cancel: cancel, done: make(chan struct{})}
 	inputs := map[int]*workerpb.Input{}
@@ -502,6 +514,9 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 		if err != nil {
 			err = fmt.Errorf("task %s: %w", req.TaskId, err)
 		}
+		if bcast != nil {
+			bcast.Done(err)
+		}
 		for _, o := range out {
 			o.Done(err)
 		}
@@ -592,6 +607,9 @@ func (s *Service) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetSer
 	if !ok {
 		return status.Errorf(codes.NotFound, "no task %s on this worker", ft.TaskId)
 	}
+	if t.bcast != nil {
+		return s.serveBroadcast(t, stream)
+	}
 	if ft.Partition < 0 || int(ft.Partition) >= len(t.out) {
 		return status.Errorf(codes.InvalidArgument, "task %s has %d partitions, not %d", ft.TaskId, len(t.out), ft.Partition)
 	}
@@ -628,6 +646,33 @@ func (s *Service) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetSer
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// serveBroadcast streams a broadcast task's whole output to one consumer,
+// whichever partition it asked for: consumer tasks added later read the
+// same rows. The task stays until the query's abort, for such consumers.
+func (s *Service) serveBroadcast(t *task, stream flight.FlightService_DoGetServer) error {
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(t.schema))
+	defer w.Close()
+	for i := 0; ; i++ {
+		b, err := t.bcast.Read(stream.Context(), i)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return status.Error(codes.Canceled, err.Error())
+			}
+			return status.Error(codes.Aborted, err.Error())
+		}
+		nb := array.NewRecordBatch(t.schema, b.Columns(), b.NumRows())
+		err = w.Write(nb)
+		nb.Release()
+		b.Release()
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // remoteSplits claims a scan's splits from the coordinator.
