@@ -430,7 +430,7 @@ func (f *fragmenter) join(j *Join) (Node, partitioning, error) {
 	if lpart.single && rpart.single {
 		return with(left, right, lpart)
 	}
-	if broadcastable && (len(pairs) == 0 || f.es.est(j.Right) <= f.opts.BroadcastRows || lpart.single) {
+	if broadcastable && (len(pairs) == 0 || f.es.est(j.Right) <= f.opts.BroadcastRows || lpart.single || f.broadcastCheaper(j, left, lpart, rpart, pairs)) {
 		if lpart.single {
 			right, _ = f.gather(right, rpart)
 			return with(left, right, lpart)
@@ -635,6 +635,38 @@ func maxColumnID(n Node) ColumnID {
 		}
 	})
 	return m
+}
+
+// broadcastMaxRows bounds the build side a join broadcasts because it
+// is cheaper than partitioning: every probe task builds a table of it.
+const broadcastMaxRows = 1 << 22
+
+// broadcastCheaper reports whether sending the build side of j to every
+// task of the probe side moves fewer rows than hash-partitioning both
+// sides (counting only the sides not already partitioned on the keys):
+// a 475k-row build against a 6M-row probe on 6 tasks is 2.9M rows sent
+// against 6.5M. Only when broadcasting is allowed at all
+// (BroadcastRows > 0), and for builds up to broadcastMaxRows.
+func (f *fragmenter) broadcastCheaper(j *Join, left Node, lpart, rpart partitioning, pairs [][2]ColumnID) bool {
+	if f.opts.BroadcastRows <= 0 {
+		return false
+	}
+	build := f.es.est(j.Right)
+	if build > broadcastMaxRows {
+		return false
+	}
+	lk, rk := make([]ColumnID, len(pairs)), make([]ColumnID, len(pairs))
+	for i, p := range pairs {
+		lk[i], rk[i] = p[0], p[1]
+	}
+	var hash float64
+	if !sameKeys(lpart.keys, lk) {
+		hash += f.es.est(j.Left)
+	}
+	if !sameKeys(rpart.keys, rk) {
+		hash += build
+	}
+	return build*float64(f.tasksFor(left)) < hash
 }
 
 // replayMaxRows bounds the estimated output of one task of a replayable
