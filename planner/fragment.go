@@ -642,31 +642,40 @@ func maxColumnID(n Node) ColumnID {
 const broadcastMaxRows = 1 << 22
 
 // broadcastCheaper reports whether sending the build side of j to every
-// task of the probe side moves fewer rows than hash-partitioning both
-// sides (counting only the sides not already partitioned on the keys):
-// a 475k-row build against a 6M-row probe on 6 tasks is 2.9M rows sent
-// against 6.5M. Only when broadcasting is allowed at all
-// (BroadcastRows > 0), and for builds up to broadcastMaxRows.
+// task of the probe side costs less than hash-partitioning both sides.
+// Broadcasting sends and builds the build side once per probe task;
+// partitioning sends the sides not already partitioned on the keys and
+// builds once: a 475k-row build against a 6M-row probe on 4 tasks is
+// 2 x 475k x 4 = 3.8M against 6M + 2 x 475k. The probe side must also
+// run on at least as many tasks as the partitioned join would, or the
+// broadcast would funnel the join into fewer tasks. Only when
+// broadcasting is allowed at all (BroadcastRows > 0), and for builds up
+// to broadcastMaxRows.
 func (f *fragmenter) broadcastCheaper(j *Join, left Node, lpart, rpart partitioning, pairs [][2]ColumnID) bool {
 	if f.opts.BroadcastRows <= 0 {
 		return false
 	}
-	build := f.es.est(j.Right)
+	build, probe := f.es.est(j.Right), f.es.est(j.Left)
 	if build > broadcastMaxRows {
+		return false
+	}
+	tasks := float64(f.tasksFor(left))
+	partitioned := min(math.Ceil((probe+build)/f.opts.RowsPerTask), float64(f.opts.MaxTasks))
+	if tasks < 2 || tasks < partitioned {
 		return false
 	}
 	lk, rk := make([]ColumnID, len(pairs)), make([]ColumnID, len(pairs))
 	for i, p := range pairs {
 		lk[i], rk[i] = p[0], p[1]
 	}
-	var hash float64
+	hash := build // built once
 	if !sameKeys(lpart.keys, lk) {
-		hash += f.es.est(j.Left)
+		hash += probe
 	}
 	if !sameKeys(rpart.keys, rk) {
 		hash += build
 	}
-	return build*float64(f.tasksFor(left)) < hash
+	return 2*build*tasks < hash
 }
 
 // replayMaxRows bounds the estimated output of one task of a replayable
