@@ -647,8 +647,9 @@ const broadcastMaxRows = 1 << 22
 // partitioning sends the sides not already partitioned on the keys and
 // builds once: a 475k-row build against a 6M-row probe on 4 tasks is
 // 2 x 475k x 4 = 3.8M against 6M + 2 x 475k. The probe side must also
-// run on at least as many tasks as the partitioned join would, or the
-// broadcast would funnel the join into fewer tasks. Only when
+// run on at least 2 tasks and half as many as the partitioned join
+// would, or the broadcast would funnel the join into too few tasks
+// (Q13's one-task customer side would get all of orders). Only when
 // broadcasting is allowed at all (BroadcastRows > 0), and for builds up
 // to broadcastMaxRows.
 func (f *fragmenter) broadcastCheaper(j *Join, left Node, lpart, rpart partitioning, pairs [][2]ColumnID) bool {
@@ -661,7 +662,7 @@ func (f *fragmenter) broadcastCheaper(j *Join, left Node, lpart, rpart partition
 	}
 	tasks := float64(f.tasksFor(left))
 	partitioned := min(math.Ceil((probe+build)/f.opts.RowsPerTask), float64(f.opts.MaxTasks))
-	if tasks < 2 || tasks < partitioned {
+	if tasks < 2 || 2*tasks < partitioned {
 		return false
 	}
 	lk, rk := make([]ColumnID, len(pairs)), make([]ColumnID, len(pairs))
