@@ -227,6 +227,9 @@ type QueryInfo struct {
 	// Placement is, for a distributed query, each stage's tasks' worker
 	// addresses (where they run now).
 	Placement [][]string
+	// SplitsClaimed and Splits are, for a distributed query, each
+	// stage's scan splits handed out so far and in all.
+	SplitsClaimed, Splits []int64
 }
 
 // Queries lists the queries running now, oldest first.
@@ -244,6 +247,7 @@ func (db *DB) Queries() []QueryInfo {
 		if res := q.result(); res != nil {
 			out[i].Tasks = res.ActiveTasks()
 			out[i].Placement = res.Tasks()
+			out[i].SplitsClaimed, out[i].Splits = res.Progress()
 		} else if q.local == nil {
 			out[i].Tasks = []int{}
 		}

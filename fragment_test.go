@@ -592,7 +592,7 @@ func TestSetParallelismOfRunningQuery(t *testing.T) {
 		db.cluster.frag = planner.FragmentOptions{MaxTasks: c.from, RowsPerTask: 1}
 		var res *coordinator.Result
 		var atChange []int
-		var shown string
+		var shown, progress string
 		got, err := collect(t, db, ctx, q, func(id string) {
 			db.mu.Lock()
 			res = db.running[id].result()
@@ -618,6 +618,7 @@ func TestSetParallelismOfRunningQuery(t *testing.T) {
 				for r := 0; r < int(b.NumRows()); r++ {
 					if b.Column(0).ValueStr(r) == id {
 						shown = b.Column(2).ValueStr(r)
+						progress = b.Column(4).ValueStr(r)
 					}
 				}
 			}
@@ -628,6 +629,11 @@ func TestSetParallelismOfRunningQuery(t *testing.T) {
 		sameRows(t, fmt.Sprintf("q%d from %d to %d tasks", c.q, c.from, c.to), got, want)
 		if !strings.HasPrefix(shown, fmt.Sprintf("0:%d,", c.to)) {
 			t.Errorf("q%d: SHOW queries says tasks %q, want stage 0 at %d", c.q, shown, c.to)
+		}
+		// Shrinking, SHOW queries came after every task had claimed.
+		var claimed, total int
+		if _, err := fmt.Sscanf(progress, "0:%d/%d", &claimed, &total); c.to < c.from && (err != nil || claimed < c.from || claimed > total) {
+			t.Errorf("q%d: SHOW queries says splits %q, want stage 0's claimed (at least %d) of its total", c.q, progress, c.from)
 		}
 		counts := res.SplitCounts(0)
 		t.Logf("q%d %d->%d tasks: splits per task %v (at the change %v)", c.q, c.from, c.to, counts, atChange)

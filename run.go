@@ -214,12 +214,14 @@ var queriesSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "elapsed_ms", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "tasks", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "placement", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "splits", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "query", Type: arrow.BinaryTypes.String},
 }, nil)
 
 // queries lists the running queries (SHOW queries): for a distributed
-// one, its stages' task counts ("stage:tasks", comma separated) and
-// where the tasks run ("stage:addr|addr", comma separated).
+// one, its stages' task counts ("stage:tasks", comma separated), where
+// the tasks run ("stage:addr|addr") and its scans' progress
+// ("stage:claimed/total" splits).
 func (s *Session) queries() *Rows {
 	qs := s.db.Queries()
 	b := array.NewRecordBuilder(memory.DefaultAllocator, queriesSchema)
@@ -245,7 +247,18 @@ func (s *Session) queries() *Rows {
 			}
 			b.Field(3).(*array.StringBuilder).Append(strings.Join(parts, ","))
 		}
-		b.Field(4).(*array.StringBuilder).Append(q.SQL)
+		var splits []string
+		for st := range q.Splits {
+			if q.Splits[st] > 0 {
+				splits = append(splits, fmt.Sprintf("%d:%d/%d", st, q.SplitsClaimed[st], q.Splits[st]))
+			}
+		}
+		if q.Splits == nil {
+			b.Field(4).AppendNull()
+		} else {
+			b.Field(4).(*array.StringBuilder).Append(strings.Join(splits, ","))
+		}
+		b.Field(5).(*array.StringBuilder).Append(q.SQL)
 	}
 	r := &Rows{schema: queriesSchema, static: []arrow.RecordBatch{b.NewRecordBatch()}}
 	r.refs.Store(1)

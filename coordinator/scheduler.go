@@ -635,6 +635,24 @@ func (r *Result) rerunLocked(st, k int, up []string) {
 	}
 }
 
+// Progress returns, per stage, the scan splits handed out so far and the
+// splits its scans have (0, 0 for a stage that scans nothing, or before
+// its first claim).
+func (r *Result) Progress() (claimed, total []int64) {
+	claimed, total = make([]int64, len(r.graph.Stages)), make([]int64, len(r.graph.Stages))
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	for k, q := range r.s.splits {
+		if k.query != r.query || int(k.stage) >= len(claimed) || k.stage < 0 {
+			continue
+		}
+		c, t := q.Progress()
+		claimed[k.stage] += c
+		total[k.stage] += t
+	}
+	return claimed, total
+}
+
 // Stats asks every worker of the query what its tasks did (so far: call
 // before Close, which makes the workers forget them), sorted by stage and
 // task; a worker that does not answer is skipped.

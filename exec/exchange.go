@@ -33,12 +33,23 @@ type SplitSource interface {
 }
 
 // SplitQueue is the in-process SplitSource.
-type SplitQueue struct{ next atomic.Int64 }
+type SplitQueue struct {
+	next  atomic.Int64
+	total atomic.Int64 // the scan's split count, once a claim said it
+}
 
 // Claim implements SplitSource.
 func (s *SplitQueue) Claim(n int) (int, bool, error) {
+	s.total.Store(int64(n))
 	i := s.next.Add(1) - 1
 	return int(i), i < int64(n), nil
+}
+
+// Progress returns how many of the scan's splits have been handed out,
+// and how many it has (0, 0 before the first claim).
+func (s *SplitQueue) Progress() (claimed, total int64) {
+	total = s.total.Load()
+	return min(s.next.Load(), total), total
 }
 
 // SchemaOf is the Arrow schema of batches of cols, as operators make them.

@@ -562,8 +562,8 @@ func TestClusterWorkerKilled(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, rec := range recs[1:] { // query_id, elapsed_ms, tasks, placement, query
-				if len(rec) != 5 || rec[3] == "" {
+			for _, rec := range recs[1:] { // query_id, elapsed_ms, tasks, placement, splits, query
+				if len(rec) != 6 || rec[3] == "" {
 					continue
 				}
 				var out [][]string
