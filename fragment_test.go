@@ -873,3 +873,53 @@ func sameRows(t *testing.T, what string, got, want []string) {
 		t.Fatalf("%s:\n%s\nwant:\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestDistributedNullAwareJoins runs IN and NOT IN subqueries whose
+// answers hinge on NULLs (a NULL probe key against a non-empty subquery
+// is NULL; NOT IN against a subquery holding a NULL is never true) on a
+// cluster that would otherwise partition every join: each probe task
+// must see the whole subquery, or tasks whose part of it is empty or
+// NULL-free answer FALSE or TRUE. The answers equal the single node's.
+func TestDistributedNullAwareJoins(t *testing.T) {
+	single := openTPCH(t, Options{})
+	db := openTPCH(t, Options{Workers: 3, Fragment: planner.FragmentOptions{MaxTasks: 3, RowsPerTask: 1000, BroadcastRows: 0}})
+	ctx := context.Background()
+	for _, q := range []string{
+		"SELECT o_orderkey, (CASE WHEN o_orderkey % 7 = 0 THEN NULL ELSE o_custkey END) IN (SELECT c_custkey FROM customer WHERE c_nationkey = 3) AS m FROM orders ORDER BY o_orderkey",
+		"SELECT count(*) FROM orders WHERE o_custkey NOT IN (SELECT CASE WHEN c_custkey % 100 = 0 THEN NULL ELSE c_custkey END FROM customer)",
+		"SELECT count(*) FROM orders WHERE o_custkey NOT IN (SELECT c_custkey FROM customer WHERE c_nationkey = 3)",
+		"SELECT n_name, (CASE WHEN n_nationkey = 3 THEN NULL ELSE 'x' END) IN (SELECT 'a' FROM orders) AS m FROM nation ORDER BY n_name",
+	} {
+		want, err := collect(t, single, ctx, q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := collect(t, db, ctx, q, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		sameRows(t, q, got, want)
+	}
+}
+
+// TestDistributedErrorFailsFast checks that a task's error (an overflow
+// in a replayable sort stage, whose consumers would wait for a re-run of
+// a lost producer) fails the query at once with the engine's message,
+// rather than after the wait for a re-run.
+func TestDistributedErrorFailsFast(t *testing.T) {
+	db := openTPCH(t, Options{Workers: 3, Fragment: planner.FragmentOptions{MaxTasks: 3, RowsPerTask: 1000, BroadcastRows: 5000}})
+	ctx := context.Background()
+	const q = "SELECT l_orderkey * 9223372036854775807 AS x FROM lineitem ORDER BY 1"
+	g := fragmentQuery(t, db, q, db.cluster.frag)
+	if !g.Stages[0].Replayable {
+		t.Fatalf("want a replayable first stage:\n%s", planner.ExplainDistributed(g))
+	}
+	start := time.Now()
+	_, err := collect(t, db, ctx, q, nil)
+	if err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("got %v, want an overflow error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the error took %v to arrive", d)
+	}
+}

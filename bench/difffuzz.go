@@ -49,6 +49,7 @@ import (
 	"github.com/bellows-db/bellows/bench/internal/harness"
 	"github.com/bellows-db/bellows/bench/internal/qgen"
 	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/planner"
 	btpch "github.com/bellows-db/bellows/tpch"
 )
 
@@ -63,6 +64,11 @@ type fuzzConfig struct {
 	ShrinkFor time.Duration // time budget to shrink one mismatch
 	Log       io.Writer     // progress and mismatch reports
 	DataDir   string        // where to write the data ("" = a temp dir)
+	// Workers > 0 runs Bellows as an in-process cluster of that many
+	// workers over loopback gRPC, its plans cut into stages of up to 3
+	// tasks (small row counts per task, so scans split and aggregates and
+	// joins cross exchanges), against single-node DuckDB.
+	Workers int
 }
 
 // fuzzStats are the figures of a run.
@@ -221,7 +227,12 @@ func appendOr(b array.Builder, v any, appendV func(any)) {
 func newFuzzer(ctx context.Context, cfg fuzzConfig, dir string) (*fuzzer, error) {
 	f := &fuzzer{cfg: cfg}
 	var err error
-	f.bdb, err = bellows.Open(bellows.Options{Parallelism: 2, MemoryLimit: fuzzMemoryLimit})
+	opts := bellows.Options{Parallelism: 2, MemoryLimit: fuzzMemoryLimit}
+	if cfg.Workers > 0 {
+		opts.Workers = cfg.Workers
+		opts.Fragment = planner.FragmentOptions{MaxTasks: 3, RowsPerTask: 2000, BroadcastRows: 5000}
+	}
+	f.bdb, err = bellows.Open(opts)
 	if err != nil {
 		return nil, err
 	}

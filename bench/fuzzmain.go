@@ -23,6 +23,7 @@ func runFuzz(args []string) error {
 	maxFails := fs.Int("max-mismatches", 20, "stop after this many distinct mismatches")
 	timeout := fs.Duration("timeout", 10*time.Second, "per-query time limit for each engine")
 	one := fs.String("sql", "", "run this one query on both engines and print both results")
+	workers := fs.Int("workers", 0, "run Bellows as an in-process cluster of this many workers (0: single node)")
 	qseed := fs.Int64("query-seed", -1, "generate the query of this query seed (as printed with a mismatch), print it and run it on both engines")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -32,12 +33,12 @@ func runFuzz(args []string) error {
 	}
 	ctx := context.Background()
 	if *one != "" || *qseed >= 0 {
-		return fuzzOne(ctx, *one, *qseed, *timeout)
+		return fuzzOne(ctx, *one, *qseed, *timeout, *workers)
 	}
 	if *seed == 0 {
 		*seed = 1 + rand.Int63n(1<<40)
 	}
-	st, err := fuzzRun(ctx, fuzzConfig{Seed: *seed, N: *n, First: *first, Duration: *duration, Timeout: *timeout, MaxFails: *maxFails, Log: os.Stdout})
+	st, err := fuzzRun(ctx, fuzzConfig{Seed: *seed, N: *n, First: *first, Duration: *duration, Timeout: *timeout, MaxFails: *maxFails, Log: os.Stdout, Workers: *workers})
 	if err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func runFuzz(args []string) error {
 
 // fuzzOne runs one query (text, or the query of query seed qseed) on both
 // engines and prints the outcome and both results.
-func fuzzOne(ctx context.Context, text string, qseed int64, timeout time.Duration) error {
+func fuzzOne(ctx context.Context, text string, qseed int64, timeout time.Duration, workers int) error {
 	dir, err := os.MkdirTemp("", "bellows-difffuzz-")
 	if err != nil {
 		return err
@@ -58,7 +59,7 @@ func fuzzOne(ctx context.Context, text string, qseed int64, timeout time.Duratio
 	if err := writeFuzzData(ctx, dir); err != nil {
 		return err
 	}
-	f, err := newFuzzer(ctx, fuzzConfig{Timeout: timeout}, dir)
+	f, err := newFuzzer(ctx, fuzzConfig{Timeout: timeout, Workers: workers}, dir)
 	if err != nil {
 		return err
 	}

@@ -430,7 +430,10 @@ func (f *fragmenter) join(j *Join) (Node, partitioning, error) {
 	if lpart.single && rpart.single {
 		return with(left, right, lpart)
 	}
-	if broadcastable && (len(pairs) == 0 || f.es.est(j.Right) <= f.opts.BroadcastRows || lpart.single || f.broadcastCheaper(j, left, lpart, rpart, pairs)) {
+	// A null-aware join (x IN / NOT IN a subquery) answers NULL or FALSE
+	// for a probe row by what the whole build side holds (is it empty,
+	// has it NULLs): every probe task must see all of it.
+	if broadcastable && (len(pairs) == 0 || j.NullAware || f.es.est(j.Right) <= f.opts.BroadcastRows || lpart.single || f.broadcastCheaper(j, left, lpart, rpart, pairs)) {
 		if lpart.single {
 			right, _ = f.gather(right, rpart)
 			return with(left, right, lpart)
@@ -438,7 +441,7 @@ func (f *fragmenter) join(j *Join) (Node, partitioning, error) {
 		ex := f.exchange(right, rpart, ExchangeBroadcast, nil)
 		return with(left, ex, lpart)
 	}
-	if len(pairs) == 0 {
+	if len(pairs) == 0 || j.NullAware {
 		left, lpart = f.gather(left, lpart)
 		right, _ = f.gather(right, rpart)
 		return with(left, right, lpart)

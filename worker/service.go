@@ -350,7 +350,12 @@ func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, pa
 			for _, b := range held {
 				b.Release()
 			}
-			if ctx.Err() != nil {
+			// Wait for a re-run only when the producer was lost (its
+			// worker is unreachable) or replaced; a producer that
+			// failed (its query's error) fails this fetch at once.
+			code := status.Code(err)
+			lost := code == codes.Unavailable || code == codes.Canceled || errors.Is(err, context.Canceled)
+			if ctx.Err() != nil || !lost {
 				return err
 			}
 			select {
