@@ -232,7 +232,7 @@ func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schem
 			rq.setResult(res)
 		}
 		if err != nil {
-			err = statementError(ctx, cctx, err)
+			err = statementError(ctx, cctx, taskError(err))
 		}
 		rows.err = err
 		close(rows.ch)
@@ -318,7 +318,7 @@ func (s *Session) explainAnalyzeDistributed(ctx context.Context, plan planner.No
 			break
 		}
 		if err != nil {
-			return nil, statementError(ctx, cctx, err)
+			return nil, statementError(ctx, cctx, taskError(err))
 		}
 		rows += b.NumRows()
 		b.Release()
@@ -361,4 +361,28 @@ func (s *Session) explainAnalyzeDistributed(ctx context.Context, plan planner.No
 	}
 	lines = append(lines, fmt.Sprintf("%d rows in %s", rows, total.Round(time.Microsecond)))
 	return textRows("QUERY PLAN", lines), nil
+}
+
+// taskError turns the error of a task that failed on its own (carried
+// from fetch to fetch as "fetch T from ADDR: rpc error: code = Aborted
+// desc = task T: ...") into the engine's message, naming where it
+// happened: "bigint out of range (task T on ADDR)". Other errors (a lost
+// worker, a cancel) are returned as they are.
+func taskError(err error) error {
+	const mark = "code = Aborted desc = task "
+	s := err.Error()
+	i := strings.LastIndex(s, mark)
+	if i < 0 {
+		return err
+	}
+	id, msg, ok := strings.Cut(s[i+len(mark):], ": ")
+	if !ok || msg == "" {
+		return err
+	}
+	where := "task " + id
+	if j := strings.LastIndex(s[:i], "fetch "+id+" from "); j >= 0 {
+		addr, _, _ := strings.Cut(s[j+len("fetch "+id+" from "):], ": rpc error")
+		where += " on " + addr
+	}
+	return fmt.Errorf("%s (%s)", msg, where)
 }

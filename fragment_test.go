@@ -916,8 +916,8 @@ func TestDistributedErrorFailsFast(t *testing.T) {
 	}
 	start := time.Now()
 	_, err := collect(t, db, ctx, q, nil)
-	if err == nil || !strings.Contains(err.Error(), "out of range") {
-		t.Fatalf("got %v, want an overflow error", err)
+	if err == nil || !regexp.MustCompile(`^bigint out of range \(task q[0-9a-f]+\.0\.\d+ on 127\.0\.0\.1:\d+\)$`).MatchString(err.Error()) {
+		t.Fatalf("got %v, want the overflow, naming the task and its worker", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("the error took %v to arrive", d)
