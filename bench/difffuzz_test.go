@@ -30,7 +30,20 @@ var (
 )
 
 func TestDifferentialFuzz(t *testing.T) {
-	cfg := fuzzConfig{N: *fuzzN, Duration: *fuzzDuration, Seed: *fuzzSeed, Log: testLog{t}}
+	diffFuzz(t, fuzzConfig{N: *fuzzN, Duration: *fuzzDuration, Seed: *fuzzSeed, Log: testLog{t}})
+}
+
+// TestDifferentialFuzzDistributed runs the generated queries on an
+// in-process cluster of 3 workers (plans cut into stages of up to 3
+// tasks: split aggregates, partitioned and broadcast joins, bounded
+// exchanges) against single-node DuckDB: 1000 queries or 60 s, seed 2.
+func TestDifferentialFuzzDistributed(t *testing.T) {
+	diffFuzz(t, fuzzConfig{N: 1000, Duration: 60 * time.Second, Seed: 2, Log: testLog{t}, Workers: 3})
+}
+
+// diffFuzz runs one differential fuzzing session (the environment can
+// override its length and seed) and fails on any mismatch.
+func diffFuzz(t *testing.T, cfg fuzzConfig) {
 	if s := os.Getenv("BELLOWS_DIFFFUZZ_DURATION"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {

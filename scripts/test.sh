@@ -4,8 +4,9 @@
 # parsers and readers, the official TPC-H SF 1 answers when
 # ../shared/tpch/answers/official-sf1 exists) and the bench module's TPC-H
 # conformance against DuckDB at SF 0.01 and 0.1, plus its short
-# differential fuzzing run against DuckDB (TestDifferentialFuzz: 3000
-# queries or 150 s).
+# differential fuzzing runs against DuckDB (TestDifferentialFuzz: 3000
+# queries or 150 s; TestDifferentialFuzzDistributed: 1000 queries or 60 s
+# on an in-process 3-worker cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Freed Arrow buffers are overwritten before the pool reuses them, so a
