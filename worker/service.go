@@ -618,31 +618,11 @@ func (s *Service) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetSer
 	if ft.Partition < 0 || int(ft.Partition) >= len(t.out) {
 		return status.Errorf(codes.InvalidArgument, "task %s has %d partitions, not %d", ft.TaskId, len(t.out), ft.Partition)
 	}
-	w := flight.NewRecordWriter(stream, ipc.WithSchema(t.schema))
-	defer w.Close()
 	q := t.out[ft.Partition]
-	for {
-		b, err := q.Pop(stream.Context())
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				// The consumer is gone (it finished early, or the query
-				// ends): drop the partition so the task does not wait
-				// for room in it.
-				q.Abort()
-				return status.Error(codes.Canceled, err.Error())
-			}
-			return status.Error(codes.Aborted, err.Error())
-		}
-		nb := array.NewRecordBatch(t.schema, b.Columns(), b.NumRows())
-		err = w.Write(nb)
-		nb.Release()
-		b.Release()
-		if err != nil {
-			return err
-		}
+	// A consumer that goes away (it finished early, or the query ends)
+	// leaves its partition dropped, so the task does not wait for room.
+	if err := sendAll(t, stream, q.Pop, q.Abort); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	t.fetched++
@@ -657,15 +637,28 @@ func (s *Service) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetSer
 // whichever partition it asked for: consumer tasks added later read the
 // same rows. The task stays until the query's abort, for such consumers.
 func (s *Service) serveBroadcast(t *task, stream flight.FlightService_DoGetServer) error {
+	i := 0
+	return sendAll(t, stream, func(ctx context.Context) (arrow.RecordBatch, error) {
+		b, err := t.bcast.Read(ctx, i)
+		i++
+		return b, err
+	}, func() {})
+}
+
+// sendAll writes the batches next returns (each released after) to a
+// consumer's stream as Arrow IPC until io.EOF; gone runs when the
+// consumer went away first.
+func sendAll(t *task, stream flight.FlightService_DoGetServer, next func(context.Context) (arrow.RecordBatch, error), gone func()) error {
 	w := flight.NewRecordWriter(stream, ipc.WithSchema(t.schema))
 	defer w.Close()
-	for i := 0; ; i++ {
-		b, err := t.bcast.Read(stream.Context(), i)
+	for {
+		b, err := next(stream.Context())
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
+				gone()
 				return status.Error(codes.Canceled, err.Error())
 			}
 			return status.Error(codes.Aborted, err.Error())
