@@ -231,7 +231,7 @@ func TestDistributedLocalTPCH(t *testing.T) {
 				// when the stage had splits enough for all.
 				for _, ts := range run.Stats() {
 					st := g.Stages[ts.Stage]
-					if hasScan(st.Root) && st.Tasks > 1 && ts.Splits == 0 {
+					if planner.HasScan(st.Root) && st.Tasks > 1 && ts.Splits == 0 {
 						t.Logf("stage %d task %d read no split (of a %d-task stage)", ts.Stage, ts.Task, st.Tasks)
 					}
 				}
@@ -239,18 +239,6 @@ func TestDistributedLocalTPCH(t *testing.T) {
 		}
 	}
 	mem.AssertSize(t, 0)
-}
-
-func hasScan(n planner.Node) bool {
-	if _, ok := n.(*planner.Scan); ok {
-		return true
-	}
-	for _, c := range n.Children() {
-		if hasScan(c) {
-			return true
-		}
-	}
-	return false
 }
 
 // renderBatches renders rows as collect does.
@@ -464,7 +452,7 @@ func TestAddTasksToRunningScan(t *testing.T) {
 		g := fragmentQuery(t, db, q, planner.FragmentOptions{MaxTasks: 1, RowsPerTask: 1 << 30, BroadcastRows: 1e12})
 		scan := -1
 		for _, st := range g.Stages {
-			if hasScan(st.Root) && !st.Single {
+			if planner.HasScan(st.Root) && !st.Single {
 				scan = st.ID
 			}
 		}

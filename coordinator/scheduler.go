@@ -216,7 +216,7 @@ func (r *Result) growableLocked(stage int) error {
 	if r.graph.Stages[stage].Single {
 		return fmt.Errorf("stage %d runs as one task (its input is gathered)", stage)
 	}
-	if !readsSplits(r.graph.Stages[stage].Root) {
+	if !planner.HasScan(r.graph.Stages[stage].Root) {
 		return fmt.Errorf("stage %d reads no table: its tasks would repeat each other's rows", stage)
 	}
 	for _, in := range r.inputs[stage] {
@@ -225,21 +225,6 @@ func (r *Result) growableLocked(stage int) error {
 		}
 	}
 	return nil
-}
-
-// readsSplits reports whether a stage's plan scans a table (its tasks
-// share the scan's splits, so one more task splits the work, not repeats
-// it).
-func readsSplits(n planner.Node) bool {
-	if _, ok := n.(*planner.Scan); ok {
-		return true
-	}
-	for _, c := range n.Children() {
-		if readsSplits(c) {
-			return true
-		}
-	}
-	return false
 }
 
 // addTaskLocked starts one more task of a scan stage on addr. The caller

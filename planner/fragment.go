@@ -110,9 +110,8 @@ func (g *FragmentGraph) Links() (consumer []int, inputs [][]int, err error) {
 	}
 	inputs = make([][]int, n)
 	for _, st := range g.Stages {
-		var walk func(Node)
-		walk = func(x Node) {
-			if ex, ok := x.(*Exchange); ok {
+		Walk(st.Root, func(x Node) {
+			if ex, ok := x.(*Exchange); ok && err == nil {
 				if ex.Stage < 0 || ex.Stage >= st.ID || consumer[ex.Stage] >= 0 {
 					err = fmt.Errorf("internal error: stage %d read twice or out of order", ex.Stage)
 					return
@@ -120,11 +119,7 @@ func (g *FragmentGraph) Links() (consumer []int, inputs [][]int, err error) {
 				consumer[ex.Stage] = st.ID
 				inputs[st.ID] = append(inputs[st.ID], ex.Stage)
 			}
-			for _, c := range x.Children() {
-				walk(c)
-			}
-		}
-		walk(st.Root)
+		})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -197,19 +192,14 @@ func (f *fragmenter) finish(root Node, part partitioning, out ExchangeKind, keys
 // estimates.
 func (f *fragmenter) tasksFor(root Node) int {
 	var rows float64
-	var walk func(Node)
-	walk = func(n Node) {
+	Walk(root, func(n Node) {
 		switch x := n.(type) {
 		case *Scan, *Values, *Series:
 			rows += f.es.est(n)
 		case *Exchange:
 			rows += x.Est
 		}
-		for _, c := range n.Children() {
-			walk(c)
-		}
-	}
-	walk(root)
+	})
 	t := int(math.Ceil(rows / f.opts.RowsPerTask))
 	return max(1, min(t, f.opts.MaxTasks))
 }
@@ -619,22 +609,18 @@ const AvgMerge = "avg_merge"
 // (subquery plans included) use.
 func maxColumnID(n Node) ColumnID {
 	var m ColumnID
-	var walk func(Node)
-	walk = func(n Node) {
+	cols := func(n Node) {
 		for _, c := range n.Columns() {
 			m = max(m, c.ID)
 		}
-		for _, c := range n.Children() {
-			walk(c)
-		}
 	}
-	walk(n)
+	Walk(n, cols)
 	WalkExprs(n, func(e *Expr) {
 		if e.Kind == EColumn {
 			m = max(m, e.Col)
 		}
 		if e.Kind == ESubquery {
-			walk(e.Sub.Plan)
+			Walk(e.Sub.Plan, cols)
 		}
 	})
 	return m
@@ -690,16 +676,11 @@ const replayMaxRows = 1 << 20
 // can have a lost task re-run alone (see Stage.Replayable).
 func (f *fragmenter) replayable(root Node, tasks int) bool {
 	leaf := true
-	var walk func(Node)
-	walk = func(n Node) {
+	Walk(root, func(n Node) {
 		if _, ok := n.(*Exchange); ok {
 			leaf = false
 		}
-		for _, c := range n.Children() {
-			walk(c)
-		}
-	}
-	walk(root)
+	})
 	if !leaf || f.es.est(root)/float64(max(tasks, 1)) > replayMaxRows {
 		return false
 	}
@@ -717,4 +698,25 @@ func (f *fragmenter) replayable(root Node, tasks int) bool {
 		}
 		return false
 	}
+}
+
+// Walk calls fn on n and every node below it, parents first (not the
+// plans of subqueries inside expressions: see WalkExprs).
+func Walk(n Node, fn func(Node)) {
+	fn(n)
+	for _, c := range n.Children() {
+		Walk(c, fn)
+	}
+}
+
+// HasScan reports whether a plan reads a table (a stage that does has
+// splits its tasks share).
+func HasScan(n Node) bool {
+	found := false
+	Walk(n, func(x Node) {
+		if _, ok := x.(*Scan); ok {
+			found = true
+		}
+	})
+	return found
 }

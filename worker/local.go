@@ -167,10 +167,3 @@ func (r *Run) Stats() []TaskStats {
 	defer r.mu.Unlock()
 	return append([]TaskStats(nil), r.stats...)
 }
-
-func walk(n planner.Node, fn func(planner.Node)) {
-	fn(n)
-	for _, c := range n.Children() {
-		walk(c, fn)
-	}
-}

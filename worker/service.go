@@ -533,7 +533,7 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 // task, whatever process decoded the stage).
 func scanOrdinals(root planner.Node) map[*planner.Scan]int {
 	out := map[*planner.Scan]int{}
-	walk(root, func(n planner.Node) {
+	planner.Walk(root, func(n planner.Node) {
 		if sc, ok := n.(*planner.Scan); ok {
 			out[sc] = len(out)
 		}
