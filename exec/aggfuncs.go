@@ -165,6 +165,23 @@ func (s *aggCount) emit(b array.Builder, from, to int) error {
 
 // ---- exact sums and averages of integers and decimals ----
 
+// aggEachPartial calls fn(group, row) for each of the n rows of a split
+// avg's partial results (planner.AvgMerge) whose sum is not NULL (a
+// task's group that saw no value). Partial rows are few: one per group
+// per task.
+func aggEachPartial(gids []int32, sums arrow.Array, n int, fn func(g int32, i int)) {
+	for i := range n {
+		if sums.IsNull(i) {
+			continue
+		}
+		g := int32(0)
+		if gids != nil {
+			g = gids[i]
+		}
+		fn(g, i)
+	}
+}
+
 // aggWideAcc accumulates an exact sum: lo holds a running int64 sum and hi the
 // 128-bit carry folded in whenever lo would overflow; the sum is hi+lo.
 type aggWideAcc struct {
@@ -213,14 +230,7 @@ func (s *aggWide) update(gids []int32, args []arrow.Array, n int) {
 	if s.partials {
 		sums := arrow.GetValues[decimal128.Num](a.Data(), 1)
 		counts := args[1].(*array.Int64).Int64Values()
-		for i := range n {
-			if a.IsNull(i) {
-				continue
-			}
-			g := int32(0)
-			if gids != nil {
-				g = gids[i]
-			}
+		aggEachPartial(gids, a, n, func(g int32, i int) {
 			p := &s.acc[g]
 			cnt := p.cnt + counts[i]
 			if v := sums[i]; v.HighBits() != int64(v.LowBits())>>63 {
@@ -229,7 +239,7 @@ func (s *aggWide) update(gids []int32, args []arrow.Array, n int) {
 				p.add(int64(v.LowBits()))
 			}
 			p.cnt = cnt
-		}
+		})
 		return
 	}
 	bits, off := aggValidity(a)
@@ -389,17 +399,10 @@ func (s *aggFloat) update(gids []int32, args []arrow.Array, n int) {
 	if s.partials {
 		sums := a.(*array.Float64).Float64Values()
 		counts := args[1].(*array.Int64).Int64Values()
-		for i := range n {
-			if a.IsNull(i) {
-				continue
-			}
-			g := int32(0)
-			if gids != nil {
-				g = gids[i]
-			}
+		aggEachPartial(gids, a, n, func(g int32, i int) {
 			s.acc[g].sum += sums[i]
 			s.acc[g].cnt += counts[i]
-		}
+		})
 		return
 	}
 	bits, off := aggValidity(a)
