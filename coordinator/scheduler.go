@@ -321,14 +321,6 @@ func (r *Result) activeLocked(stage int) int {
 	return n
 }
 
-// activeTasksLocked returns how many tasks of a stage are not retired;
-// the caller holds r.mu.
-func (r *Result) activeTasksLocked(stage int) int {
-	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
-	return r.activeLocked(stage)
-}
-
 // ActiveTasks returns, per stage, how many tasks it has that are not
 // retired.
 func (r *Result) ActiveTasks() []int {
@@ -533,7 +525,7 @@ func (r *Result) growLocked(up []string) {
 		}
 		r.workers = append(r.workers, w) // also aborted on Close
 		for st := range r.graph.Stages {
-			if r.growableLocked(st) == nil && r.activeTasksLocked(st) > 0 {
+			if r.growableLocked(st) == nil { // a finished stage refuses the task
 				if err := r.addTaskLocked(r.ctx, st, w); err == nil {
 					r.grown.Add(1)
 				}
