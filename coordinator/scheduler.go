@@ -151,6 +151,7 @@ type Result struct {
 	// Placement[stage][task] is the worker address the task ran on.
 	Placement [][]string
 	producers [][]*workerpb.Producer // per stage: its tasks
+	ranges    [][][2]int32           // per elastic stage, per task: the buckets [lo, hi) it reads
 	consumer  []int                  // per stage: the stage reading it (-1: the client)
 	inputs    [][]int                // per stage: the stages it reads
 	placed    int
@@ -184,13 +185,16 @@ func (r *Result) claimsLocked(stage int) []int {
 	return out
 }
 
-// AddTasks adds n tasks to a running scan stage: a stage that scans a
-// table and reads other stages only through broadcast exchanges (whose
-// producers keep their output for any consumer). The new tasks claim
-// splits from the same queue as the stage's other tasks, read the whole
-// broadcast inputs, and the stage's consumers read them too. Answers do
-// not change. Call while the query runs; a stage that has finished gets
-// tasks that find no split.
+// AddTasks adds n tasks to a running stage. A scan stage (one that scans
+// a table and reads other stages only through broadcast exchanges, whose
+// producers keep their output for any consumer) gets tasks that claim
+// splits from the same queue as its other tasks and read the whole
+// broadcast inputs. An elastic stage (planner.Stage.Elastic) gets tasks
+// that take half the buckets of a task that has sent no row yet, which
+// restarts on the other half. The stage's consumers read the new tasks
+// too, and answers do not change. Call while the query runs; a stage
+// that has finished, or whose tasks all send rows, refuses (an error
+// wrapping errStageFinished).
 func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -216,20 +220,89 @@ func (r *Result) growableLocked(stage int) error {
 	if r.graph.Stages[stage].Single {
 		return fmt.Errorf("stage %d runs as one task (its input is gathered)", stage)
 	}
+	if r.graph.Stages[stage].Elastic {
+		return nil
+	}
 	if !planner.HasScan(r.graph.Stages[stage].Root) {
 		return fmt.Errorf("stage %d reads no table: its tasks would repeat each other's rows", stage)
 	}
 	for _, in := range r.inputs[stage] {
 		if r.graph.Stages[in].Output != planner.ExchangeBroadcast {
-			return fmt.Errorf("stage %d reads stage %d through a %s exchange: only stages that read splits and broadcast inputs can change their task count", stage, in, r.graph.Stages[in].Output)
+			return fmt.Errorf("stage %d reads stage %d through a %s exchange: only stages that read splits and broadcast inputs, and elastic stages, can change their task count", stage, in, r.graph.Stages[in].Output)
 		}
 	}
 	return nil
 }
 
-// addTaskLocked starts one more task of a scan stage on addr. The caller
-// holds r.mu.
+// addTaskLocked starts one more task of a scan or elastic stage on addr.
+// The caller holds r.mu.
 func (r *Result) addTaskLocked(ctx context.Context, stage int, addr string) error {
+	if r.graph.Stages[stage].Elastic {
+		return r.addElasticLocked(ctx, stage, addr)
+	}
+	return r.startTaskLocked(ctx, stage, addr, 0, 0)
+}
+
+// rebucket sends a rebucket action to task k of stage; ok false if the
+// task has sent rows (or is gone). The caller holds r.mu.
+func (r *Result) rebucket(ctx context.Context, stage, k int, req *workerpb.RebucketRequest) bool {
+	p := r.producers[stage][k]
+	req.TaskId = p.TaskId
+	body, err := proto.Marshal(req)
+	if err != nil {
+		return false
+	}
+	var rep workerpb.RebucketReply
+	if err := r.s.peers.Action(ctx, p.Addr, worker.ActionRebucket, body, &rep); err != nil {
+		return false
+	}
+	return rep.Ok
+}
+
+// addElasticLocked starts one more task of an elastic stage on addr: a
+// task with at least two buckets that has sent no row yet (the widest
+// first) is held, the new task starts on the upper half of its buckets,
+// and the held one restarts on the lower half. The caller holds r.mu.
+func (r *Result) addElasticLocked(ctx context.Context, stage int, addr string) error {
+	rs := r.ranges[stage]
+	order := make([]int, len(rs))
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return int((rs[b][1] - rs[b][0]) - (rs[a][1] - rs[a][0])) })
+	for _, k := range order {
+		lo, hi := rs[k][0], rs[k][1]
+		if hi-lo < 2 || !r.rebucket(ctx, stage, k, &workerpb.RebucketRequest{Hold: true}) {
+			continue
+		}
+		mid := lo + (hi-lo)/2
+		if err := r.startTaskLocked(ctx, stage, addr, mid, hi); err != nil {
+			r.rebucket(ctx, stage, k, &workerpb.RebucketRequest{Release: true})
+			return err
+		}
+		if !r.rebucket(ctx, stage, k, &workerpb.RebucketRequest{Lo: lo, Hi: mid}) {
+			// Held, so only a lost worker refuses: the buckets would be
+			// read twice.
+			err := fmt.Errorf("stage %d: task %s did not restart on buckets [%d, %d) after handing [%d, %d) to a new task", stage, r.producers[stage][k].TaskId, lo, mid, mid, hi)
+			r.fail(err)
+			return err
+		}
+		r.ranges[stage][k] = [2]int32{lo, mid} // startTaskLocked appended to r.ranges[stage]
+		return nil
+	}
+	return fmt.Errorf("stage %d: every task has sent rows or holds a single bucket: %w", stage, errStageFinished)
+}
+
+// fail ends the query's result with err (the rows so far stand).
+func (r *Result) fail(err error) {
+	r.out.Done(err)
+	r.cancel()
+}
+
+// startTaskLocked starts one more task of a scan or elastic stage on
+// addr, reading buckets [lo, hi) of kept hash inputs. The caller holds
+// r.mu.
+func (r *Result) startTaskLocked(ctx context.Context, stage int, addr string, lo, hi int32) error {
 	parts := 1
 	c := r.consumer[stage]
 	if c >= 0 {
@@ -243,7 +316,7 @@ func (r *Result) addTaskLocked(ctx context.Context, stage int, addr string) erro
 		if !r.out.AddProducer() {
 			return fmt.Errorf("stage %d: %w", stage, errStageFinished)
 		}
-		go worker.Fetch(r.ctx, r.s.peers, p, 0, r.out, r.s.alloc)
+		go worker.Fetch(r.ctx, r.s.peers, p, &workerpb.FetchTicket{}, r.out, r.s.alloc)
 	} else {
 		accepted := 0
 		for _, cp := range r.producers[c] {
@@ -271,7 +344,7 @@ func (r *Result) addTaskLocked(ctx context.Context, stage int, addr string) erro
 	}
 	body, err := proto.Marshal(&workerpb.TaskRequest{QueryId: r.query, TaskId: p.TaskId, Stage: int32(stage), Task: int32(k),
 		Graph: r.wire, Partitions: int32(parts), Inputs: inputs, Coordinator: r.s.addr,
-		Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit})
+		Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit, BucketsLo: lo, BucketsHi: hi})
 	if err != nil {
 		return err
 	}
@@ -280,14 +353,20 @@ func (r *Result) addTaskLocked(ctx context.Context, stage int, addr string) erro
 	}
 	r.producers[stage] = append(r.producers[stage], p)
 	r.Placement[stage] = append(r.Placement[stage], addr)
+	if r.ranges[stage] != nil {
+		r.ranges[stage] = append(r.ranges[stage], [2]int32{lo, hi})
+	}
 	return nil
 }
 
-// RetireTasks takes n tasks out of a running scan stage, the newest
-// first, keeping at least one: they claim no more splits, finish the
-// ones they hold and end, and the stage's other tasks take the rest.
-// Answers do not change. It returns how many it retired.
-func (r *Result) RetireTasks(stage, n int) (int, error) {
+// RetireTasks takes n tasks out of a running scan or elastic stage, the
+// newest first, keeping at least one. Retired scan tasks claim no more
+// splits, finish the ones they hold and end, and the stage's other tasks
+// take the rest. A retired elastic task hands its buckets to a task next
+// to them; both must not have sent rows yet (both restart, the retired
+// one on no buckets). Answers do not change. It returns how many it
+// retired.
+func (r *Result) RetireTasks(ctx context.Context, stage, n int) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if stage < 0 || stage >= len(r.graph.Stages) {
@@ -295,6 +374,9 @@ func (r *Result) RetireTasks(stage, n int) (int, error) {
 	}
 	if err := r.growableLocked(stage); err != nil {
 		return 0, err
+	}
+	if r.graph.Stages[stage].Elastic {
+		return r.retireElasticLocked(ctx, stage, n), nil
 	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
@@ -309,9 +391,61 @@ func (r *Result) RetireTasks(stage, n int) (int, error) {
 	return done, nil
 }
 
-// activeLocked counts a stage's tasks that still claim splits; the
-// caller holds r.mu and r.s.mu.
+// retireElasticLocked retires up to n tasks of an elastic stage (see
+// RetireTasks) and returns how many it did: the task keeping the buckets
+// of one retired is held first, then the retired one, and only then
+// both restart. The caller holds r.mu.
+func (r *Result) retireElasticLocked(ctx context.Context, stage, n int) int {
+	rs := r.ranges[stage]
+	done := 0
+	for x := len(rs) - 1; x >= 0 && done < n; x-- {
+		if rs[x][0] == rs[x][1] || r.activeRangesLocked(stage) <= 1 {
+			continue
+		}
+		for y := range rs {
+			if y == x || rs[y][0] == rs[y][1] || (rs[y][1] != rs[x][0] && rs[y][0] != rs[x][1]) {
+				continue
+			}
+			if !r.rebucket(ctx, stage, y, &workerpb.RebucketRequest{Hold: true}) {
+				continue
+			}
+			if !r.rebucket(ctx, stage, x, &workerpb.RebucketRequest{Hold: true}) {
+				r.rebucket(ctx, stage, y, &workerpb.RebucketRequest{Release: true})
+				break // x sends rows: it stays
+			}
+			lo, hi := min(rs[x][0], rs[y][0]), max(rs[x][1], rs[y][1])
+			if !r.rebucket(ctx, stage, y, &workerpb.RebucketRequest{Lo: lo, Hi: hi}) ||
+				!r.rebucket(ctx, stage, x, &workerpb.RebucketRequest{Lo: rs[x][0], Hi: rs[x][0]}) {
+				r.fail(fmt.Errorf("stage %d: tasks %s and %s did not restart after holding: buckets [%d, %d) would be read twice or not at all", stage, r.producers[stage][y].TaskId, r.producers[stage][x].TaskId, lo, hi))
+				return done
+			}
+			rs[y], rs[x] = [2]int32{lo, hi}, [2]int32{rs[x][0], rs[x][0]}
+			done++
+			break
+		}
+	}
+	return done
+}
+
+// activeRangesLocked counts the tasks of an elastic stage that read some
+// buckets. The caller holds r.mu.
+func (r *Result) activeRangesLocked(stage int) int {
+	n := 0
+	for _, rg := range r.ranges[stage] {
+		if rg[0] < rg[1] {
+			n++
+		}
+	}
+	return n
+}
+
+// activeLocked counts a stage's tasks that still claim splits (of an
+// elastic stage: that read some buckets); the caller holds r.mu and
+// r.s.mu.
 func (r *Result) activeLocked(stage int) int {
+	if r.ranges[stage] != nil {
+		return r.activeRangesLocked(stage)
+	}
 	n := 0
 	for _, p := range r.producers[stage] {
 		if !r.s.retired[p.TaskId] {
@@ -335,9 +469,10 @@ func (r *Result) ActiveTasks() []int {
 	return out
 }
 
-// SetScanTasks makes every scan stage of the running query run n tasks
-// (n >= 1): it adds tasks to stages with fewer, retires the newest of
-// stages with more. A scan stage that has finished is left as it is.
+// SetScanTasks makes every scan and elastic stage of the running query
+// run n tasks (n >= 1): it adds tasks to stages with fewer, retires the
+// newest of stages with more. A stage that has finished (or, elastic,
+// whose tasks send rows) is left as it is.
 func (r *Result) SetScanTasks(ctx context.Context, n int) error {
 	if n < 1 {
 		return fmt.Errorf("a stage needs at least one task, not %d", n)
@@ -356,7 +491,7 @@ func (r *Result) SetScanTasks(ctx context.Context, n int) error {
 				return err
 			}
 		case active > n:
-			if _, err := r.RetireTasks(st, active-n); err != nil {
+			if _, err := r.RetireTasks(ctx, st, active-n); err != nil {
 				return err
 			}
 		}
@@ -439,6 +574,7 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 	r.Placement = make([][]string, n)
 	producers := make([][]*workerpb.Producer, n)
 	r.producers, r.consumer, r.inputs = producers, consumer, inputsOf
+	r.ranges = make([][][2]int32, n)
 	next := 0
 	for si := range g.Stages {
 		for k := 0; k < tasks[si]; k++ {
@@ -462,9 +598,14 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 			inputs = append(inputs, &workerpb.Input{Stage: int32(in), Producers: producers[in]})
 		}
 		for k, p := range producers[st] {
+			var lo, hi int
+			if g.Stages[st].Elastic {
+				lo, hi = exec.BucketRange(k, tasks[st])
+				r.ranges[st] = append(r.ranges[st], [2]int32{int32(lo), int32(hi)})
+			}
 			body, err := proto.Marshal(&workerpb.TaskRequest{QueryId: r.query, TaskId: p.TaskId, Stage: int32(st), Task: int32(k),
 				Graph: wire, Partitions: int32(parts), Inputs: inputs, Coordinator: s.addr,
-				Parallelism: int32(opts.Parallelism), MemoryLimit: opts.MemoryLimit})
+				Parallelism: int32(opts.Parallelism), MemoryLimit: opts.MemoryLimit, BucketsLo: int32(lo), BucketsHi: int32(hi)})
 			if err != nil {
 				r.Close()
 				return nil, err
@@ -476,7 +617,7 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 		}
 	}
 	for _, p := range producers[n-1] {
-		go worker.Fetch(ctx, s.peers, p, 0, r.out, s.alloc)
+		go worker.Fetch(ctx, s.peers, p, &workerpb.FetchTicket{}, r.out, s.alloc)
 	}
 	if opts.Live != nil {
 		go r.watch(opts.Live)

@@ -71,6 +71,7 @@ type BatchQueue struct {
 	producers int
 	err       error
 	aborted   bool
+	frozen    bool
 	rows      atomic.Int64
 	waits     atomic.Int64
 }
@@ -100,6 +101,12 @@ func (q *BatchQueue) Push(ctx context.Context, b arrow.RecordBatch) error {
 	size := BatchBytes(b)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.frozen {
+		if err := q.holdLocked(ctx); err != nil {
+			b.Release()
+			return err
+		}
+	}
 	if q.limit > 0 && q.bytes >= q.limit && !q.aborted && q.err == nil {
 		q.waits.Add(1)
 		stop := context.AfterFunc(ctx, func() {
@@ -126,6 +133,44 @@ func (q *BatchQueue) Push(ctx context.Context, b arrow.RecordBatch) error {
 	q.bytes += size
 	q.cond.Broadcast()
 	return nil
+}
+
+// holdLocked waits while the queue is frozen; an error if ctx ends first.
+// The caller holds q.mu.
+func (q *BatchQueue) holdLocked(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	})
+	defer stop()
+	for q.frozen && ctx.Err() == nil {
+		q.cond.Wait()
+	}
+	return context.Cause(ctx)
+}
+
+// Freeze holds every later Push (until Thaw, or its context ends), if
+// nothing has been pushed and the producer has not finished, and reports
+// whether it did: the output queue of a task that has sent nothing can
+// pass to the task's next attempt without its consumer seeing anything
+// of the old one.
+func (q *BatchQueue) Freeze() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.rows.Load() > 0 || q.producers <= 0 || q.err != nil || q.aborted {
+		return false
+	}
+	q.frozen = true
+	return true
+}
+
+// Thaw undoes Freeze: held Pushes go on.
+func (q *BatchQueue) Thaw() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.frozen = false
+	q.cond.Broadcast()
 }
 
 // Waits returns how many Pushes found the queue full and waited.
@@ -227,7 +272,7 @@ type PartitionSink struct {
 	keys    []int          // column indexes of the hash keys
 	types   []kernels.Type // their types
 	targets []*BatchQueue
-	bcast   *BroadcastBuffer // a broadcast output kept for every consumer (NewBroadcastSink)
+	kept    *KeptBuffer // instead of targets, an output kept for every consumer (NewKeptSink)
 	rr      atomic.Uint64
 }
 
@@ -240,7 +285,16 @@ func NewPartitionSink(q *QueryContext, kind planner.ExchangeKind, keys []planner
 	if kind == planner.ExchangeGather && len(targets) != 1 {
 		return nil, fmt.Errorf("internal error: a gather to %d tasks", len(targets))
 	}
-	s := &PartitionSink{q: q, kind: kind, targets: targets}
+	s, err := newPartitionSink(q, kind, keys, cols)
+	if err != nil {
+		return nil, err
+	}
+	s.targets = targets
+	return s, nil
+}
+
+func newPartitionSink(q *QueryContext, kind planner.ExchangeKind, keys []planner.ColumnID, cols []planner.Column) (*PartitionSink, error) {
+	s := &PartitionSink{q: q, kind: kind}
 	for _, k := range keys {
 		i := planner.IndexOf(cols, k)
 		if i < 0 {
@@ -285,9 +339,9 @@ func (l *partitionLocal) Consume(ctx context.Context, in arrow.RecordBatch) erro
 		in.Retain()
 		return s.targets[0].Push(ctx, in)
 	case planner.ExchangeBroadcast:
-		if s.bcast != nil {
+		if s.kept != nil {
 			in.Retain()
-			return s.bcast.Push(ctx, in)
+			return s.kept.Push(ctx, in)
 		}
 		for _, t := range s.targets {
 			in.Retain()
@@ -310,6 +364,9 @@ func (l *partitionLocal) Consume(ctx context.Context, in arrow.RecordBatch) erro
 		keys[i] = a
 	}
 	l.rk.Encode(keys, n)
+	if s.kept != nil {
+		return l.keepBuckets(ctx, in, n)
+	}
 	t := len(s.targets)
 	if cap(l.sel) < t {
 		l.sel = make([][]int32, t)
@@ -342,6 +399,38 @@ func (l *partitionLocal) Consume(ctx context.Context, in arrow.RecordBatch) erro
 		}
 	}
 	return nil
+}
+
+// keepBuckets puts the n rows of in, whose key hashes are in l.rk, into
+// the kept output ordered by bucket.
+func (l *partitionLocal) keepBuckets(ctx context.Context, in arrow.RecordBatch, n int) error {
+	off := make([]int32, ExchangeBuckets+1)
+	bucket := make([]uint8, n)
+	for i, h := range l.rk.Hash[:n] {
+		b := ExchangeBucket(h)
+		bucket[i] = uint8(b)
+		off[b+1]++
+	}
+	for b := range ExchangeBuckets {
+		off[b+1] += off[b]
+	}
+	sel := make([]int32, n)
+	next := append([]int32(nil), off[:ExchangeBuckets]...)
+	sorted := true
+	for i, b := range bucket {
+		sel[next[b]] = int32(i)
+		sorted = sorted && next[b] == int32(i)
+		next[b]++
+	}
+	if sorted {
+		in.Retain()
+		return l.s.kept.PushBuckets(ctx, in, off)
+	}
+	b, err := takeBatch(l.s.q.Alloc, in, sel)
+	if err != nil {
+		return err
+	}
+	return l.s.kept.PushBuckets(ctx, b, off)
 }
 
 // ExchangeTask maps a row's key hash to one of tasks consumer tasks: a
@@ -377,46 +466,121 @@ func hashKeyArray(q *QueryContext, a arrow.Array, t kernels.Type) (arrow.Array, 
 	return a, nil
 }
 
-// BroadcastBuffer keeps the whole output of a task whose rows go to every
-// consumer task (a broadcast exchange, small by the planner's choice):
-// each consumer reads it from the start with its own cursor, so a
-// consumer task added while the producer runs, or after it finished,
-// gets everything. The buffer holds its batches until Abort. Safe for
-// concurrent use.
-type BroadcastBuffer struct {
+// ExchangeBuckets is the number of key buckets a kept hash output is cut
+// into (ExchangeBucket); a consumer task of a kept output reads a
+// contiguous range of them, and a stage that grows or shrinks hands
+// whole buckets from one task to another.
+const ExchangeBuckets = JoinPartitions
+
+// ExchangeBucket maps a row's key hash to its bucket of a kept hash
+// output. ExchangeTask(h, n) is the task of n whose share of the buckets,
+// split evenly in order (BucketRange), holds it.
+func ExchangeBucket(h uint64) int { return JoinPartition(exchangeMix(h)) }
+
+// BucketRange returns the buckets [lo, hi) that task k of n reads by
+// default: the ones ExchangeTask sends it.
+func BucketRange(k, n int) (lo, hi int) {
+	first := func(k int) int { return (k*ExchangeBuckets + n - 1) / n }
+	return first(k), first(k + 1)
+}
+
+// KeptBuffer keeps a task's whole output for consumers that read it from
+// the start, each with its own cursor, whenever they come: the consumers
+// of a broadcast (all rows each), and the consumers of a kept hash output
+// (Stage.Kept), each reading the rows of a range of buckets. A consumer
+// task added while the producer runs, or after it finished, or one that
+// restarts with other buckets, gets everything it asks for. The buffer
+// holds its batches until Abort. Safe for concurrent use.
+type KeptBuffer struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
-	batches []arrow.RecordBatch
+	entries []keptEntry
 	done    bool
 	err     error
 	aborted bool
+	frozen  bool
 	rows    atomic.Int64
 }
 
-// NewBroadcastBuffer returns an empty buffer fed by one producer.
-func NewBroadcastBuffer() *BroadcastBuffer {
-	b := &BroadcastBuffer{}
+// keptEntry is one kept batch: its rows ordered by bucket, bucket b's at
+// [off[b], off[b+1]) (off nil: every row is for every reader).
+type keptEntry struct {
+	b   arrow.RecordBatch
+	off []int32
+}
+
+// NewKeptBuffer returns an empty buffer fed by one producer.
+func NewKeptBuffer() *KeptBuffer {
+	b := &KeptBuffer{}
 	b.cond = sync.NewCond(&b.mu)
 	return b
 }
 
-// Push appends batch (owned by the buffer from now on). It never waits:
-// a broadcast output is small.
-func (b *BroadcastBuffer) Push(_ context.Context, batch arrow.RecordBatch) error {
+// Push appends batch (owned by the buffer from now on), for every reader.
+// It never waits.
+func (b *KeptBuffer) Push(ctx context.Context, batch arrow.RecordBatch) error {
+	return b.push(ctx, batch, nil)
+}
+
+// PushBuckets appends batch (owned by the buffer) whose rows are ordered
+// by bucket, bucket i's rows at [off[i], off[i+1]); len(off) is
+// ExchangeBuckets+1. It waits only while the buffer is frozen.
+func (b *KeptBuffer) PushBuckets(ctx context.Context, batch arrow.RecordBatch, off []int32) error {
+	return b.push(ctx, batch, off)
+}
+
+func (b *KeptBuffer) push(ctx context.Context, batch arrow.RecordBatch, off []int32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.frozen {
+		stop := context.AfterFunc(ctx, func() {
+			b.mu.Lock()
+			b.cond.Broadcast()
+			b.mu.Unlock()
+		})
+		for b.frozen && ctx.Err() == nil {
+			b.cond.Wait()
+		}
+		stop()
+		if err := context.Cause(ctx); err != nil {
+			batch.Release()
+			return err
+		}
+	}
 	if b.aborted {
 		batch.Release()
 		return nil
 	}
 	b.rows.Add(batch.NumRows())
-	b.batches = append(b.batches, batch)
+	b.entries = append(b.entries, keptEntry{batch, off})
 	b.cond.Broadcast()
 	return nil
 }
 
+// Freeze holds every later Push (until Thaw, or its context ends), if no
+// row has been pushed yet, and reports whether it did: a task whose
+// output is still empty can restart (a new attempt) without its
+// consumers seeing anything of the old one.
+func (b *KeptBuffer) Freeze() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rows.Load() > 0 || b.done {
+		return false
+	}
+	b.frozen = true
+	return true
+}
+
+// Thaw undoes Freeze: held Pushes go on.
+func (b *KeptBuffer) Thaw() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.frozen = false
+	b.cond.Broadcast()
+}
+
 // Done records that the producer has finished, with its error if any.
-func (b *BroadcastBuffer) Done(err error) {
+func (b *KeptBuffer) Done(err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.done, b.err = true, err
@@ -424,24 +588,29 @@ func (b *BroadcastBuffer) Done(err error) {
 }
 
 // Abort releases the batches; readers get io.EOF.
-func (b *BroadcastBuffer) Abort() {
+func (b *KeptBuffer) Abort() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.aborted = true
-	for _, x := range b.batches {
-		x.Release()
+	for _, x := range b.entries {
+		x.b.Release()
 	}
-	b.batches = nil
+	b.entries = nil
 	b.cond.Broadcast()
 }
 
 // Rows returns the number of rows pushed so far.
-func (b *BroadcastBuffer) Rows() int64 { return b.rows.Load() }
+func (b *KeptBuffer) Rows() int64 { return b.rows.Load() }
 
-// Read returns batch i (a reference the caller releases), waiting until
-// the producer has made it; io.EOF after the last one, the producer's
-// error if it failed.
-func (b *BroadcastBuffer) Read(ctx context.Context, i int) (arrow.RecordBatch, error) {
+// Read returns the first batch at or after entry i (a reference the
+// caller releases) with rows of buckets [lo, hi) (of an entry pushed
+// whole: all its rows), and the entry to read next; it waits until the
+// producer has made one, and returns io.EOF after the last, the
+// producer's error if it failed.
+func (b *KeptBuffer) Read(ctx context.Context, i, lo, hi int) (arrow.RecordBatch, int, error) {
+	if lo < 0 || hi > ExchangeBuckets || lo > hi {
+		return nil, i, fmt.Errorf("bucket range [%d, %d) outside [0, %d)", lo, hi, ExchangeBuckets)
+	}
 	stop := context.AfterFunc(ctx, func() {
 		b.mu.Lock()
 		b.cond.Broadcast()
@@ -451,25 +620,48 @@ func (b *BroadcastBuffer) Read(ctx context.Context, i int) (arrow.RecordBatch, e
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
+		for ; !b.aborted && i < len(b.entries); i++ {
+			e := b.entries[i]
+			if e.off == nil {
+				e.b.Retain()
+				return e.b, i + 1, nil
+			}
+			from, to := e.off[lo], e.off[hi]
+			switch {
+			case from == to:
+				continue
+			case from == 0 && int64(to) == e.b.NumRows():
+				e.b.Retain()
+				return e.b, i + 1, nil
+			}
+			return e.b.NewSlice(int64(from), int64(to)), i + 1, nil
+		}
 		switch {
 		case b.aborted:
-			return nil, io.EOF
-		case i < len(b.batches):
-			b.batches[i].Retain()
-			return b.batches[i], nil
+			return nil, i, io.EOF
 		case b.done && b.err != nil:
-			return nil, b.err
+			return nil, i, b.err
 		case b.done:
-			return nil, io.EOF
+			return nil, i, io.EOF
 		case ctx.Err() != nil:
-			return nil, context.Cause(ctx)
+			return nil, i, context.Cause(ctx)
 		}
 		b.cond.Wait()
 	}
 }
 
-// NewBroadcastSink returns the sink of a task whose output is broadcast:
-// every batch goes once into buf, which all consumers read.
-func NewBroadcastSink(q *QueryContext, buf *BroadcastBuffer) *PartitionSink {
-	return &PartitionSink{q: q, kind: planner.ExchangeBroadcast, bcast: buf}
+// NewKeptSink returns the sink of a task whose output is kept in buf for
+// its consumers: a broadcast (every batch goes once into buf, which all
+// consumers read whole) or a kept hash output (each batch's rows go in
+// ordered by bucket of keys, and each consumer reads its buckets).
+func NewKeptSink(q *QueryContext, kind planner.ExchangeKind, keys []planner.ColumnID, cols []planner.Column, buf *KeptBuffer) (*PartitionSink, error) {
+	if kind != planner.ExchangeBroadcast && kind != planner.ExchangeHash {
+		return nil, fmt.Errorf("internal error: a kept %s output", kind)
+	}
+	s, err := newPartitionSink(q, kind, keys, cols)
+	if err != nil {
+		return nil, err
+	}
+	s.kept = buf
+	return s, nil
 }

@@ -11,6 +11,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/bellows-db/bellows/kernels"
+	"github.com/bellows-db/bellows/planner"
 )
 
 // TestExchangeTaskSpreadsTableBits checks that the rows a consumer task
@@ -135,18 +138,18 @@ func TestBatchQueueBackPressure(t *testing.T) {
 	}
 }
 
-// TestBroadcastBuffer checks the kept broadcast output: a reader that
+// TestKeptBuffer checks a kept broadcast output: a reader that
 // starts before the producer ends waits for each batch, a reader that
 // comes after the end still gets every batch from the start, a failed
 // producer's error reaches readers, and Abort ends them.
-func TestBroadcastBuffer(t *testing.T) {
+func TestKeptBuffer(t *testing.T) {
 	ctx := context.Background()
-	buf := NewBroadcastBuffer()
+	buf := NewKeptBuffer()
 	early := make(chan []int64, 1)
 	go func() {
 		var got []int64
 		for i := 0; ; i++ {
-			b, err := buf.Read(ctx, i)
+			b, _, err := buf.Read(ctx, i, 0, ExchangeBuckets)
 			if err == io.EOF {
 				break
 			}
@@ -170,30 +173,140 @@ func TestBroadcastBuffer(t *testing.T) {
 		t.Fatalf("the early reader got %v", got)
 	}
 	for i := range 3 { // a late reader: from the start
-		b, err := buf.Read(ctx, i)
+		b, _, err := buf.Read(ctx, i, 0, ExchangeBuckets)
 		if err != nil || b.NumRows() != int64(i+1) {
 			t.Fatalf("late read %d: %v", i, err)
 		}
 		b.Release()
 	}
-	if _, err := buf.Read(ctx, 3); err != io.EOF {
+	if _, _, err := buf.Read(ctx, 3, 0, 1); err != io.EOF {
 		t.Fatalf("after the end: %v", err)
 	}
 	if buf.Rows() != 6 {
 		t.Fatalf("rows %d", buf.Rows())
 	}
 	buf.Abort()
-	if _, err := buf.Read(ctx, 0); err != io.EOF {
+	if _, _, err := buf.Read(ctx, 0, 0, 1); err != io.EOF {
 		t.Fatalf("after Abort: %v", err)
 	}
-	failed := NewBroadcastBuffer()
+	failed := NewKeptBuffer()
 	failed.Done(errors.New("scan failed"))
-	if _, err := failed.Read(ctx, 0); err == nil || err.Error() != "scan failed" {
+	if _, _, err := failed.Read(ctx, 0, 0, 1); err == nil || err.Error() != "scan failed" {
 		t.Fatalf("a failed producer: %v", err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := NewBroadcastBuffer().Read(cctx, 0); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, err := NewKeptBuffer().Read(cctx, 0, 0, 1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a reader whose context ends: %v", err)
+	}
+}
+
+// TestKeptHashOutput checks a kept hash output: every task of any task
+// count reads, through its bucket range, exactly the rows ExchangeTask
+// sends it (each row once over all tasks), however many readers come and
+// in whatever order; and Freeze lets a task restart only while it has
+// sent nothing.
+func TestKeptHashOutput(t *testing.T) {
+	ctx := context.Background()
+	q := NewQueryContext(memory.DefaultAllocator, 0, 1)
+	cols := []planner.Column{{ID: 1, Name: "x", Type: kernels.TInt64}}
+	buf := NewKeptBuffer()
+	sink, err := NewKeptSink(q, planner.ExchangeHash, []planner.ColumnID{1}, cols, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := sink.Local(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batches, rows = 5, 1000
+	for range batches {
+		b := int64Batch(rows)
+		if err := local.Consume(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+	}
+	buf.Done(nil)
+	if buf.Freeze() {
+		t.Fatal("froze an output that has rows")
+	}
+	// The bucket of each value, as the hash sink computes it.
+	var rk RowKeys
+	probe := int64Batch(rows)
+	rk.Encode([]arrow.Array{probe.Column(0)}, rows)
+	probe.Release()
+	for _, n := range []int{1, 3, 4, 7} {
+		seen := map[int64]int{}
+		for k := range n {
+			lo, hi := BucketRange(k, n)
+			for i := 0; ; {
+				b, next, err := buf.Read(ctx, i, lo, hi)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				i = next
+				col := b.Column(0).(*array.Int64)
+				for r := range col.Len() {
+					v := col.Value(r)
+					seen[v]++
+					if got := ExchangeTask(rk.Hash[v], n); got != k {
+						t.Fatalf("%d tasks: value %d read by task %d, ExchangeTask says %d", n, v, k, got)
+					}
+				}
+				b.Release()
+			}
+		}
+		if len(seen) != rows {
+			t.Fatalf("%d tasks: %d distinct values, want %d", n, len(seen), rows)
+		}
+		for v, c := range seen {
+			if c != batches {
+				t.Fatalf("%d tasks: value %d read %d times, want %d", n, v, c, batches)
+			}
+		}
+	}
+	if _, _, err := buf.Read(ctx, 0, 5, 3); err == nil {
+		t.Fatal("a reversed bucket range was accepted")
+	}
+	buf.Abort()
+
+	// Freeze: an empty output can pass to a new attempt. A push of the
+	// old attempt waits, and fails when its context ends (the attempt
+	// was superseded); after Thaw pushes go through, a held one too.
+	empty := NewKeptBuffer()
+	bq := NewBatchQueue(1)
+	for _, o := range []interface {
+		Push(context.Context, arrow.RecordBatch) error
+		Freeze() bool
+		Thaw()
+		Rows() int64
+		Abort()
+	}{empty, bq} {
+		if !o.Freeze() {
+			t.Fatalf("%T: could not freeze an empty output", o)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		if err := o.Push(cctx, int64Batch(3)); !errors.Is(err, context.DeadlineExceeded) || o.Rows() != 0 {
+			t.Fatalf("%T: a frozen output's push: %v, %d rows", o, err, o.Rows())
+		}
+		cancel()
+		held := make(chan error, 1)
+		go func() { held <- o.Push(ctx, int64Batch(3)) }()
+		time.Sleep(10 * time.Millisecond)
+		if o.Rows() != 0 {
+			t.Fatalf("%T: a frozen output took rows", o)
+		}
+		o.Thaw()
+		if err := <-held; err != nil || o.Rows() != 3 {
+			t.Fatalf("%T: after Thaw: %v, %d rows", o, err, o.Rows())
+		}
+		if o.Freeze() {
+			t.Fatalf("%T: froze an output that has rows", o)
+		}
+		o.Abort()
 	}
 }

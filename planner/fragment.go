@@ -70,6 +70,16 @@ type Stage struct {
 	// hold each task's output until it is complete, and a re-run on the
 	// same splits yields the same output.
 	Replayable bool `json:"replayable,omitempty"`
+	// Kept says the stage's hash output is kept whole, cut into buckets
+	// (exec.KeptBuffer), until the query ends: its consumer stage is
+	// Elastic.
+	Kept bool `json:"kept,omitempty"`
+	// Elastic says the stage's task count can change while it runs: it
+	// scans nothing, reads every hash input from Kept producers (each
+	// task a range of buckets) and the others through broadcasts, so a
+	// task that has not sent a row yet can hand buckets to a new task, or
+	// take over a retired one's, by restarting on its new range.
+	Elastic bool `json:"elastic,omitempty"`
 }
 
 // FragmentGraph is the stages of a plan, producers before consumers; the
@@ -141,10 +151,15 @@ type FragmentOptions struct {
 	// BroadcastRows is the largest estimated build side a join broadcasts
 	// instead of hash-partitioning both sides.
 	BroadcastRows float64
+	// KeepRows is the largest estimated output per task of a hash
+	// producer that is kept for its consumers (Stage.Kept), making the
+	// consuming stage elastic; 0 means DefaultFragmentOptions', a
+	// negative value keeps none.
+	KeepRows float64
 }
 
 // DefaultFragmentOptions are used where no cluster shape is known.
-var DefaultFragmentOptions = FragmentOptions{MaxTasks: 8, RowsPerTask: 1 << 20, BroadcastRows: 1 << 18}
+var DefaultFragmentOptions = FragmentOptions{MaxTasks: 8, RowsPerTask: 1 << 20, BroadcastRows: 1 << 18, KeepRows: 1 << 21}
 
 // partitioning describes how the rows of a stage's current subtree are
 // spread over its tasks.
@@ -174,7 +189,64 @@ func Fragment(n Node, opts FragmentOptions) (*FragmentGraph, error) {
 		return nil, err
 	}
 	f.finish(root, part, ExchangeGather, nil)
-	return &FragmentGraph{Stages: f.stages}, nil
+	g := &FragmentGraph{Stages: f.stages}
+	if err := f.markElastic(g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// markElastic makes the stages that can change their task count while
+// they run Elastic, and their hash producers Kept (see Stage.Elastic):
+// stages of several tasks that scan nothing, read at least one hash
+// input, every hash input from a producer whose estimated output per
+// task is within KeepRows and not merge-sorted, and other inputs only
+// through broadcasts.
+func (f *fragmenter) markElastic(g *FragmentGraph) error {
+	keep := f.opts.KeepRows
+	if keep == 0 {
+		keep = DefaultFragmentOptions.KeepRows
+	}
+	if keep < 0 {
+		return nil
+	}
+	_, inputs, err := g.Links()
+	if err != nil {
+		return err
+	}
+	for _, st := range g.Stages {
+		if st.Single || HasScan(st.Root) {
+			continue
+		}
+		merged := false
+		Walk(st.Root, func(n Node) {
+			if ex, ok := n.(*Exchange); ok && len(ex.Merge) > 0 {
+				merged = true
+			}
+		})
+		hashed, ok := 0, !merged
+		for _, in := range inputs[st.ID] {
+			p := g.Stages[in]
+			switch p.Output {
+			case ExchangeHash:
+				hashed++
+				ok = ok && f.es.est(p.Root)/float64(max(p.Tasks, 1)) <= keep
+			case ExchangeBroadcast:
+			default:
+				ok = false
+			}
+		}
+		if !ok || hashed == 0 {
+			continue
+		}
+		st.Elastic = true
+		for _, in := range inputs[st.ID] {
+			if g.Stages[in].Output == ExchangeHash {
+				g.Stages[in].Kept = true
+			}
+		}
+	}
+	return nil
 }
 
 // finish makes root a stage with the given output and returns its ID.
@@ -479,6 +551,12 @@ func ExplainDistributed(g *FragmentGraph) string {
 		}
 		if st.Replayable && i < len(g.Stages)-1 {
 			out += ", replayable"
+		}
+		if st.Kept && i < len(g.Stages)-1 {
+			out += ", kept"
+		}
+		if st.Elastic {
+			tasks += ", elastic"
 		}
 		fmt.Fprintf(&b, "Stage %d: %s, %s\n", st.ID, tasks, out)
 		for _, line := range strings.Split(strings.TrimRight(Explain(st.Root, nil), "\n"), "\n") {

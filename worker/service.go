@@ -33,6 +33,7 @@ const (
 	ActionReplaceProducer = "replace_producer"
 	ActionClaimSplit      = "claim_split"
 	ActionTaskStats       = "task_stats"
+	ActionRebucket        = "rebucket"
 )
 
 // replaceWait is how long a consumer waits for the re-run of a lost
@@ -61,27 +62,30 @@ type Service struct {
 	byQuery map[string][]*task // every task of a query, until its abort (task_stats)
 }
 
-// task is one running (or finished, not yet fetched) task.
+// task is one running (or finished, not yet fetched) task. A task of an
+// elastic stage may run more than once (rebucket): each attempt reads its
+// inputs afresh, and outputs pass to the next attempt only while nothing
+// has been sent.
 type task struct {
 	id         string
 	stage      int32
 	query      string
 	partition  int32 // its index in its stage: the partition it reads
-	ctx        context.Context
-	fetchCtx   context.Context // the inputs' fetches (ends with the task's plan)
-	alloc      memory.Allocator
-	inmu       sync.Mutex
-	inputs     map[int]*exec.BatchQueue      // by producing stage
-	extra      map[int][]*workerpb.Producer  // producers added before the input opened
-	slots      map[string]*producerSlot      // by producer task: inputs of replayable stages
-	swaps      map[string]*workerpb.Producer // re-runs announced before the input opened
-	replayable map[int]bool                  // by stage
+	last       bool  // of the last stage: its output goes to the client
+	req        *workerpb.TaskRequest
+	st         *planner.Stage
+	replayable map[int]bool // by stage
+	keptIn     map[int]bool // by stage: kept hash outputs, read by bucket range
 	schema     *arrow.Schema
-	out        []*exec.BatchQueue    // one per output partition
-	bcast      *exec.BroadcastBuffer // instead, a broadcast output for any consumer
-	fetched    int                   // partitions streamed to the end
-	cancel     context.CancelFunc
-	done       chan struct{}
+	out        []*exec.BatchQueue // one per output partition
+	kept       *exec.KeptBuffer   // instead, an output kept for any consumer (broadcast or kept hash)
+	fetched    int                // partitions streamed to the end
+
+	inmu  sync.Mutex // guards cur and the input records below
+	cur   *attempt
+	extra map[int][]*workerpb.Producer  // producers added to the stages it reads
+	slots map[string]*producerSlot      // by producer task: the current attempt's inputs of replayable stages
+	swaps map[string]*workerpb.Producer // re-runs of lost producers, by the lost one's ID
 
 	smu     sync.Mutex // guards the stats below
 	state   string
@@ -89,18 +93,30 @@ type task struct {
 	ended   time.Time
 	splits  int64
 	errText string
+	runs    int32
+}
+
+// attempt is one run of a task.
+type attempt struct {
+	lo, hi   int32 // the buckets it reads of kept hash inputs
+	ctx      context.Context
+	fetchCtx context.Context // the inputs' fetches (end with the attempt's plan)
+	cancel   context.CancelFunc
+	done     chan struct{}
+	alloc    memory.Allocator
+	inputs   map[int]*exec.BatchQueue // by producing stage, once opened
 }
 
 // stat reports what the task has done so far.
 func (t *task) stat() *workerpb.TaskStat {
 	t.smu.Lock()
 	defer t.smu.Unlock()
-	st := &workerpb.TaskStat{TaskId: t.id, Stage: t.stage, Task: t.partition, State: t.state, Splits: t.splits, Error: t.errText}
+	st := &workerpb.TaskStat{TaskId: t.id, Stage: t.stage, Task: t.partition, State: t.state, Splits: t.splits, Error: t.errText, Runs: t.runs}
 	for _, q := range t.out {
 		st.RowsOut += q.Rows()
 	}
-	if t.bcast != nil {
-		st.RowsOut = t.bcast.Rows()
+	if t.kept != nil {
+		st.RowsOut = t.kept.Rows()
 	}
 	switch {
 	case !t.ended.IsZero():
@@ -143,13 +159,16 @@ func (s *Service) Tasks() int {
 }
 
 func (t *task) stop() {
-	t.cancel()
+	t.inmu.Lock()
+	a := t.cur
+	t.inmu.Unlock()
+	a.cancel()
 	for _, q := range t.out {
 		q.Abort()
 	}
-	<-t.done
-	if t.bcast != nil {
-		t.bcast.Abort()
+	<-a.done
+	if t.kept != nil {
+		t.kept.Abort()
 	}
 }
 
@@ -188,6 +207,20 @@ func (s *Service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 			return err
 		}
 		return stream.Send(&flight.Result{})
+	case ActionRebucket:
+		var req workerpb.RebucketRequest
+		if err := proto.Unmarshal(a.Body, &req); err != nil {
+			return status.Errorf(codes.InvalidArgument, "rebucket: %v", err)
+		}
+		ok, err := s.rebucket(&req)
+		if err != nil {
+			return err
+		}
+		body, err := proto.Marshal(&workerpb.RebucketReply{Ok: ok})
+		if err != nil {
+			return err
+		}
+		return stream.Send(&flight.Result{Body: body})
 	case ActionTaskStats:
 		var req workerpb.TaskStatsRequest
 		if err := proto.Unmarshal(a.Body, &req); err != nil {
@@ -228,37 +261,39 @@ func (s *Service) addProducer(req *workerpb.AddProducerRequest) (bool, error) {
 		return false, status.Error(codes.InvalidArgument, "add_producer without a producer")
 	}
 	t.inmu.Lock()
-	q, ok := t.inputs[int(req.Stage)]
-	if !ok {
-		// The task has not opened that input yet: it will read the
-		// producer with the others when it does.
-		if t.extra == nil {
-			t.extra = map[int][]*workerpb.Producer{}
-		}
-		t.extra[int(req.Stage)] = append(t.extra[int(req.Stage)], req.Producer)
-		t.inmu.Unlock()
-		return true, nil
+	defer t.inmu.Unlock()
+	q, ok := t.cur.inputs[int(req.Stage)]
+	if ok && !q.AddProducer() {
+		return false, nil // the task has read all of that stage
 	}
-	t.inmu.Unlock()
-	if !q.AddProducer() {
-		return false, nil
+	// Recorded for later attempts too; an input not opened yet reads
+	// the producer with the others when it opens.
+	if t.extra == nil {
+		t.extra = map[int][]*workerpb.Producer{}
 	}
-	t.fetch(s.peers, int(req.Stage), req.Producer, q)
+	t.extra[int(req.Stage)] = append(t.extra[int(req.Stage)], req.Producer)
+	if ok {
+		t.fetchLocked(s.peers, t.cur, int(req.Stage), req.Producer, q)
+	}
 	return true, nil
 }
 
-// fetch starts reading producer p of stage into q: held until complete,
-// and replaceable, when the stage is replayable.
-func (t *task) fetch(peers *Peers, stage int, p *workerpb.Producer, q *exec.BatchQueue) {
+// fetchLocked starts attempt a reading producer p of stage into q: its
+// bucket range of a kept output, else its partition; held until
+// complete, and replaceable, when the stage is replayable. The caller
+// holds t.inmu.
+func (t *task) fetchLocked(peers *Peers, a *attempt, stage int, p *workerpb.Producer, q *exec.BatchQueue) {
+	tkt := &workerpb.FetchTicket{Partition: t.partition}
+	if t.keptIn[stage] {
+		tkt = &workerpb.FetchTicket{Ranged: true, Lo: a.lo, Hi: a.hi}
+	}
 	if !t.replayable[stage] {
-		go Fetch(t.fetchCtx, peers, p, t.partition, q, t.alloc)
+		go Fetch(a.fetchCtx, peers, p, tkt, q, a.alloc)
 		return
 	}
-	t.inmu.Lock()
 	sl := &producerSlot{next: make(chan *workerpb.Producer, 1)}
 	t.slots[p.TaskId] = sl
-	t.inmu.Unlock()
-	go fetchReplayable(t.fetchCtx, peers, p, t.partition, q, t.alloc, sl)
+	go fetchReplayable(a.fetchCtx, peers, p, tkt, q, a.alloc, sl)
 }
 
 // replaceProducer points a consumer task's input at the re-run of a lost
@@ -275,16 +310,15 @@ func (s *Service) replaceProducer(req *workerpb.ReplaceProducerRequest) error {
 	}
 	t.inmu.Lock()
 	defer t.inmu.Unlock()
-	if sl, ok := t.slots[req.OldTaskId]; ok {
-		sl.replace(req.Producer)
-		t.slots[req.Producer.TaskId] = sl
-		return nil
-	}
-	// The input is not open yet: it will read the re-run instead.
+	// Inputs opened later (or by a later attempt) read the re-run.
 	if t.swaps == nil {
 		t.swaps = map[string]*workerpb.Producer{}
 	}
 	t.swaps[req.OldTaskId] = req.Producer
+	if sl, ok := t.slots[req.OldTaskId]; ok {
+		sl.replace(req.Producer)
+		t.slots[req.Producer.TaskId] = sl
+	}
 	return nil
 }
 
@@ -320,7 +354,7 @@ func (sl *producerSlot) replace(p *workerpb.Producer) {
 // it into queue. When the stream breaks first, what came is dropped and
 // the fetch waits (up to replaceWait) for the coordinator to announce
 // the producer's re-run, then reads that instead.
-func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, partition int32, queue *exec.BatchQueue, alloc memory.Allocator, sl *producerSlot) {
+func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, tkt *workerpb.FetchTicket, queue *exec.BatchQueue, alloc memory.Allocator, sl *producerSlot) {
 	queue.Done(func() error {
 		for {
 			fctx, cancel := context.WithCancel(ctx)
@@ -328,7 +362,7 @@ func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, pa
 			sl.cancel = cancel
 			sl.mu.Unlock()
 			var held []arrow.RecordBatch
-			err := fetchStream(fctx, peers, p, partition, alloc, func(b arrow.RecordBatch) error {
+			err := fetchStream(fctx, peers, p, tkt, alloc, func(b arrow.RecordBatch) error {
 				held = append(held, b)
 				return nil
 			})
@@ -396,34 +430,76 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 	if req.Stage < 0 || int(req.Stage) >= len(g.Stages) || req.Partitions < 1 {
 		return fmt.Errorf("stage %d of %d, %d partitions", req.Stage, len(g.Stages), req.Partitions)
 	}
+	if req.BucketsLo < 0 || req.BucketsHi > exec.ExchangeBuckets || req.BucketsLo > req.BucketsHi {
+		return fmt.Errorf("bucket range [%d, %d) outside [0, %d)", req.BucketsLo, req.BucketsHi, exec.ExchangeBuckets)
+	}
 	st := g.Stages[req.Stage]
-	q := exec.NewQueryContext(s.alloc, req.MemoryLimit, int(req.Parallelism))
-	out := make([]*exec.BatchQueue, req.Partitions)
-	for i := range out {
-		out[i] = exec.NewBatchQueue(1)
+	t := &task{id: req.TaskId, stage: req.Stage, state: "waiting", query: req.QueryId, partition: req.Task, req: req, st: st,
+		replayable: map[int]bool{}, keptIn: map[int]bool{}, slots: map[string]*producerSlot{},
+		schema: exec.SchemaOf(st.Root.Columns())}
+	for _, gs := range g.Stages {
+		t.replayable[gs.ID] = gs.Replayable
+		t.keptIn[gs.ID] = gs.Kept && gs.Output == planner.ExchangeHash
 	}
-	kind, keys := st.Output, st.Keys
-	if int(req.Stage) == len(g.Stages)-1 {
-		kind, keys = planner.ExchangeGather, nil
-	}
-	var sink *exec.PartitionSink
-	var bcast *exec.BroadcastBuffer
-	if kind == planner.ExchangeBroadcast {
+	last := int(req.Stage) == len(g.Stages)-1
+	t.last = last
+	switch {
+	case !last && (st.Output == planner.ExchangeBroadcast || st.Output == planner.ExchangeHash && st.Kept):
 		// Kept whole for every consumer, also ones added later.
-		out, bcast = nil, exec.NewBroadcastBuffer()
-		sink = exec.NewBroadcastSink(q, bcast)
-	} else if sink, err = exec.NewPartitionSink(q, kind, keys, st.Root.Columns(), out); err != nil {
+		t.kept = exec.NewKeptBuffer()
+	default:
+		t.out = make([]*exec.BatchQueue, req.Partitions)
+		for i := range t.out {
+			t.out[i] = exec.NewBatchQueue(1)
+		}
+	}
+	if _, err := t.sink(exec.NewQueryContext(s.alloc, 0, 1)); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	fetchCtx, stopInputs := context.WithCancel(ctx)
-	replayable := map[int]bool{}
-	for _, gs := range g.Stages {
-		replayable[gs.ID] = gs.Replayable
+	a := t.newAttempt(req.BucketsLo, req.BucketsHi)
+	t.cur = a
+	s.mu.Lock()
+	if _, dup := s.tasks[req.TaskId]; dup {
+		s.mu.Unlock()
+		a.cancel()
+		return fmt.Errorf("task %s exists", req.TaskId)
 	}
-	t := &task{id: req.TaskId, stage: req.Stage, state: "waiting", query: req.QueryId, partition: req.Task, bcast: bcast, ctx: ctx, fetchCtx: fetchCtx, alloc: q.Alloc, inputs: map[int]*exec.BatchQueue{},
-		slots: map[string]*producerSlot{}, replayable: replayable,
-		schema: exec.SchemaOf(st.Root.Columns()), out: out, cancel: cancel, done: make(chan struct{})}
+	s.tasks[req.TaskId] = t
+	s.byQuery[req.QueryId] = append(s.byQuery[req.QueryId], t)
+	s.mu.Unlock()
+	go s.run(t, a, nil)
+	return nil
+}
+
+// sink returns the sink of one attempt of t, allocating from q.
+func (t *task) sink(q *exec.QueryContext) (*exec.PartitionSink, error) {
+	kind, keys := t.st.Output, t.st.Keys
+	if t.kept != nil {
+		return exec.NewKeptSink(q, kind, keys, t.st.Root.Columns(), t.kept)
+	}
+	if t.last {
+		kind, keys = planner.ExchangeGather, nil // to the client
+	}
+	return exec.NewPartitionSink(q, kind, keys, t.st.Root.Columns(), t.out)
+}
+
+// newAttempt returns a task's next attempt, not started, reading the
+// buckets [lo, hi) of kept hash inputs.
+func (t *task) newAttempt(lo, hi int32) *attempt {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &attempt{lo: lo, hi: hi, ctx: ctx, cancel: cancel, done: make(chan struct{}), inputs: map[int]*exec.BatchQueue{}}
+}
+
+// run runs attempt a of t (after the attempt before it, prev, has ended:
+// its outputs pass to a only then). An attempt superseded by another
+// leaves the outputs to it.
+func (s *Service) run(t *task, a *attempt, prev *attempt) {
+	defer close(a.done)
+	req := t.req
+	q := exec.NewQueryContext(s.alloc, req.MemoryLimit, int(req.Parallelism))
+	a.alloc = q.Alloc
+	fetchCtx, stopInputs := context.WithCancel(a.ctx)
+	a.fetchCtx = fetchCtx
 	inputs := map[int]*workerpb.Input{}
 	for _, in := range req.Inputs {
 		inputs[int(in.Stage)] = in
@@ -434,6 +510,7 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 			return nil, fmt.Errorf("no producers for stage %d", ex.Stage)
 		}
 		t.inmu.Lock()
+		defer t.inmu.Unlock()
 		producers := append(append([]*workerpb.Producer{}, in.Producers...), t.extra[ex.Stage]...)
 		for i, p := range producers {
 			for t.swaps[p.TaskId] != nil { // re-runs announced before now
@@ -442,14 +519,13 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 			producers[i] = p
 		}
 		queue := exec.NewBatchQueue(len(producers))
-		t.inputs[ex.Stage] = queue
-		t.inmu.Unlock()
+		a.inputs[ex.Stage] = queue
 		for _, p := range producers {
-			t.fetch(s.peers, ex.Stage, p, queue)
+			t.fetchLocked(s.peers, a, ex.Stage, p, queue)
 		}
 		return queue.Source(), nil
 	}
-	ordinals := scanOrdinals(st.Root)
+	ordinals := scanOrdinals(t.st.Root)
 	fixed := map[int32]*workerpb.FixedSplits{}
 	for _, f := range req.Fixed {
 		fixed[f.Scan] = f
@@ -462,71 +538,144 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 		}
 		return rs
 	}
-	s.mu.Lock()
-	if _, dup := s.tasks[req.TaskId]; dup {
-		s.mu.Unlock()
-		stopInputs()
-		cancel()
-		return fmt.Errorf("task %s exists", req.TaskId)
-	}
-	s.tasks[req.TaskId] = t
-	s.byQuery[req.QueryId] = append(s.byQuery[req.QueryId], t)
-	s.mu.Unlock()
-	go func() {
-		defer close(t.done)
-		err := func() error {
-			if s.StartDelay > 0 {
-				select {
-				case <-time.After(s.StartDelay):
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			t.smu.Lock()
-			t.state, t.started = "running", time.Now()
-			t.smu.Unlock()
-			plan, err := exec.Build(q, st.Root, sink)
-			if err != nil {
-				return err
-			}
-			defer plan.Close()
-			err = plan.Run(ctx, q)
-			t.smu.Lock()
-			for _, sc := range plan.Scans {
-				t.splits += sc.SplitsClaimed.Load()
-			}
-			t.smu.Unlock()
-			return err
-		}()
-		t.smu.Lock()
-		t.ended, t.state = time.Now(), "finished"
-		if t.started.IsZero() {
-			t.started = t.ended
+	err := func() error {
+		if prev != nil {
+			<-prev.done
+			t.thaw()
 		}
+		if s.StartDelay > 0 {
+			select {
+			case <-time.After(s.StartDelay):
+			case <-a.ctx.Done():
+				return a.ctx.Err()
+			}
+		}
+		t.smu.Lock()
+		if t.started.IsZero() {
+			t.started = time.Now()
+		}
+		t.state = "running"
+		t.runs++
+		t.smu.Unlock()
+		sink, err := t.sink(q)
 		if err != nil {
-			t.state, t.errText = "failed", err.Error()
+			return err
+		}
+		plan, err := exec.Build(q, t.st.Root, sink)
+		if err != nil {
+			return err
+		}
+		defer plan.Close()
+		err = plan.Run(a.ctx, q)
+		t.smu.Lock()
+		for _, sc := range plan.Scans {
+			t.splits += sc.SplitsClaimed.Load()
 		}
 		t.smu.Unlock()
-		// Done with the inputs: stop fetching them (a task that stopped
-		// early, at a limit, must not hold up producers that also feed
-		// other tasks).
-		stopInputs()
-		t.inmu.Lock()
-		for _, in := range t.inputs {
-			in.Abort()
-		}
-		t.inmu.Unlock()
-		if err != nil {
-			err = fmt.Errorf("task %s: %w", req.TaskId, err)
-		}
-		if bcast != nil {
-			bcast.Done(err)
-		}
-		for _, o := range out {
-			o.Done(err)
-		}
+		return err
 	}()
-	return nil
+	// Done with the inputs: stop fetching them (a task that stopped
+	// early, at a limit, must not hold up producers that also feed
+	// other tasks).
+	stopInputs()
+	t.inmu.Lock()
+	defer t.inmu.Unlock() // a rebucket sees the outputs open, or ended
+	for _, in := range a.inputs {
+		in.Abort()
+	}
+	if t.cur != a {
+		return // superseded: the next attempt owns the outputs
+	}
+	t.smu.Lock()
+	t.ended, t.state = time.Now(), "finished"
+	if t.started.IsZero() {
+		t.started = t.ended
+	}
+	if err != nil {
+		t.state, t.errText = "failed", err.Error()
+	}
+	t.smu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("task %s: %w", req.TaskId, err)
+	}
+	if t.kept != nil {
+		t.kept.Done(err)
+	}
+	for _, o := range t.out {
+		o.Done(err)
+	}
+}
+
+// freeze stops t's outputs taking rows, if none has gone out yet, and
+// reports whether it did (then t may restart: see rebucket).
+func (t *task) freeze() bool {
+	if t.kept != nil {
+		return t.kept.Freeze()
+	}
+	for i, o := range t.out {
+		if !o.Freeze() {
+			for _, f := range t.out[:i] {
+				f.Thaw()
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// thaw lets t's outputs take rows again (its new attempt's).
+func (t *task) thaw() {
+	if t.kept != nil {
+		t.kept.Thaw()
+	}
+	for _, o := range t.out {
+		o.Thaw()
+	}
+}
+
+// rebucket restarts a task of an elastic stage on the buckets [lo, hi)
+// of its kept hash inputs, if it has sent nothing yet; false (and
+// nothing changed) otherwise. The old attempt is cancelled and the new
+// one starts once it has ended, into the same outputs, so consumers of
+// the task see only the new attempt's rows. With req.Hold it only holds
+// the output (true if nothing had been sent), so that the coordinator
+// can hold several tasks before restarting any; req.Release lets a held
+// task go on as it was.
+func (s *Service) rebucket(req *workerpb.RebucketRequest) (bool, error) {
+	s.mu.Lock()
+	t, ok := s.tasks[req.TaskId]
+	s.mu.Unlock()
+	if !ok {
+		return false, status.Errorf(codes.NotFound, "no task %s on this worker", req.TaskId)
+	}
+	if !t.st.Elastic {
+		return false, status.Errorf(codes.FailedPrecondition, "task %s: stage %d is not elastic", req.TaskId, t.stage)
+	}
+	if req.Lo < 0 || req.Hi > exec.ExchangeBuckets || req.Lo > req.Hi {
+		return false, status.Errorf(codes.InvalidArgument, "bucket range [%d, %d) outside [0, %d)", req.Lo, req.Hi, exec.ExchangeBuckets)
+	}
+	t.inmu.Lock()
+	prev := t.cur
+	if req.Release {
+		t.thaw()
+		t.inmu.Unlock()
+		return true, nil
+	}
+	if prev.ctx.Err() != nil || !t.freeze() {
+		t.inmu.Unlock()
+		return false, nil
+	}
+	if req.Hold {
+		t.inmu.Unlock()
+		return true, nil
+	}
+	a := t.newAttempt(req.Lo, req.Hi)
+	t.cur = a
+	t.slots = map[string]*producerSlot{}
+	t.inmu.Unlock()
+	prev.cancel()
+	go s.run(t, a, prev)
+	return true, nil
 }
 
 // scanOrdinals numbers a stage's scans in walk order (the same in every
@@ -541,23 +690,24 @@ func scanOrdinals(root planner.Node) map[*planner.Scan]int {
 	return out
 }
 
-// Fetch streams partition of producer task p into queue (one of its
+// Fetch streams what tkt names (a partition, or a bucket range of a kept
+// output; its task ID is p's) of producer task p into queue (one of its
 // producers: Done is called when the stream ends), batches allocated
 // from alloc.
-func Fetch(ctx context.Context, peers *Peers, p *workerpb.Producer, partition int32, queue *exec.BatchQueue, alloc memory.Allocator) {
-	queue.Done(fetchStream(ctx, peers, p, partition, alloc, func(b arrow.RecordBatch) error {
+func Fetch(ctx context.Context, peers *Peers, p *workerpb.Producer, tkt *workerpb.FetchTicket, queue *exec.BatchQueue, alloc memory.Allocator) {
+	queue.Done(fetchStream(ctx, peers, p, tkt, alloc, func(b arrow.RecordBatch) error {
 		return queue.Push(ctx, b)
 	}))
 }
 
-// fetchStream reads partition of producer task p to the end, handing
-// each batch (owned by emit) to emit; errors name the producer.
-func fetchStream(ctx context.Context, peers *Peers, p *workerpb.Producer, partition int32, alloc memory.Allocator, emit func(arrow.RecordBatch) error) error {
+// fetchStream reads what tkt names of producer task p to the end,
+// handing each batch (owned by emit) to emit; errors name the producer.
+func fetchStream(ctx context.Context, peers *Peers, p *workerpb.Producer, want *workerpb.FetchTicket, alloc memory.Allocator, emit func(arrow.RecordBatch) error) error {
 	c, err := peers.Client(p.Addr)
 	if err != nil {
 		return err
 	}
-	tkt, err := proto.Marshal(&workerpb.FetchTicket{TaskId: p.TaskId, Partition: partition})
+	tkt, err := proto.Marshal(&workerpb.FetchTicket{TaskId: p.TaskId, Partition: want.Partition, Ranged: want.Ranged, Lo: want.Lo, Hi: want.Hi})
 	if err != nil {
 		return err
 	}
@@ -612,8 +762,11 @@ func (s *Service) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetSer
 	if !ok {
 		return status.Errorf(codes.NotFound, "no task %s on this worker", ft.TaskId)
 	}
-	if t.bcast != nil {
-		return s.serveBroadcast(t, stream)
+	if t.kept != nil {
+		return s.serveKept(t, &ft, stream)
+	}
+	if ft.Ranged {
+		return status.Errorf(codes.InvalidArgument, "task %s's output is not kept: it has no buckets to read", ft.TaskId)
 	}
 	if ft.Partition < 0 || int(ft.Partition) >= len(t.out) {
 		return status.Errorf(codes.InvalidArgument, "task %s has %d partitions, not %d", ft.TaskId, len(t.out), ft.Partition)
@@ -633,14 +786,26 @@ func (s *Service) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetSer
 	return nil
 }
 
-// serveBroadcast streams a broadcast task's whole output to one consumer,
-// whichever partition it asked for: consumer tasks added later read the
-// same rows. The task stays until the query's abort, for such consumers.
-func (s *Service) serveBroadcast(t *task, stream flight.FlightService_DoGetServer) error {
+// serveKept streams a task's kept output to one consumer: of a
+// broadcast, all of it, whichever partition was asked for; of a kept
+// hash output, the bucket range asked for. Consumer tasks added later,
+// or restarted on other buckets, read from the start. The task stays
+// until the query's abort, for such consumers.
+func (s *Service) serveKept(t *task, ft *workerpb.FetchTicket, stream flight.FlightService_DoGetServer) error {
+	lo, hi := 0, exec.ExchangeBuckets
+	if t.st.Output == planner.ExchangeHash {
+		if !ft.Ranged {
+			return status.Errorf(codes.InvalidArgument, "task %s keeps its output in buckets: ask for a bucket range", ft.TaskId)
+		}
+		lo, hi = int(ft.Lo), int(ft.Hi)
+		if lo < 0 || hi > exec.ExchangeBuckets || lo > hi {
+			return status.Errorf(codes.InvalidArgument, "bucket range [%d, %d) outside [0, %d)", lo, hi, exec.ExchangeBuckets)
+		}
+	}
 	i := 0
 	return sendAll(t, stream, func(ctx context.Context) (arrow.RecordBatch, error) {
-		b, err := t.bcast.Read(ctx, i)
-		i++
+		b, next, err := t.kept.Read(ctx, i, lo, hi)
+		i = next
 		return b, err
 	}, func() {})
 }

@@ -23,7 +23,7 @@ func Marshal(g *planner.FragmentGraph) ([]byte, error) {
 			return nil, fmt.Errorf("stage %d: %w", st.ID, err)
 		}
 		pg.Stages = append(pg.Stages, &Stage{Id: int32(st.ID), Root: root, Output: int32(st.Output),
-			Keys: ids32(st.Keys), Tasks: int32(st.Tasks), Single: st.Single, Replayable: st.Replayable})
+			Keys: ids32(st.Keys), Tasks: int32(st.Tasks), Single: st.Single, Replayable: st.Replayable, Kept: st.Kept, Elastic: st.Elastic})
 	}
 	return proto.Marshal(pg)
 }
@@ -47,7 +47,7 @@ func Unmarshal(b []byte) (*planner.FragmentGraph, error) {
 		if err != nil {
 			return nil, fmt.Errorf("stage %d: %w", i, err)
 		}
-		g.Stages = append(g.Stages, &planner.Stage{ID: i, Root: root, Output: out, Keys: idsOf(ps.Keys), Tasks: int(ps.Tasks), Single: ps.Single, Replayable: ps.Replayable})
+		g.Stages = append(g.Stages, &planner.Stage{ID: i, Root: root, Output: out, Keys: idsOf(ps.Keys), Tasks: int(ps.Tasks), Single: ps.Single, Replayable: ps.Replayable, Kept: ps.Kept, Elastic: ps.Elastic})
 	}
 	return g, nil
 }

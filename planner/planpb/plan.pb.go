@@ -1745,6 +1745,8 @@ type Stage struct {
 	Tasks         int32                  `protobuf:"varint,5,opt,name=tasks,proto3" json:"tasks,omitempty"`
 	Single        bool                   `protobuf:"varint,6,opt,name=single,proto3" json:"single,omitempty"`
 	Replayable    bool                   `protobuf:"varint,7,opt,name=replayable,proto3" json:"replayable,omitempty"`
+	Kept          bool                   `protobuf:"varint,8,opt,name=kept,proto3" json:"kept,omitempty"`
+	Elastic       bool                   `protobuf:"varint,9,opt,name=elastic,proto3" json:"elastic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1824,6 +1826,20 @@ func (x *Stage) GetSingle() bool {
 func (x *Stage) GetReplayable() bool {
 	if x != nil {
 		return x.Replayable
+	}
+	return false
+}
+
+func (x *Stage) GetKept() bool {
+	if x != nil {
+		return x.Kept
+	}
+	return false
+}
+
+func (x *Stage) GetElastic() bool {
+	if x != nil {
+		return x.Elastic
 	}
 	return false
 }
@@ -2007,7 +2023,7 @@ const file_planner_planpb_plan_proto_rawDesc = "" +
 	"\x06window\x18\v \x01(\v2\x14.bellows.plan.WindowH\x00R\x06window\x12N\n" +
 	"\x12enforce_single_row\x18\f \x01(\v2\x1e.bellows.plan.EnforceSingleRowH\x00R\x10enforceSingleRow\x124\n" +
 	"\bexchange\x18\r \x01(\v2\x16.bellows.plan.ExchangeH\x00R\bexchangeB\x06\n" +
-	"\x04node\"\xb9\x01\n" +
+	"\x04node\"\xe7\x01\n" +
 	"\x05Stage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12&\n" +
 	"\x04root\x18\x02 \x01(\v2\x12.bellows.plan.NodeR\x04root\x12\x16\n" +
@@ -2017,7 +2033,9 @@ const file_planner_planpb_plan_proto_rawDesc = "" +
 	"\x06single\x18\x06 \x01(\bR\x06single\x12\x1e\n" +
 	"\n" +
 	"replayable\x18\a \x01(\bR\n" +
-	"replayable\"<\n" +
+	"replayable\x12\x12\n" +
+	"\x04kept\x18\b \x01(\bR\x04kept\x12\x18\n" +
+	"\aelastic\x18\t \x01(\bR\aelastic\"<\n" +
 	"\rFragmentGraph\x12+\n" +
 	"\x06stages\x18\x01 \x03(\v2\x13.bellows.plan.StageR\x06stagesB.Z,github.com/bellows-db/bellows/planner/planpbb\x06proto3"
 
