@@ -222,7 +222,8 @@ func (s *Session) startDistributed(ctx context.Context, plan planner.Node, schem
 			sent, err = s.drain(cctx, res, schema, rows.ch, sent)
 			rq.setResult(nil)
 			res.Close()
-			if err == nil || sent || attempt == maxRetries || cctx.Err() != nil || !transportError(err) || !c.lost(res.Workers(), lostWait) {
+			lostTask := err != nil && (transportError(err) || errors.Is(err, coordinator.ErrTaskLost))
+			if err == nil || sent || attempt == maxRetries || cctx.Err() != nil || !lostTask || !c.lost(res.Workers(), lostWait) {
 				break
 			}
 			s.db.retries.Add(1)

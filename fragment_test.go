@@ -1007,3 +1007,85 @@ func TestElasticStageChangesTasks(t *testing.T) {
 		}
 	}
 }
+
+// TestLostWorkerTasksRerunThroughKeptOutputs stops one of 3 in-process
+// workers in the middle of queries whose stages are neither replayable nor
+// single: scans that stream rows into kept hash outputs, and elastic
+// stages (an aggregation, a partitioned join) reading them. The victim
+// runs a task of each such stage and nothing else. The lost scan tasks
+// run again on their claimed splits, the lost elastic tasks on their
+// buckets, and the elastic tasks on live workers restart on the re-runs
+// (none has sent rows yet): the answers equal the single node's, with
+// tasks re-run and no query restart.
+func TestLostWorkerTasksRerunThroughKeptOutputs(t *testing.T) {
+	single := openTPCH(t, Options{})
+	ctx := context.Background()
+	agg := "SELECT l_orderkey, sum(l_quantity) AS q, count(*) AS n FROM lineitem GROUP BY l_orderkey ORDER BY q DESC, l_orderkey LIMIT 20"
+	join := "SELECT o_orderpriority, count(*), sum(l_quantity) FROM orders, lineitem WHERE o_orderkey = l_orderkey GROUP BY o_orderpriority ORDER BY o_orderpriority"
+	for _, q := range []string{agg, join} {
+		frag := planner.FragmentOptions{MaxTasks: 3, RowsPerTask: 1, KeepRows: 1 << 30}
+		db := openTPCH(t, Options{Workers: 3, Fragment: frag})
+		for _, svc := range db.cluster.svcs {
+			svc.ClaimDelay = 40 * time.Millisecond
+		}
+		want, err := collect(t, single, ctx, q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := fragmentQuery(t, db, q, frag)
+		elastic := 0
+		for _, st := range g.Stages {
+			if st.Elastic {
+				elastic++
+			}
+		}
+		if elastic == 0 {
+			t.Fatalf("no elastic stage:\n%s", planner.ExplainDistributed(g))
+		}
+		var victim string
+		var lost int
+		got, err := collect(t, db, ctx, q, func(id string) {
+			db.mu.Lock()
+			res := db.running[id].result()
+			db.mu.Unlock()
+			place := res.Tasks()
+			// A worker that runs only tasks of leaf and elastic stages.
+			for _, w := range db.cluster.addrs {
+				ok, n := true, 0
+				for st, ws := range place {
+					if slices.Contains(ws, w) {
+						n++
+						leaf := !strings.Contains(planner.Explain(g.Stages[st].Root, nil), "Exchange")
+						ok = ok && (leaf || g.Stages[st].Elastic)
+					}
+				}
+				if ok && n >= 2 {
+					victim, lost = w, n
+					break
+				}
+			}
+			if victim == "" {
+				t.Fatalf("no worker runs only leaf and elastic tasks: %v\n%s", place, planner.ExplainDistributed(g))
+			}
+			for deadline := time.Now().Add(5 * time.Second); slices.Max(res.SplitCounts(0)) < 2; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the scan claimed nothing")
+				}
+			}
+			db.cluster.stopWorker(slices.Index(db.cluster.addrs, victim))
+		})
+		if err != nil {
+			t.Fatalf("after losing %s: %v\n%s", victim, err, q)
+		}
+		sameRows(t, fmt.Sprintf("%s after losing %s", q, victim), got, want)
+		retries := db.cluster.sched.TaskRetries()
+		t.Logf("lost %s with %d tasks: %d tasks re-run, %d query restarts", victim, lost, retries, db.Retries())
+		if retries < int64(lost) {
+			t.Errorf("%d tasks re-run, want the %d lost", retries, lost)
+		}
+		if r := db.Retries(); r != 0 {
+			t.Errorf("the query was restarted %d times; only the lost tasks should run again", r)
+		}
+		db.Close()
+	}
+}

@@ -159,6 +159,7 @@ type Result struct {
 	closedClaims [][]int
 	grown        atomic.Int64    // tasks added on workers that joined
 	handled      map[string]bool // lost tasks already dealt with
+	outSlots     map[string]*worker.ProducerSlot // the last stage's tasks, by ID, when they can be re-run
 	rerun        []string        // their IDs, whose records Close drops too
 }
 
@@ -246,17 +247,23 @@ func (r *Result) addTaskLocked(ctx context.Context, stage int, addr string) erro
 // rebucket sends a rebucket action to task k of stage; ok false if the
 // task has sent rows (or is gone). The caller holds r.mu.
 func (r *Result) rebucket(ctx context.Context, stage, k int, req *workerpb.RebucketRequest) bool {
+	return r.rebucketReply(ctx, stage, k, req).Ok
+}
+
+// rebucketReply is rebucket with the worker's whole reply (empty if the
+// call failed).
+func (r *Result) rebucketReply(ctx context.Context, stage, k int, req *workerpb.RebucketRequest) *workerpb.RebucketReply {
 	p := r.producers[stage][k]
 	req.TaskId = p.TaskId
 	body, err := proto.Marshal(req)
 	if err != nil {
-		return false
+		return &workerpb.RebucketReply{}
 	}
 	var rep workerpb.RebucketReply
 	if err := r.s.peers.Action(ctx, p.Addr, worker.ActionRebucket, body, &rep); err != nil {
-		return false
+		return &workerpb.RebucketReply{}
 	}
-	return rep.Ok
+	return &rep
 }
 
 // addElasticLocked starts one more task of an elastic stage on addr: a
@@ -616,8 +623,18 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 			}
 		}
 	}
+	last := g.Stages[n-1]
+	r.outSlots = map[string]*worker.ProducerSlot{}
 	for _, p := range producers[n-1] {
-		go worker.Fetch(ctx, s.peers, p, &workerpb.FetchTicket{}, r.out, s.alloc)
+		if !last.Elastic && len(inputsOf[n-1]) > 0 {
+			go worker.Fetch(ctx, s.peers, p, &workerpb.FetchTicket{}, r.out, s.alloc)
+			continue
+		}
+		// A lost task of the last stage can be re-run: until its
+		// first rows come, its re-run may take its place.
+		sl := worker.NewProducerSlot()
+		r.outSlots[p.TaskId] = sl
+		go func() { r.out.Done(worker.FetchReplaceable(ctx, s.peers, p, &workerpb.FetchTicket{}, r.out, s.alloc, sl, nil)) }()
 	}
 	if opts.Live != nil {
 		go r.watch(opts.Live)
@@ -642,10 +659,10 @@ func (r *Result) watch(live func() []string) {
 			up = append(up, w)
 		}
 		r.mu.Lock()
-		for st := range r.Placement {
+		for st := range r.Placement { // producers first
 			for k, addr := range r.Placement[st] {
 				if !alive[addr] && len(up) > 0 && r.ctx.Err() == nil {
-					r.rerunLocked(st, k, up)
+					r.rerunLocked(st, k, up, alive)
 				}
 			}
 		}
@@ -679,13 +696,28 @@ func (r *Result) growLocked(up []string) {
 // while it ran.
 func (r *Result) Grown() int64 { return r.grown.Load() }
 
-// rerunLocked deals with task k of stage st, whose worker was lost: a
-// task of a replayable stage runs again on a live worker, on the splits
-// the lost one had claimed (and more, if it had not seen its scans end),
-// and its consumers are told to read it instead. Any other lost task
-// fails the query by itself (its consumers' fetches break), which the
-// caller may restart. The caller holds r.mu.
-func (r *Result) rerunLocked(st, k int, up []string) {
+// ErrTaskLost is wrapped by the error of a query that lost a task which
+// could not be re-run alone (a restart of the whole query may cure it).
+var ErrTaskLost = errors.New("lost task")
+
+// rerunLocked deals with task k of stage st, whose worker was lost. A
+// task that reads no other stage (only splits, which the coordinator
+// records per task), or a task of an elastic stage (whose inputs are kept
+// by their producers), runs again on a live worker: on the splits the
+// lost one had claimed (and more, if it had not seen its scans end), or
+// on the same buckets. Its consumers then read the re-run instead:
+//   - a replayable stage's consumers hold each task's output until it is
+//     complete, so they just switch;
+//   - an elastic consumer stage's tasks restart on the re-run, except
+//     those that had read all of the lost task; one that has already
+//     sent rows cannot, and the query fails (ErrTaskLost);
+//   - other consumers switch if nothing of the lost task had reached
+//     them, and fail otherwise.
+//
+// Any other lost task fails the query by itself (its consumers' fetches
+// break), which the caller may restart. alive says which workers are
+// up; the caller holds r.mu.
+func (r *Result) rerunLocked(st, k int, up []string, alive map[string]bool) {
 	old := r.producers[st][k]
 	if r.handled == nil {
 		r.handled = map[string]bool{}
@@ -695,9 +727,40 @@ func (r *Result) rerunLocked(st, k int, up []string) {
 	}
 	r.handled[old.TaskId] = true
 	r.rerun = append(r.rerun, old.TaskId)
-	c := r.consumer[st]
-	if !r.graph.Stages[st].Replayable || c < 0 || len(r.inputs[st]) > 0 {
+	stage := r.graph.Stages[st]
+	leaf := len(r.inputs[st]) == 0
+	if !leaf && !stage.Elastic {
 		return
+	}
+	c := r.consumer[st]
+	lostErr := func(format string, a ...any) {
+		r.fail(fmt.Errorf("%w %s of stage %d on %s: %s", ErrTaskLost, old.TaskId, st, old.Addr, fmt.Sprintf(format, a...)))
+	}
+	// Consumer tasks of an elastic stage restart on the re-run: hold
+	// them first, so none sends a row meanwhile.
+	var held []int
+	release := func() {
+		for _, j := range held {
+			r.rebucket(r.ctx, c, j, &workerpb.RebucketRequest{Release: true})
+		}
+	}
+	if c >= 0 && r.graph.Stages[c].Elastic && !stage.Replayable {
+		for j, cp := range r.producers[c] {
+			rg := r.ranges[c][j]
+			if !alive[cp.Addr] || rg[0] == rg[1] {
+				continue // re-run itself, or reads nothing
+			}
+			rep := r.rebucketReply(r.ctx, c, j, &workerpb.RebucketRequest{Hold: true, Lost: old.TaskId})
+			switch {
+			case rep.Complete:
+			case rep.Ok:
+				held = append(held, j)
+			default:
+				release()
+				lostErr("consumer task %s has already sent rows", cp.TaskId)
+				return
+			}
+		}
 	}
 	addr := up[r.placed%len(up)]
 	r.placed++
@@ -705,52 +768,90 @@ func (r *Result) rerunLocked(st, k int, up []string) {
 		r.workers = append(r.workers, addr) // also aborted on Close
 	}
 	np := &workerpb.Producer{Addr: addr, TaskId: fmt.Sprintf("%s.r%d", old.TaskId, r.s.taskRetries.Load()+1)}
-	r.s.mu.Lock()
-	r.s.retired[old.TaskId] = true // no more splits for it, should it still be there
-	byScan := map[int32]*workerpb.FixedSplits{}
-	fixed := func(scan int32) *workerpb.FixedSplits {
-		if byScan[scan] == nil {
-			byScan[scan] = &workerpb.FixedSplits{Scan: scan, More: !r.s.exhausted[old.TaskId][scan]}
-		}
-		return byScan[scan]
+	parts := 1
+	if c >= 0 {
+		parts = len(r.producers[c])
 	}
-	for _, cl := range r.s.claimed[old.TaskId] {
-		f := fixed(cl.scan)
-		f.Splits = append(f.Splits, cl.split)
-	}
-	for scan := range r.s.exhausted[old.TaskId] {
-		fixed(scan)
-	}
-	// The re-run owns the lost task's splits (should it be lost too).
-	r.s.claimed[np.TaskId] = append([]claim(nil), r.s.claimed[old.TaskId]...)
-	r.s.claims[np.TaskId] = r.s.claims[old.TaskId]
-	if ex := r.s.exhausted[old.TaskId]; ex != nil {
-		r.s.exhausted[np.TaskId] = maps.Clone(ex)
-	}
-	r.s.mu.Unlock()
 	req := &workerpb.TaskRequest{QueryId: r.query, TaskId: np.TaskId, Stage: int32(st), Task: int32(k),
-		Graph: r.wire, Partitions: int32(len(r.producers[c])), Coordinator: r.s.addr,
+		Graph: r.wire, Partitions: int32(parts), Coordinator: r.s.addr,
 		Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit}
-	for _, f := range byScan {
-		req.Fixed = append(req.Fixed, f)
+	for _, in := range r.inputs[st] {
+		req.Inputs = append(req.Inputs, &workerpb.Input{Stage: int32(in), Producers: r.producers[in]})
+	}
+	if stage.Elastic {
+		req.BucketsLo, req.BucketsHi = r.ranges[st][k][0], r.ranges[st][k][1]
+	}
+	if leaf {
+		req.Fixed = r.fixedSplits(old.TaskId, np.TaskId)
 	}
 	body, err := proto.Marshal(req)
-	if err != nil {
-		return
+	if err == nil {
+		err = r.s.peers.Action(r.ctx, addr, worker.ActionRunTask, body, nil)
 	}
-	if err := r.s.peers.Action(r.ctx, addr, worker.ActionRunTask, body, nil); err != nil {
-		return // the consumers give up waiting and the query fails
+	if err != nil {
+		release()
+		lostErr("its re-run did not start on %s: %v", addr, err)
+		return
 	}
 	r.producers[st][k] = np
 	r.Placement[st][k] = addr
 	r.s.taskRetries.Add(1)
+	if c < 0 {
+		if sl := r.outSlots[old.TaskId]; sl != nil {
+			r.outSlots[np.TaskId] = sl
+			sl.Replace(np)
+		}
+		return
+	}
 	for _, cp := range r.producers[c] {
 		body, err := proto.Marshal(&workerpb.ReplaceProducerRequest{TaskId: cp.TaskId, Stage: int32(st), OldTaskId: old.TaskId, Producer: np})
 		if err != nil {
 			return
 		}
-		r.s.peers.Action(r.ctx, cp.Addr, worker.ActionReplaceProducer, body, nil) // a lost consumer fails the query by itself
+		r.s.peers.Action(r.ctx, cp.Addr, worker.ActionReplaceProducer, body, nil) // a lost consumer is re-run or fails the query by itself
 	}
+	for _, j := range held {
+		rg := r.ranges[c][j]
+		if !r.rebucket(r.ctx, c, j, &workerpb.RebucketRequest{Lo: rg[0], Hi: rg[1]}) {
+			lostErr("consumer task %s did not restart", r.producers[c][j].TaskId)
+			return
+		}
+	}
+}
+
+// fixedSplits hands the splits task old had claimed to its re-run np,
+// per scan, with whether np claims more after them (old had not seen
+// the scan end). The caller holds r.mu.
+func (r *Result) fixedSplits(old, np string) []*workerpb.FixedSplits {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	r.s.retired[old] = true // no more splits for it, should it still be there
+	byScan := map[int32]*workerpb.FixedSplits{}
+	fixed := func(scan int32) *workerpb.FixedSplits {
+		if byScan[scan] == nil {
+			byScan[scan] = &workerpb.FixedSplits{Scan: scan, More: !r.s.exhausted[old][scan]}
+		}
+		return byScan[scan]
+	}
+	for _, cl := range r.s.claimed[old] {
+		f := fixed(cl.scan)
+		f.Splits = append(f.Splits, cl.split)
+	}
+	for scan := range r.s.exhausted[old] {
+		fixed(scan)
+	}
+	// The re-run owns the lost task's splits (should it be lost too).
+	r.s.claimed[np] = append([]claim(nil), r.s.claimed[old]...)
+	r.s.claims[np] = r.s.claims[old]
+	if ex := r.s.exhausted[old]; ex != nil {
+		r.s.exhausted[np] = maps.Clone(ex)
+	}
+	var out []*workerpb.FixedSplits
+	for _, f := range byScan {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b *workerpb.FixedSplits) int { return int(a.Scan - b.Scan) })
+	return out
 }
 
 // Progress returns, per stage, the scan splits handed out so far and the

@@ -75,6 +75,7 @@ type task struct {
 	req        *workerpb.TaskRequest
 	st         *planner.Stage
 	replayable map[int]bool // by stage
+	rerunnable map[int]bool // by stage: its lost tasks can be re-run alone (leaf or elastic stages)
 	keptIn     map[int]bool // by stage: kept hash outputs, read by bucket range
 	schema     *arrow.Schema
 	out        []*exec.BatchQueue // one per output partition
@@ -84,7 +85,7 @@ type task struct {
 	inmu  sync.Mutex // guards cur and the input records below
 	cur   *attempt
 	extra map[int][]*workerpb.Producer  // producers added to the stages it reads
-	slots map[string]*producerSlot      // by producer task: the current attempt's inputs of replayable stages
+	slots map[string]*ProducerSlot      // by producer task: the current attempt's replaceable inputs
 	swaps map[string]*workerpb.Producer // re-runs of lost producers, by the lost one's ID
 
 	smu     sync.Mutex // guards the stats below
@@ -105,6 +106,7 @@ type attempt struct {
 	done     chan struct{}
 	alloc    memory.Allocator
 	inputs   map[int]*exec.BatchQueue // by producing stage, once opened
+	complete map[string]bool          // producer tasks read to the end (guarded by the task's inmu)
 }
 
 // stat reports what the task has done so far.
@@ -212,11 +214,11 @@ func (s *Service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 		if err := proto.Unmarshal(a.Body, &req); err != nil {
 			return status.Errorf(codes.InvalidArgument, "rebucket: %v", err)
 		}
-		ok, err := s.rebucket(&req)
+		rep, err := s.rebucket(&req)
 		if err != nil {
 			return err
 		}
-		body, err := proto.Marshal(&workerpb.RebucketReply{Ok: ok})
+		body, err := proto.Marshal(rep)
 		if err != nil {
 			return err
 		}
@@ -279,21 +281,115 @@ func (s *Service) addProducer(req *workerpb.AddProducerRequest) (bool, error) {
 }
 
 // fetchLocked starts attempt a reading producer p of stage into q: its
-// bucket range of a kept output, else its partition; held until
-// complete, and replaceable, when the stage is replayable. The caller
-// holds t.inmu.
+// bucket range of a kept output, else its partition. How a lost producer
+// is dealt with depends on the stages: the output of a replayable stage
+// is held until complete, and a re-run replaces it; a task of an elastic
+// stage waits to be restarted (on its producer's re-run); the output of
+// another producer whose lost tasks are re-run is replaced by the re-run
+// if nothing of it had come yet. The caller holds t.inmu.
 func (t *task) fetchLocked(peers *Peers, a *attempt, stage int, p *workerpb.Producer, q *exec.BatchQueue) {
 	tkt := &workerpb.FetchTicket{Partition: t.partition}
 	if t.keptIn[stage] {
 		tkt = &workerpb.FetchTicket{Ranged: true, Lo: a.lo, Hi: a.hi}
 	}
-	if !t.replayable[stage] {
-		go Fetch(a.fetchCtx, peers, p, tkt, q, a.alloc)
-		return
+	done := func(id string) {
+		t.inmu.Lock()
+		a.complete[id] = true
+		t.inmu.Unlock()
 	}
-	sl := &producerSlot{next: make(chan *workerpb.Producer, 1)}
-	t.slots[p.TaskId] = sl
-	go fetchReplayable(a.fetchCtx, peers, p, tkt, q, a.alloc, sl)
+	switch {
+	case t.replayable[stage]:
+		sl := NewProducerSlot()
+		t.slots[p.TaskId] = sl
+		go fetchReplayable(a.fetchCtx, peers, p, tkt, q, a.alloc, sl, done)
+	case t.st.Elastic:
+		go fetchUntilRestart(a.fetchCtx, peers, p, tkt, q, a.alloc, done)
+	case t.rerunnable[stage]:
+		sl := NewProducerSlot()
+		t.slots[p.TaskId] = sl
+		go func() { q.Done(FetchReplaceable(a.fetchCtx, peers, p, tkt, q, a.alloc, sl, done)) }()
+	default:
+		go Fetch(a.fetchCtx, peers, p, tkt, q, a.alloc)
+	}
+}
+
+// hasExchange reports whether a stage reads other stages.
+func hasExchange(root planner.Node) bool {
+	found := false
+	planner.Walk(root, func(n planner.Node) {
+		if _, ok := n.(*planner.Exchange); ok {
+			found = true
+		}
+	})
+	return found
+}
+
+// lostProducer reports whether a fetch failed because its producer went
+// away (its worker is unreachable, or its task was stopped), not because
+// the producer failed.
+func lostProducer(err error) bool {
+	code := status.Code(err)
+	return code == codes.Unavailable || code == codes.Canceled || errors.Is(err, context.Canceled)
+}
+
+// fetchUntilRestart reads producer p of a task of an elastic stage into
+// queue. When p is lost the task waits (up to replaceWait) for the
+// coordinator to restart it on p's re-run, which ends ctx, instead of
+// failing.
+func fetchUntilRestart(ctx context.Context, peers *Peers, p *workerpb.Producer, tkt *workerpb.FetchTicket, queue *exec.BatchQueue, alloc memory.Allocator, done func(string)) {
+	err := fetchStream(ctx, peers, p, tkt, alloc, func(b arrow.RecordBatch) error {
+		return queue.Push(ctx, b)
+	})
+	if err == nil {
+		done(p.TaskId)
+	} else if lostProducer(err) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(replaceWait):
+		}
+	}
+	queue.Done(err)
+}
+
+// FetchReplaceable reads producer p (what tkt names) into queue and
+// returns how it ended; done gets the ID of the producer read to the
+// end. When p is lost before any of its rows came, the fetch waits (up
+// to replaceWait) for a re-run handed to sl, and reads that instead.
+func FetchReplaceable(ctx context.Context, peers *Peers, p *workerpb.Producer, tkt *workerpb.FetchTicket, queue *exec.BatchQueue, alloc memory.Allocator, sl *ProducerSlot, done func(string)) error {
+	for {
+		fctx, cancel := context.WithCancel(ctx)
+		sl.mu.Lock()
+		sl.cancel = cancel
+		sl.mu.Unlock()
+		err := fetchStream(fctx, peers, p, tkt, alloc, func(b arrow.RecordBatch) error {
+			sl.mu.Lock()
+			sl.committed = true // rows came: no re-run can take its place
+			sl.mu.Unlock()
+			return queue.Push(ctx, b)
+		})
+		cancel()
+		if err == nil {
+			if done != nil {
+				done(p.TaskId)
+			}
+			return nil
+		}
+		sl.mu.Lock()
+		committed := sl.committed
+		sl.mu.Unlock()
+		if committed || ctx.Err() != nil || !lostProducer(err) {
+			return err
+		}
+		select {
+		case np := <-sl.next:
+			p = np
+		case <-time.After(replaceWait):
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // replaceProducer points a consumer task's input at the re-run of a lost
@@ -316,25 +412,32 @@ func (s *Service) replaceProducer(req *workerpb.ReplaceProducerRequest) error {
 	}
 	t.swaps[req.OldTaskId] = req.Producer
 	if sl, ok := t.slots[req.OldTaskId]; ok {
-		sl.replace(req.Producer)
+		sl.Replace(req.Producer)
 		t.slots[req.Producer.TaskId] = sl
 	}
 	return nil
 }
 
-// producerSlot is a consumer's view of one producer of a replayable
-// stage: its output is held until complete (committed), and until then a
+// ProducerSlot is a consumer's view of one producer whose lost task can
+// be re-run: until its output is committed (held complete, for a
+// replayable stage; or some of it came, for others), a
 // re-run of the producer can take its place.
-type producerSlot struct {
+type ProducerSlot struct {
 	mu        sync.Mutex
 	committed bool
 	cancel    context.CancelFunc // the current fetch
 	next      chan *workerpb.Producer
 }
 
-// replace hands the slot a re-run of its producer, unless its output is
-// already complete; the current fetch is stopped.
-func (sl *producerSlot) replace(p *workerpb.Producer) {
+// NewProducerSlot returns the slot of one producer, not yet committed.
+func NewProducerSlot() *ProducerSlot {
+	return &ProducerSlot{next: make(chan *workerpb.Producer, 1)}
+}
+
+// Replace hands the slot a re-run of its producer, unless its output is
+// already committed; the current fetch is stopped. Safe for concurrent
+// use.
+func (sl *ProducerSlot) Replace(p *workerpb.Producer) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.committed {
@@ -350,11 +453,11 @@ func (sl *producerSlot) replace(p *workerpb.Producer) {
 	}
 }
 
-// fetchReplayable reads partition of producer p completely, then moves
+// fetchReplayable reads what tkt names of producer p completely, then moves
 // it into queue. When the stream breaks first, what came is dropped and
 // the fetch waits (up to replaceWait) for the coordinator to announce
 // the producer's re-run, then reads that instead.
-func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, tkt *workerpb.FetchTicket, queue *exec.BatchQueue, alloc memory.Allocator, sl *producerSlot) {
+func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, tkt *workerpb.FetchTicket, queue *exec.BatchQueue, alloc memory.Allocator, sl *ProducerSlot, done func(string)) {
 	queue.Done(func() error {
 		for {
 			fctx, cancel := context.WithCancel(ctx)
@@ -379,6 +482,7 @@ func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, tk
 						return err
 					}
 				}
+				done(p.TaskId)
 				return nil
 			}
 			for _, b := range held {
@@ -387,9 +491,7 @@ func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, tk
 			// Wait for a re-run only when the producer was lost (its
 			// worker is unreachable) or replaced; a producer that
 			// failed (its query's error) fails this fetch at once.
-			code := status.Code(err)
-			lost := code == codes.Unavailable || code == codes.Canceled || errors.Is(err, context.Canceled)
-			if ctx.Err() != nil || !lost {
+			if ctx.Err() != nil || !lostProducer(err) {
 				return err
 			}
 			select {
@@ -435,10 +537,11 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 	}
 	st := g.Stages[req.Stage]
 	t := &task{id: req.TaskId, stage: req.Stage, state: "waiting", query: req.QueryId, partition: req.Task, req: req, st: st,
-		replayable: map[int]bool{}, keptIn: map[int]bool{}, slots: map[string]*producerSlot{},
+		replayable: map[int]bool{}, rerunnable: map[int]bool{}, keptIn: map[int]bool{}, slots: map[string]*ProducerSlot{},
 		schema: exec.SchemaOf(st.Root.Columns())}
 	for _, gs := range g.Stages {
 		t.replayable[gs.ID] = gs.Replayable
+		t.rerunnable[gs.ID] = gs.Elastic || !hasExchange(gs.Root)
 		t.keptIn[gs.ID] = gs.Kept && gs.Output == planner.ExchangeHash
 	}
 	last := int(req.Stage) == len(g.Stages)-1
@@ -487,7 +590,7 @@ func (t *task) sink(q *exec.QueryContext) (*exec.PartitionSink, error) {
 // buckets [lo, hi) of kept hash inputs.
 func (t *task) newAttempt(lo, hi int32) *attempt {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &attempt{lo: lo, hi: hi, ctx: ctx, cancel: cancel, done: make(chan struct{}), inputs: map[int]*exec.BatchQueue{}}
+	return &attempt{lo: lo, hi: hi, ctx: ctx, cancel: cancel, done: make(chan struct{}), inputs: map[int]*exec.BatchQueue{}, complete: map[string]bool{}}
 }
 
 // run runs attempt a of t (after the attempt before it, prev, has ended:
@@ -640,42 +743,47 @@ func (t *task) thaw() {
 // the task see only the new attempt's rows. With req.Hold it only holds
 // the output (true if nothing had been sent), so that the coordinator
 // can hold several tasks before restarting any; req.Release lets a held
-// task go on as it was.
-func (s *Service) rebucket(req *workerpb.RebucketRequest) (bool, error) {
+// task go on as it was. A hold naming a lost producer that the task has
+// read to the end answers complete and holds nothing.
+func (s *Service) rebucket(req *workerpb.RebucketRequest) (*workerpb.RebucketReply, error) {
 	s.mu.Lock()
 	t, ok := s.tasks[req.TaskId]
 	s.mu.Unlock()
 	if !ok {
-		return false, status.Errorf(codes.NotFound, "no task %s on this worker", req.TaskId)
+		return nil, status.Errorf(codes.NotFound, "no task %s on this worker", req.TaskId)
 	}
 	if !t.st.Elastic {
-		return false, status.Errorf(codes.FailedPrecondition, "task %s: stage %d is not elastic", req.TaskId, t.stage)
+		return nil, status.Errorf(codes.FailedPrecondition, "task %s: stage %d is not elastic", req.TaskId, t.stage)
 	}
 	if req.Lo < 0 || req.Hi > exec.ExchangeBuckets || req.Lo > req.Hi {
-		return false, status.Errorf(codes.InvalidArgument, "bucket range [%d, %d) outside [0, %d)", req.Lo, req.Hi, exec.ExchangeBuckets)
+		return nil, status.Errorf(codes.InvalidArgument, "bucket range [%d, %d) outside [0, %d)", req.Lo, req.Hi, exec.ExchangeBuckets)
 	}
 	t.inmu.Lock()
 	prev := t.cur
 	if req.Release {
 		t.thaw()
 		t.inmu.Unlock()
-		return true, nil
+		return &workerpb.RebucketReply{Ok: true}, nil
+	}
+	if req.Hold && req.Lost != "" && prev.complete[req.Lost] {
+		t.inmu.Unlock()
+		return &workerpb.RebucketReply{Ok: true, Complete: true}, nil
 	}
 	if prev.ctx.Err() != nil || !t.freeze() {
 		t.inmu.Unlock()
-		return false, nil
+		return &workerpb.RebucketReply{}, nil
 	}
 	if req.Hold {
 		t.inmu.Unlock()
-		return true, nil
+		return &workerpb.RebucketReply{Ok: true}, nil
 	}
 	a := t.newAttempt(req.Lo, req.Hi)
 	t.cur = a
-	t.slots = map[string]*producerSlot{}
+	t.slots = map[string]*ProducerSlot{}
 	t.inmu.Unlock()
 	prev.cancel()
 	go s.run(t, a, prev)
-	return true, nil
+	return &workerpb.RebucketReply{Ok: true}, nil
 }
 
 // scanOrdinals numbers a stage's scans in walk order (the same in every

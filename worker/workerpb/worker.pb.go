@@ -431,8 +431,11 @@ type RebucketRequest struct {
 	// hold: only hold the task's output (its attempt waits at its first
 	// row), for a restart or a release that follows; release: let a held
 	// output go on, unchanged.
-	Hold          bool `protobuf:"varint,4,opt,name=hold,proto3" json:"hold,omitempty"`
-	Release       bool `protobuf:"varint,5,opt,name=release,proto3" json:"release,omitempty"`
+	Hold    bool `protobuf:"varint,4,opt,name=hold,proto3" json:"hold,omitempty"`
+	Release bool `protobuf:"varint,5,opt,name=release,proto3" json:"release,omitempty"`
+	// lost (with hold): the producer task whose loss calls for the
+	// restart; a task that has read all of it needs none (complete).
+	Lost          string `protobuf:"bytes,6,opt,name=lost,proto3" json:"lost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -502,9 +505,17 @@ func (x *RebucketRequest) GetRelease() bool {
 	return false
 }
 
+func (x *RebucketRequest) GetLost() string {
+	if x != nil {
+		return x.Lost
+	}
+	return ""
+}
+
 type RebucketReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"` // false: the task has sent rows (or finished); nothing changed
+	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`             // false: the task has sent rows (or finished); nothing changed
+	Complete      bool                   `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"` // the task had read all of the lost producer: not held
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -542,6 +553,13 @@ func (*RebucketReply) Descriptor() ([]byte, []int) {
 func (x *RebucketReply) GetOk() bool {
 	if x != nil {
 		return x.Ok
+	}
+	return false
+}
+
+func (x *RebucketReply) GetComplete() bool {
+	if x != nil {
+		return x.Complete
 	}
 	return false
 }
@@ -1133,15 +1151,17 @@ const file_worker_workerpb_worker_proto_rawDesc = "" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06ranged\x18\x03 \x01(\bR\x06ranged\x12\x0e\n" +
 	"\x02lo\x18\x04 \x01(\x05R\x02lo\x12\x0e\n" +
-	"\x02hi\x18\x05 \x01(\x05R\x02hi\"x\n" +
+	"\x02hi\x18\x05 \x01(\x05R\x02hi\"\x8c\x01\n" +
 	"\x0fRebucketRequest\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x0e\n" +
 	"\x02lo\x18\x02 \x01(\x05R\x02lo\x12\x0e\n" +
 	"\x02hi\x18\x03 \x01(\x05R\x02hi\x12\x12\n" +
 	"\x04hold\x18\x04 \x01(\bR\x04hold\x12\x18\n" +
-	"\arelease\x18\x05 \x01(\bR\arelease\"\x1f\n" +
+	"\arelease\x18\x05 \x01(\bR\arelease\x12\x12\n" +
+	"\x04lost\x18\x06 \x01(\tR\x04lost\";\n" +
 	"\rRebucketReply\x12\x0e\n" +
-	"\x02ok\x18\x01 \x01(\bR\x02ok\")\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x1a\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete\")\n" +
 	"\fAbortRequest\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\"\x84\x01\n" +
 	"\fClaimRequest\x12\x19\n" +
