@@ -157,10 +157,10 @@ type Result struct {
 	placed    int
 	// closedClaims keeps SplitCounts after Close.
 	closedClaims [][]int
-	grown        atomic.Int64    // tasks added on workers that joined
-	handled      map[string]bool // lost tasks already dealt with
+	grown        atomic.Int64                    // tasks added on workers that joined
+	handled      map[string]bool                 // lost tasks already dealt with
 	outSlots     map[string]*worker.ProducerSlot // the last stage's tasks, by ID, when they can be re-run
-	rerun        []string        // their IDs, whose records Close drops too
+	rerun        []string                        // their IDs, whose records Close drops too
 }
 
 // SplitCounts returns, per task of a stage, how many splits it claimed
@@ -634,7 +634,9 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 		// first rows come, its re-run may take its place.
 		sl := worker.NewProducerSlot()
 		r.outSlots[p.TaskId] = sl
-		go func() { r.out.Done(worker.FetchReplaceable(ctx, s.peers, p, &workerpb.FetchTicket{}, r.out, s.alloc, sl, nil)) }()
+		go func() {
+			r.out.Done(worker.FetchReplaceable(ctx, s.peers, p, &workerpb.FetchTicket{}, r.out, s.alloc, sl, nil))
+		}()
 	}
 	if opts.Live != nil {
 		go r.watch(opts.Live)
