@@ -48,6 +48,7 @@ type Scheduler struct {
 	retired   map[string]bool           // tasks that get no more splits
 
 	taskRetries atomic.Int64
+	takenBack   atomic.Int64
 }
 
 // claim is one split a task claimed.
@@ -133,6 +134,11 @@ type RunOptions struct {
 
 // TaskRetries returns how many lost tasks were re-run elsewhere.
 func (s *Scheduler) TaskRetries() int64 { return s.taskRetries.Load() }
+
+// TakenBack returns how many tasks restarted on a lost producer's re-run
+// after they had sent rows (into kept outputs, whose consumers restarted
+// too).
+func (s *Scheduler) TakenBack() int64 { return s.takenBack.Load() }
 
 // Result streams a distributed query's rows. Next until io.EOF, then
 // Close (always). AddTasks may be called while it runs.
@@ -740,28 +746,17 @@ func (r *Result) rerunLocked(st, k int, up []string, alive map[string]bool) {
 	}
 	// Consumer tasks of an elastic stage restart on the re-run: hold
 	// them first, so none sends a row meanwhile.
-	var held []int
+	var held []heldTask
 	release := func() {
-		for _, j := range held {
-			r.rebucket(r.ctx, c, j, &workerpb.RebucketRequest{Release: true})
+		for _, h := range held {
+			r.rebucket(r.ctx, h.stage, h.task, &workerpb.RebucketRequest{Release: true})
 		}
 	}
 	if c >= 0 && r.graph.Stages[c].Elastic && !stage.Replayable {
-		for j, cp := range r.producers[c] {
-			rg := r.ranges[c][j]
-			if !alive[cp.Addr] || rg[0] == rg[1] {
-				continue // re-run itself, or reads nothing
-			}
-			rep := r.rebucketReply(r.ctx, c, j, &workerpb.RebucketRequest{Hold: true, Lost: old.TaskId})
-			switch {
-			case rep.Complete:
-			case rep.Ok:
-				held = append(held, j)
-			default:
-				release()
-				lostErr("consumer task %s has already sent rows", cp.TaskId)
-				return
-			}
+		if err := r.holdForRestart(c, old.TaskId, alive, &held); err != nil {
+			release()
+			lostErr("%v", err)
+			return
 		}
 	}
 	addr := up[r.placed%len(up)]
@@ -812,13 +807,57 @@ func (r *Result) rerunLocked(st, k int, up []string, alive map[string]bool) {
 		}
 		r.s.peers.Action(r.ctx, cp.Addr, worker.ActionReplaceProducer, body, nil) // a lost consumer is re-run or fails the query by itself
 	}
-	for _, j := range held {
-		rg := r.ranges[c][j]
-		if !r.rebucket(r.ctx, c, j, &workerpb.RebucketRequest{Lo: rg[0], Hi: rg[1]}) {
-			lostErr("consumer task %s did not restart", r.producers[c][j].TaskId)
+	// Producers first: a task that takes back its rows has dropped them
+	// before its consumers read its output again.
+	slices.SortStableFunc(held, func(a, b heldTask) int { return a.stage - b.stage })
+	for _, h := range held {
+		rg := r.ranges[h.stage][h.task]
+		if !r.rebucket(r.ctx, h.stage, h.task, &workerpb.RebucketRequest{Lo: rg[0], Hi: rg[1], TakeBack: h.takeBack}) {
+			lostErr("consumer task %s did not restart", r.producers[h.stage][h.task].TaskId)
 			return
 		}
+		if h.takeBack {
+			r.s.takenBack.Add(1)
+		}
 	}
+}
+
+// heldTask is a task held for a restart.
+type heldTask struct {
+	stage, task int
+	takeBack    bool // it had sent rows, which its restart takes back
+}
+
+// holdForRestart holds the live tasks of elastic stage c that must
+// restart because producer task lost of theirs runs again: all but those
+// that read all of it (or read no bucket). A task that has sent rows can
+// restart only if its output is kept for an elastic stage, whose tasks
+// still reading it restart too (and so on down). held collects the
+// tasks held, for the caller to restart, or release on error. The
+// caller holds r.mu.
+func (r *Result) holdForRestart(c int, lost string, alive map[string]bool, held *[]heldTask) error {
+	d := r.consumer[c]
+	takeBack := r.graph.Stages[c].Kept && d >= 0 && r.graph.Stages[d].Elastic
+	for j, cp := range r.producers[c] {
+		rg := r.ranges[c][j]
+		if !alive[cp.Addr] || rg[0] == rg[1] || slices.ContainsFunc(*held, func(h heldTask) bool { return h.stage == c && h.task == j }) {
+			continue // re-run itself, reads nothing, or held already
+		}
+		rep := r.rebucketReply(r.ctx, c, j, &workerpb.RebucketRequest{Hold: true, Lost: lost, TakeBack: takeBack})
+		switch {
+		case rep.Complete:
+			continue
+		case !rep.Ok:
+			return fmt.Errorf("consumer task %s has already sent rows", cp.TaskId)
+		}
+		*held = append(*held, heldTask{c, j, rep.TakenBack})
+		if rep.TakenBack {
+			if err := r.holdForRestart(d, cp.TaskId, alive, held); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // fixedSplits hands the splits task old had claimed to its re-run np,

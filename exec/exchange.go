@@ -571,6 +571,36 @@ func (b *KeptBuffer) Freeze() bool {
 	return true
 }
 
+// FreezeAll holds every later Push like Freeze, whatever has been pushed,
+// and reports whether the buffer holds rows or has ended (then the task's
+// restart must Reset it, and every consumer still reading it restart
+// too).
+func (b *KeptBuffer) FreezeAll() (taken bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.aborted {
+		return false
+	}
+	b.frozen = true
+	return b.rows.Load() > 0 || b.done
+}
+
+// Reset drops what the buffer holds and reopens it, for the next attempt
+// of its task (call while frozen). Readers must start again from the
+// first entry: the coordinator restarts every consumer that had not read
+// all of it.
+func (b *KeptBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, x := range b.entries {
+		x.b.Release()
+	}
+	b.entries = nil
+	b.rows.Store(0)
+	b.done, b.err = false, nil
+	b.cond.Broadcast()
+}
+
 // Thaw undoes Freeze: held Pushes go on.
 func (b *KeptBuffer) Thaw() {
 	b.mu.Lock()

@@ -42,7 +42,7 @@ go test -count=1 -timeout 30m -race ./exec/ ./tpch/ ./server/
 # in-process tasks, Flight over loopback, the embedded cluster, growing and
 # shrinking running stages, lost and joining workers, bounded exchanges,
 # split aggregates.
-go test -count=1 -timeout 30m -race -run 'TestDistributed|TestEmbeddedCluster|TestAddTasks|TestSetParallelism|TestLostWorker|TestWorkerJoins|TestEarlyFinishing|TestSplitAggregates|TestExplainAnalyzeDistributed|TestElasticStage' .
+go test -count=1 -timeout 30m -race -run 'TestDistributed|TestEmbeddedCluster|TestAddTasks|TestSetParallelism|TestLostWorkerTasksRerun$|TestWorkerJoins|TestEarlyFinishing|TestSplitAggregates|TestExplainAnalyzeDistributed|TestElasticStage|TestLostWorkerTasksRerunThroughKeptOutputs' .
 go test -count=1 -timeout 10m -race ./cluster/
 
 echo "== fuzzing (short)"

@@ -769,13 +769,26 @@ func (s *Service) rebucket(req *workerpb.RebucketRequest) (*workerpb.RebucketRep
 		t.inmu.Unlock()
 		return &workerpb.RebucketReply{Ok: true, Complete: true}, nil
 	}
-	if prev.ctx.Err() != nil || !t.freeze() {
+	taken := false
+	switch {
+	case prev.ctx.Err() != nil:
+		t.inmu.Unlock()
+		return &workerpb.RebucketReply{}, nil
+	case req.TakeBack && t.kept != nil:
+		taken = t.kept.FreezeAll()
+	case !t.freeze():
 		t.inmu.Unlock()
 		return &workerpb.RebucketReply{}, nil
 	}
 	if req.Hold {
 		t.inmu.Unlock()
-		return &workerpb.RebucketReply{Ok: true}, nil
+		return &workerpb.RebucketReply{Ok: true, TakenBack: taken}, nil
+	}
+	if taken {
+		t.kept.Reset() // consumers still reading it restart after this
+		t.smu.Lock()
+		t.ended = time.Time{}
+		t.smu.Unlock()
 	}
 	a := t.newAttempt(req.Lo, req.Hi)
 	t.cur = a
@@ -783,7 +796,7 @@ func (s *Service) rebucket(req *workerpb.RebucketRequest) (*workerpb.RebucketRep
 	t.inmu.Unlock()
 	prev.cancel()
 	go s.run(t, a, prev)
-	return &workerpb.RebucketReply{Ok: true}, nil
+	return &workerpb.RebucketReply{Ok: true, TakenBack: taken}, nil
 }
 
 // scanOrdinals numbers a stage's scans in walk order (the same in every

@@ -435,7 +435,10 @@ type RebucketRequest struct {
 	Release bool `protobuf:"varint,5,opt,name=release,proto3" json:"release,omitempty"`
 	// lost (with hold): the producer task whose loss calls for the
 	// restart; a task that has read all of it needs none (complete).
-	Lost          string `protobuf:"bytes,6,opt,name=lost,proto3" json:"lost,omitempty"`
+	Lost string `protobuf:"bytes,6,opt,name=lost,proto3" json:"lost,omitempty"`
+	// take_back: a task whose output is kept may restart even after sending
+	// rows: its output is dropped, and its consumers must restart too.
+	TakeBack      bool `protobuf:"varint,7,opt,name=take_back,json=takeBack,proto3" json:"take_back,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -512,10 +515,18 @@ func (x *RebucketRequest) GetLost() string {
 	return ""
 }
 
+func (x *RebucketRequest) GetTakeBack() bool {
+	if x != nil {
+		return x.TakeBack
+	}
+	return false
+}
+
 type RebucketReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`             // false: the task has sent rows (or finished); nothing changed
-	Complete      bool                   `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"` // the task had read all of the lost producer: not held
+	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`                                // false: the task has sent rows (or finished); nothing changed
+	Complete      bool                   `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`                    // the task had read all of the lost producer: not held
+	TakenBack     bool                   `protobuf:"varint,3,opt,name=taken_back,json=takenBack,proto3" json:"taken_back,omitempty"` // (with take_back) the task had sent rows: they are taken back on restart
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -560,6 +571,13 @@ func (x *RebucketReply) GetOk() bool {
 func (x *RebucketReply) GetComplete() bool {
 	if x != nil {
 		return x.Complete
+	}
+	return false
+}
+
+func (x *RebucketReply) GetTakenBack() bool {
+	if x != nil {
+		return x.TakenBack
 	}
 	return false
 }
@@ -1151,17 +1169,20 @@ const file_worker_workerpb_worker_proto_rawDesc = "" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06ranged\x18\x03 \x01(\bR\x06ranged\x12\x0e\n" +
 	"\x02lo\x18\x04 \x01(\x05R\x02lo\x12\x0e\n" +
-	"\x02hi\x18\x05 \x01(\x05R\x02hi\"\x8c\x01\n" +
+	"\x02hi\x18\x05 \x01(\x05R\x02hi\"\xa9\x01\n" +
 	"\x0fRebucketRequest\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x0e\n" +
 	"\x02lo\x18\x02 \x01(\x05R\x02lo\x12\x0e\n" +
 	"\x02hi\x18\x03 \x01(\x05R\x02hi\x12\x12\n" +
 	"\x04hold\x18\x04 \x01(\bR\x04hold\x12\x18\n" +
 	"\arelease\x18\x05 \x01(\bR\arelease\x12\x12\n" +
-	"\x04lost\x18\x06 \x01(\tR\x04lost\";\n" +
+	"\x04lost\x18\x06 \x01(\tR\x04lost\x12\x1b\n" +
+	"\ttake_back\x18\a \x01(\bR\btakeBack\"Z\n" +
 	"\rRebucketReply\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x1a\n" +
-	"\bcomplete\x18\x02 \x01(\bR\bcomplete\")\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete\x12\x1d\n" +
+	"\n" +
+	"taken_back\x18\x03 \x01(\bR\ttakenBack\")\n" +
 	"\fAbortRequest\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\"\x84\x01\n" +
 	"\fClaimRequest\x12\x19\n" +
