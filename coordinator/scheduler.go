@@ -632,7 +632,7 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 	last := g.Stages[n-1]
 	r.outSlots = map[string]*worker.ProducerSlot{}
 	for _, p := range producers[n-1] {
-		if !last.Elastic && len(inputsOf[n-1]) > 0 {
+		if !g.Rerunnable(last) {
 			go worker.Fetch(ctx, s.peers, p, &workerpb.FetchTicket{}, r.out, s.alloc)
 			continue
 		}
@@ -709,11 +709,11 @@ func (r *Result) Grown() int64 { return r.grown.Load() }
 var ErrTaskLost = errors.New("lost task")
 
 // rerunLocked deals with task k of stage st, whose worker was lost. A
-// task that reads no other stage (only splits, which the coordinator
-// records per task), or a task of an elastic stage (whose inputs are kept
-// by their producers), runs again on a live worker: on the splits the
-// lost one had claimed (and more, if it had not seen its scans end), or
-// on the same buckets. Its consumers then read the re-run instead:
+// task whose inputs are all kept by their producers (broadcasts, kept
+// hash outputs: planner.FragmentGraph.Rerunnable), if any, runs again on
+// a live worker: on the splits the lost one had claimed (and more, if it
+// had not seen its scans end; the coordinator records claims per task),
+// and, in an elastic stage, on the same buckets. Its consumers then read the re-run instead:
 //   - a replayable stage's consumers hold each task's output until it is
 //     complete, so they just switch;
 //   - an elastic consumer stage's tasks restart on the re-run, except
@@ -736,8 +736,7 @@ func (r *Result) rerunLocked(st, k int, up []string, alive map[string]bool) {
 	r.handled[old.TaskId] = true
 	r.rerun = append(r.rerun, old.TaskId)
 	stage := r.graph.Stages[st]
-	leaf := len(r.inputs[st]) == 0
-	if !leaf && !stage.Elastic {
+	if !r.graph.Rerunnable(stage) {
 		return
 	}
 	c := r.consumer[st]
@@ -778,7 +777,7 @@ func (r *Result) rerunLocked(st, k int, up []string, alive map[string]bool) {
 	if stage.Elastic {
 		req.BucketsLo, req.BucketsHi = r.ranges[st][k][0], r.ranges[st][k][1]
 	}
-	if leaf {
+	if planner.HasScan(stage.Root) {
 		req.Fixed = r.fixedSplits(old.TaskId, np.TaskId)
 	}
 	body, err := proto.Marshal(req)

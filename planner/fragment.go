@@ -555,6 +555,9 @@ func ExplainDistributed(g *FragmentGraph) string {
 		if st.Kept && i < len(g.Stages)-1 {
 			out += ", kept"
 		}
+		if g.Rerunnable(st) {
+			out += ", lost tasks re-run"
+		}
 		if st.Elastic {
 			tasks += ", elastic"
 		}
@@ -776,6 +779,25 @@ func (f *fragmenter) replayable(root Node, tasks int) bool {
 		}
 		return false
 	}
+}
+
+// Rerunnable reports whether a lost task of stage st can run again by
+// itself: every stage it reads keeps its output for any consumer (a
+// broadcast, or a Kept hash output), so the re-run reads its inputs
+// from the start, and its splits (if it scans) are the lost task's.
+func (g *FragmentGraph) Rerunnable(st *Stage) bool {
+	ok := true
+	Walk(st.Root, func(n Node) {
+		if ex, isEx := n.(*Exchange); isEx {
+			if ex.Stage < 0 || ex.Stage >= len(g.Stages) {
+				ok = false
+				return
+			}
+			in := g.Stages[ex.Stage]
+			ok = ok && (in.Output == ExchangeBroadcast || in.Output == ExchangeHash && in.Kept)
+		}
+	})
+	return ok
 }
 
 // Walk calls fn on n and every node below it, parents first (not the

@@ -75,7 +75,7 @@ type task struct {
 	req        *workerpb.TaskRequest
 	st         *planner.Stage
 	replayable map[int]bool // by stage
-	rerunnable map[int]bool // by stage: its lost tasks can be re-run alone (leaf or elastic stages)
+	rerunnable map[int]bool // by stage: its lost tasks can be re-run alone (FragmentGraph.Rerunnable)
 	keptIn     map[int]bool // by stage: kept hash outputs, read by bucket range
 	schema     *arrow.Schema
 	out        []*exec.BatchQueue // one per output partition
@@ -313,17 +313,6 @@ func (t *task) fetchLocked(peers *Peers, a *attempt, stage int, p *workerpb.Prod
 	}
 }
 
-// hasExchange reports whether a stage reads other stages.
-func hasExchange(root planner.Node) bool {
-	found := false
-	planner.Walk(root, func(n planner.Node) {
-		if _, ok := n.(*planner.Exchange); ok {
-			found = true
-		}
-	})
-	return found
-}
-
 // lostProducer reports whether a fetch failed because its producer went
 // away (its worker is unreachable, or its task was stopped), not because
 // the producer failed.
@@ -541,7 +530,7 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 		schema: exec.SchemaOf(st.Root.Columns())}
 	for _, gs := range g.Stages {
 		t.replayable[gs.ID] = gs.Replayable
-		t.rerunnable[gs.ID] = gs.Elastic || !hasExchange(gs.Root)
+		t.rerunnable[gs.ID] = g.Rerunnable(gs)
 		t.keptIn[gs.ID] = gs.Kept && gs.Output == planner.ExchangeHash
 	}
 	last := int(req.Stage) == len(g.Stages)-1
