@@ -179,7 +179,8 @@ func (db *DB) RegisterDir(dir string) error {
 // without pausing it; the answer does not change. A single-node query
 // gets n drivers per pipeline; a distributed one n tasks in each scan
 // stage (tasks are added, or retired: they finish their splits and take
-// no more).
+// no more) and in each elastic stage that has not sent rows yet (tasks
+// split or merge their key buckets: planner.Stage.Elastic).
 func (db *DB) SetParallelism(queryID string, n int) error {
 	db.mu.Lock()
 	q, ok := db.running[queryID]

@@ -618,6 +618,12 @@ func TestSetParallelismOfRunningQuery(t *testing.T) {
 		if !strings.HasPrefix(shown, fmt.Sprintf("0:%d,", c.to)) {
 			t.Errorf("q%d: SHOW queries says tasks %q, want stage 0 at %d", c.q, shown, c.to)
 		}
+		// Q1's final aggregation reads a hash exchange: an elastic stage,
+		// which sends nothing before its input ends, so it follows too.
+		g := fragmentQuery(t, db, q, db.cluster.frag)
+		if c.q == 1 && (!g.Stages[1].Elastic || !strings.Contains(shown, fmt.Sprintf(",1:%d,", c.to))) {
+			t.Errorf("q1: SHOW queries says tasks %q, want the elastic stage 1 at %d:\n%s", shown, c.to, planner.ExplainDistributed(g))
+		}
 		// Shrinking, SHOW queries came after every task had claimed.
 		var claimed, total int
 		if _, err := fmt.Sscanf(progress, "0:%d/%d", &claimed, &total); c.to < c.from && (err != nil || claimed < c.from || claimed > total) {

@@ -30,6 +30,7 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -69,6 +70,10 @@ type fuzzConfig struct {
 	// tasks (small row counts per task, so scans split and aggregates and
 	// joins cross exchanges), against single-node DuckDB.
 	Workers int
+	// Elastic (with Workers) changes the parallelism of each Bellows
+	// query at random moments while it runs (1 to 4 tasks per scan and
+	// elastic stage), so stages grow and shrink under every plan shape.
+	Elastic bool
 }
 
 // fuzzStats are the figures of a run.
@@ -466,6 +471,11 @@ func (f *fuzzer) runBellowsQuery(ctx context.Context, q string) (rows frows, err
 		return nil, err
 	}
 	defer rs.Release()
+	if f.cfg.Elastic {
+		done := make(chan struct{})
+		defer close(done)
+		go f.reshape(rs.ID(), done)
+	}
 	for rs.Next() {
 		b := rs.RecordBatch()
 		if len(rows)+int(b.NumRows()) > fuzzMaxRows {
@@ -480,6 +490,21 @@ func (f *fuzzer) runBellowsQuery(ctx context.Context, q string) (rows frows, err
 		}
 	}
 	return rows, rs.Err()
+}
+
+// reshape sets the running query id to a random parallelism every few
+// milliseconds until done closes (errors: the query has ended, or is
+// between runs).
+func (f *fuzzer) reshape(id string, done <-chan struct{}) {
+	rng := rand.New(rand.NewSource(int64(len(id)) + time.Now().UnixNano()))
+	for {
+		select {
+		case <-done:
+			return
+		case <-time.After(time.Duration(rng.Intn(4000)) * time.Microsecond):
+		}
+		f.bdb.SetParallelism(id, 1+rng.Intn(4))
+	}
 }
 
 func (f *fuzzer) runDuckQuery(ctx context.Context, q string) (frows, error) {

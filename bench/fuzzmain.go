@@ -24,6 +24,7 @@ func runFuzz(args []string) error {
 	timeout := fs.Duration("timeout", 10*time.Second, "per-query time limit for each engine")
 	one := fs.String("sql", "", "run this one query on both engines and print both results")
 	workers := fs.Int("workers", 0, "run Bellows as an in-process cluster of this many workers (0: single node)")
+	elastic := fs.Bool("elastic", false, "with --workers: change each query's parallelism at random moments while it runs")
 	qseed := fs.Int64("query-seed", -1, "generate the query of this query seed (as printed with a mismatch), print it and run it on both engines")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -38,7 +39,7 @@ func runFuzz(args []string) error {
 	if *seed == 0 {
 		*seed = 1 + rand.Int63n(1<<40)
 	}
-	st, err := fuzzRun(ctx, fuzzConfig{Seed: *seed, N: *n, First: *first, Duration: *duration, Timeout: *timeout, MaxFails: *maxFails, Log: os.Stdout, Workers: *workers})
+	st, err := fuzzRun(ctx, fuzzConfig{Seed: *seed, N: *n, First: *first, Duration: *duration, Timeout: *timeout, MaxFails: *maxFails, Log: os.Stdout, Workers: *workers, Elastic: *elastic})
 	if err != nil {
 		return err
 	}

@@ -329,7 +329,15 @@ func (r *Result) startTaskLocked(ctx context.Context, stage int, addr string, lo
 		if !r.out.AddProducer() {
 			return fmt.Errorf("stage %d: %w", stage, errStageFinished)
 		}
-		go worker.Fetch(r.ctx, r.s.peers, p, &workerpb.FetchTicket{}, r.out, r.s.alloc)
+		if r.graph.Rerunnable(r.graph.Stages[stage]) {
+			sl := worker.NewProducerSlot()
+			r.outSlots[p.TaskId] = sl
+			go func() {
+				r.out.Done(worker.FetchReplaceable(r.ctx, r.s.peers, p, &workerpb.FetchTicket{}, r.out, r.s.alloc, sl, nil))
+			}()
+		} else {
+			go worker.Fetch(r.ctx, r.s.peers, p, &workerpb.FetchTicket{}, r.out, r.s.alloc)
+		}
 	} else {
 		accepted := 0
 		for _, cp := range r.producers[c] {

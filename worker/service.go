@@ -283,10 +283,11 @@ func (s *Service) addProducer(req *workerpb.AddProducerRequest) (bool, error) {
 // fetchLocked starts attempt a reading producer p of stage into q: its
 // bucket range of a kept output, else its partition. How a lost producer
 // is dealt with depends on the stages: the output of a replayable stage
-// is held until complete, and a re-run replaces it; a task of an elastic
-// stage waits to be restarted (on its producer's re-run); the output of
-// another producer whose lost tasks are re-run is replaced by the re-run
-// if nothing of it had come yet. The caller holds t.inmu.
+// is held until complete, and a re-run replaces it; of other stages whose
+// lost tasks are re-run (FragmentGraph.Rerunnable), a task of an elastic
+// stage waits to be restarted on the re-run, others switch to the re-run
+// if nothing of the lost task had come yet. A lost producer of any other
+// stage fails the fetch at once. The caller holds t.inmu.
 func (t *task) fetchLocked(peers *Peers, a *attempt, stage int, p *workerpb.Producer, q *exec.BatchQueue) {
 	tkt := &workerpb.FetchTicket{Partition: t.partition}
 	if t.keptIn[stage] {
@@ -302,7 +303,7 @@ func (t *task) fetchLocked(peers *Peers, a *attempt, stage int, p *workerpb.Prod
 		sl := NewProducerSlot()
 		t.slots[p.TaskId] = sl
 		go fetchReplayable(a.fetchCtx, peers, p, tkt, q, a.alloc, sl, done)
-	case t.st.Elastic:
+	case t.st.Elastic && t.rerunnable[stage]:
 		go fetchUntilRestart(a.fetchCtx, peers, p, tkt, q, a.alloc, done)
 	case t.rerunnable[stage]:
 		sl := NewProducerSlot()
