@@ -197,7 +197,7 @@ func (db *DB) SetParallelism(queryID string, n int) error {
 	}
 	res := q.result()
 	if res == nil {
-		return fmt.Errorf("query %s is between runs (restarting after a lost worker); try again", queryID)
+		return fmt.Errorf("query %s has no plan running now (it is ending, or restarting after a lost worker); try again", queryID)
 	}
 	return res.SetScanTasks(context.Background(), n)
 }

@@ -503,7 +503,9 @@ func (f *fuzzer) reshape(id string, done <-chan struct{}) {
 			return
 		case <-time.After(time.Duration(rng.Intn(4000)) * time.Microsecond):
 		}
-		f.bdb.SetParallelism(id, 1+rng.Intn(4))
+		if err := f.bdb.SetParallelism(id, 1+rng.Intn(4)); err != nil && os.Getenv("DEBUGRESHAPE") != "" {
+			fmt.Println("RESHAPE", err)
+		}
 	}
 }
 

@@ -34,7 +34,7 @@ func runFuzz(args []string) error {
 	}
 	ctx := context.Background()
 	if *one != "" || *qseed >= 0 {
-		return fuzzOne(ctx, *one, *qseed, *timeout, *workers)
+		return fuzzOne(ctx, *one, *qseed, *timeout, *workers, *elastic)
 	}
 	if *seed == 0 {
 		*seed = 1 + rand.Int63n(1<<40)
@@ -51,7 +51,7 @@ func runFuzz(args []string) error {
 
 // fuzzOne runs one query (text, or the query of query seed qseed) on both
 // engines and prints the outcome and both results.
-func fuzzOne(ctx context.Context, text string, qseed int64, timeout time.Duration, workers int) error {
+func fuzzOne(ctx context.Context, text string, qseed int64, timeout time.Duration, workers int, elastic bool) error {
 	dir, err := os.MkdirTemp("", "bellows-difffuzz-")
 	if err != nil {
 		return err
@@ -60,7 +60,7 @@ func fuzzOne(ctx context.Context, text string, qseed int64, timeout time.Duratio
 	if err := writeFuzzData(ctx, dir); err != nil {
 		return err
 	}
-	f, err := newFuzzer(ctx, fuzzConfig{Timeout: timeout, Workers: workers}, dir)
+	f, err := newFuzzer(ctx, fuzzConfig{Timeout: timeout, Workers: workers, Elastic: elastic}, dir)
 	if err != nil {
 		return err
 	}

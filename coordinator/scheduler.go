@@ -345,11 +345,11 @@ func (r *Result) startTaskLocked(ctx context.Context, stage int, addr string, lo
 			if err != nil {
 				return err
 			}
+			// A consumer that is gone (it had read everything and
+			// ended) or that fails to answer (it fails the query by
+			// itself) does not take the task; those that did wait for it.
 			var rep workerpb.AddProducerReply
-			if err := r.s.peers.Action(ctx, cp.Addr, worker.ActionAddProducer, body, &rep); err != nil {
-				return fmt.Errorf("add a producer to %s: %w", cp.TaskId, err)
-			}
-			if rep.Ok {
+			if err := r.s.peers.Action(ctx, cp.Addr, worker.ActionAddProducer, body, &rep); err == nil && rep.Ok {
 				accepted++
 			}
 		}

@@ -82,8 +82,13 @@ type task struct {
 	kept       *exec.KeptBuffer   // instead, an output kept for any consumer (broadcast or kept hash)
 	fetched    int                // partitions streamed to the end
 
-	inmu  sync.Mutex // guards cur and the input records below
+	inmu  sync.Mutex // guards cur, held and the input records below
 	cur   *attempt
+	// held: the outputs are frozen for a restart the coordinator is
+	// preparing; an attempt that ends meanwhile waits (heldCond) to learn
+	// whether it was superseded before it ends its outputs.
+	held     bool
+	heldCond *sync.Cond
 	extra map[int][]*workerpb.Producer  // producers added to the stages it reads
 	slots map[string]*ProducerSlot      // by producer task: the current attempt's replaceable inputs
 	swaps map[string]*workerpb.Producer // re-runs of lost producers, by the lost one's ID
@@ -163,6 +168,8 @@ func (s *Service) Tasks() int {
 func (t *task) stop() {
 	t.inmu.Lock()
 	a := t.cur
+	t.held = false
+	t.heldCond.Broadcast()
 	t.inmu.Unlock()
 	a.cancel()
 	for _, q := range t.out {
@@ -551,6 +558,7 @@ func (s *Service) start(req *workerpb.TaskRequest) error {
 	}
 	a := t.newAttempt(req.BucketsLo, req.BucketsHi)
 	t.cur = a
+	t.heldCond = sync.NewCond(&t.inmu)
 	s.mu.Lock()
 	if _, dup := s.tasks[req.TaskId]; dup {
 		s.mu.Unlock()
@@ -676,6 +684,9 @@ func (s *Service) run(t *task, a *attempt, prev *attempt) {
 	for _, in := range a.inputs {
 		in.Abort()
 	}
+	for t.held && t.cur == a {
+		t.heldCond.Wait() // restarted or released
+	}
 	if t.cur != a {
 		return // superseded: the next attempt owns the outputs
 	}
@@ -752,6 +763,8 @@ func (s *Service) rebucket(req *workerpb.RebucketRequest) (*workerpb.RebucketRep
 	prev := t.cur
 	if req.Release {
 		t.thaw()
+		t.held = false
+		t.heldCond.Broadcast()
 		t.inmu.Unlock()
 		return &workerpb.RebucketReply{Ok: true}, nil
 	}
@@ -771,6 +784,7 @@ func (s *Service) rebucket(req *workerpb.RebucketRequest) (*workerpb.RebucketRep
 		return &workerpb.RebucketReply{}, nil
 	}
 	if req.Hold {
+		t.held = true
 		t.inmu.Unlock()
 		return &workerpb.RebucketReply{Ok: true, TakenBack: taken}, nil
 	}
@@ -782,6 +796,8 @@ func (s *Service) rebucket(req *workerpb.RebucketRequest) (*workerpb.RebucketRep
 	}
 	a := t.newAttempt(req.Lo, req.Hi)
 	t.cur = a
+	t.held = false
+	t.heldCond.Broadcast() // an old attempt that ended while held: superseded
 	t.slots = map[string]*ProducerSlot{}
 	t.inmu.Unlock()
 	prev.cancel()
