@@ -82,16 +82,16 @@ type task struct {
 	kept       *exec.KeptBuffer   // instead, an output kept for any consumer (broadcast or kept hash)
 	fetched    int                // partitions streamed to the end
 
-	inmu  sync.Mutex // guards cur, held and the input records below
-	cur   *attempt
+	inmu sync.Mutex // guards cur, held and the input records below
+	cur  *attempt
 	// held: the outputs are frozen for a restart the coordinator is
 	// preparing; an attempt that ends meanwhile waits (heldCond) to learn
 	// whether it was superseded before it ends its outputs.
 	held     bool
 	heldCond *sync.Cond
-	extra map[int][]*workerpb.Producer  // producers added to the stages it reads
-	slots map[string]*ProducerSlot      // by producer task: the current attempt's replaceable inputs
-	swaps map[string]*workerpb.Producer // re-runs of lost producers, by the lost one's ID
+	extra    map[int][]*workerpb.Producer  // producers added to the stages it reads
+	slots    map[string]*ProducerSlot      // by producer task: the current attempt's replaceable inputs
+	swaps    map[string]*workerpb.Producer // re-runs of lost producers, by the lost one's ID
 
 	smu     sync.Mutex // guards the stats below
 	state   string
