@@ -1,6 +1,7 @@
 package sql
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -463,12 +464,13 @@ func boolStr(v bool) string {
 // groupKey is the text by which a GROUP BY expression is recognised in
 // the select list and HAVING: e's text after constant folding, because an
 // expression bound inside a call (a comparison, say) comes out folded
-// while the same expression bound alone may not.
+// while the same expression bound alone may not, with its type (a
+// boolean that folds to NULL is not a NULL date key).
 func (b *Binder) groupKey(e *planner.Expr) string {
 	if f, _, err := planner.FoldConstants(e, b.kernels); err == nil {
-		return f.String()
+		e = f
 	}
-	return e.String()
+	return fmt.Sprintf("%s::%v", e.String(), e.Type)
 }
 
 func (b *Binder) finishAgg(a *aggCtx, e *planner.Expr, loc int32) (*planner.Expr, error) {
