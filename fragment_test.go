@@ -940,7 +940,7 @@ func TestElasticStageChangesTasks(t *testing.T) {
 	for _, c := range []struct {
 		name, sql string
 		from, to  int
-	}{{"aggregate", agg, 2, 4}, {"join", join, 2, 3}, {"aggregate", agg, 3, 1}, {"join", join, 3, 2}} {
+	}{{"aggregate", agg, 2, 4}, {"join", join, 2, 3}, {"aggregate", agg, 3, 1}, {"join", join, 3, 2}, {"aggregate", agg, 1, 8}} {
 		what := fmt.Sprintf("%s from %d to %d tasks", c.name, c.from, c.to)
 		want, err := collect(t, db, ctx, c.sql, nil)
 		if err != nil {

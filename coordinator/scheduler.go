@@ -201,8 +201,12 @@ func (r *Result) claimsLocked(stage int) []int {
 // restarts on the other half. The stage's consumers read the new tasks
 // too, and answers do not change. Call while the query runs; a stage
 // that has finished, or whose tasks all send rows, refuses (an error
-// wrapping errStageFinished).
+// wrapping errStageFinished). A ctx that has ended adds nothing; once
+// started, the change runs in the query's context.
 func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.growableLocked(stage); err != nil {
@@ -211,7 +215,7 @@ func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
 	for range n {
 		addr := r.workers[r.placed%len(r.workers)]
 		r.placed++
-		if err := r.addTaskLocked(ctx, stage, addr); err != nil {
+		if err := r.addTaskLocked(stage, addr); err != nil {
 			return err
 		}
 	}
@@ -243,40 +247,46 @@ func (r *Result) growableLocked(stage int) error {
 
 // addTaskLocked starts one more task of a scan or elastic stage on addr.
 // The caller holds r.mu.
-func (r *Result) addTaskLocked(ctx context.Context, stage int, addr string) error {
+func (r *Result) addTaskLocked(stage int, addr string) error {
 	if r.graph.Stages[stage].Elastic {
-		return r.addElasticLocked(ctx, stage, addr)
+		return r.addElasticLocked(stage, addr)
 	}
-	return r.startTaskLocked(ctx, stage, addr, 0, 0)
+	return r.startTaskLocked(stage, addr, 0, 0)
 }
 
-// rebucket sends a rebucket action to task k of stage; ok false if the
-// task has sent rows (or is gone). The caller holds r.mu.
-func (r *Result) rebucket(ctx context.Context, stage, k int, req *workerpb.RebucketRequest) bool {
-	return r.rebucketReply(ctx, stage, k, req).Ok
+// rebucket sends a rebucket action to task k of stage, in the query's
+// context (a caller giving up must not leave a task half moved); ok false
+// if the task has sent rows, is gone, or did not answer. A hold that may
+// have reached the worker unanswered is released again. The caller holds
+// r.mu.
+func (r *Result) rebucket(stage, k int, req *workerpb.RebucketRequest) bool {
+	rep, err := r.rebucketReply(stage, k, req)
+	if err != nil && req.Hold {
+		r.rebucketReply(stage, k, &workerpb.RebucketRequest{Release: true})
+	}
+	return err == nil && rep.Ok
 }
 
-// rebucketReply is rebucket with the worker's whole reply (empty if the
-// call failed).
-func (r *Result) rebucketReply(ctx context.Context, stage, k int, req *workerpb.RebucketRequest) *workerpb.RebucketReply {
+// rebucketReply is rebucket with the worker's reply, or its error.
+func (r *Result) rebucketReply(stage, k int, req *workerpb.RebucketRequest) (*workerpb.RebucketReply, error) {
 	p := r.producers[stage][k]
 	req.TaskId = p.TaskId
 	body, err := proto.Marshal(req)
 	if err != nil {
-		return &workerpb.RebucketReply{}
+		return nil, err
 	}
 	var rep workerpb.RebucketReply
-	if err := r.s.peers.Action(ctx, p.Addr, worker.ActionRebucket, body, &rep); err != nil {
-		return &workerpb.RebucketReply{}
+	if err := r.s.peers.Action(r.ctx, p.Addr, worker.ActionRebucket, body, &rep); err != nil {
+		return nil, err
 	}
-	return &rep
+	return &rep, nil
 }
 
 // addElasticLocked starts one more task of an elastic stage on addr: a
 // task with at least two buckets that has sent no row yet (the widest
 // first) is held, the new task starts on the upper half of its buckets,
 // and the held one restarts on the lower half. The caller holds r.mu.
-func (r *Result) addElasticLocked(ctx context.Context, stage int, addr string) error {
+func (r *Result) addElasticLocked(stage int, addr string) error {
 	rs := r.ranges[stage]
 	order := make([]int, len(rs))
 	for k := range order {
@@ -285,15 +295,18 @@ func (r *Result) addElasticLocked(ctx context.Context, stage int, addr string) e
 	slices.SortStableFunc(order, func(a, b int) int { return int((rs[b][1] - rs[b][0]) - (rs[a][1] - rs[a][0])) })
 	for _, k := range order {
 		lo, hi := rs[k][0], rs[k][1]
-		if hi-lo < 2 || !r.rebucket(ctx, stage, k, &workerpb.RebucketRequest{Hold: true}) {
+		if hi-lo < 2 || !r.rebucket(stage, k, &workerpb.RebucketRequest{Hold: true}) {
 			continue
 		}
 		mid := lo + (hi-lo)/2
-		if err := r.startTaskLocked(ctx, stage, addr, mid, hi); err != nil {
-			r.rebucket(ctx, stage, k, &workerpb.RebucketRequest{Release: true})
+		if err := r.startTaskLocked(stage, addr, mid, hi); err != nil {
+			// The task may have started (its reply lost): its buckets
+			// could be read twice, so the query fails.
+			r.rebucket(stage, k, &workerpb.RebucketRequest{Release: true})
+			r.fail(err)
 			return err
 		}
-		if !r.rebucket(ctx, stage, k, &workerpb.RebucketRequest{Lo: lo, Hi: mid}) {
+		if !r.rebucket(stage, k, &workerpb.RebucketRequest{Lo: lo, Hi: mid}) {
 			// Held, so only a lost worker refuses: the buckets would be
 			// read twice.
 			err := fmt.Errorf("stage %d: task %s did not restart on buckets [%d, %d) after handing [%d, %d) to a new task", stage, r.producers[stage][k].TaskId, lo, mid, mid, hi)
@@ -315,7 +328,8 @@ func (r *Result) fail(err error) {
 // startTaskLocked starts one more task of a scan or elastic stage on
 // addr, reading buckets [lo, hi) of kept hash inputs. The caller holds
 // r.mu.
-func (r *Result) startTaskLocked(ctx context.Context, stage int, addr string, lo, hi int32) error {
+func (r *Result) startTaskLocked(stage int, addr string, lo, hi int32) error {
+	ctx := r.ctx // a caller giving up must not leave consumers waiting for a task
 	parts := 1
 	c := r.consumer[stage]
 	if c >= 0 {
@@ -346,10 +360,18 @@ func (r *Result) startTaskLocked(ctx context.Context, stage int, addr string, lo
 				return err
 			}
 			// A consumer that is gone (it had read everything and
-			// ended) or that fails to answer (it fails the query by
-			// itself) does not take the task; those that did wait for it.
+			// ended) does not take the task. One that does not answer
+			// might have taken it: the query fails (those that took it
+			// would wait for it, the others lack its rows).
 			var rep workerpb.AddProducerReply
-			if err := r.s.peers.Action(ctx, cp.Addr, worker.ActionAddProducer, body, &rep); err == nil && rep.Ok {
+			err = r.s.peers.Action(ctx, cp.Addr, worker.ActionAddProducer, body, &rep)
+			switch {
+			case status.Code(err) == codes.NotFound:
+			case err != nil:
+				err = fmt.Errorf("add a producer to %s: %w", cp.TaskId, err)
+				r.fail(err)
+				return err
+			case rep.Ok:
 				accepted++
 			}
 		}
@@ -386,8 +408,11 @@ func (r *Result) startTaskLocked(ctx context.Context, stage int, addr string, lo
 // take the rest. A retired elastic task hands its buckets to a task next
 // to them; both must not have sent rows yet (both restart, the retired
 // one on no buckets). Answers do not change. It returns how many it
-// retired.
+// retired. A ctx that has ended retires nothing.
 func (r *Result) RetireTasks(ctx context.Context, stage, n int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if stage < 0 || stage >= len(r.graph.Stages) {
@@ -397,7 +422,7 @@ func (r *Result) RetireTasks(ctx context.Context, stage, n int) (int, error) {
 		return 0, err
 	}
 	if r.graph.Stages[stage].Elastic {
-		return r.retireElasticLocked(ctx, stage, n), nil
+		return r.retireElasticLocked(stage, n), nil
 	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
@@ -416,7 +441,7 @@ func (r *Result) RetireTasks(ctx context.Context, stage, n int) (int, error) {
 // RetireTasks) and returns how many it did: the task keeping the buckets
 // of one retired is held first, then the retired one, and only then
 // both restart. The caller holds r.mu.
-func (r *Result) retireElasticLocked(ctx context.Context, stage, n int) int {
+func (r *Result) retireElasticLocked(stage, n int) int {
 	rs := r.ranges[stage]
 	done := 0
 	for x := len(rs) - 1; x >= 0 && done < n; x-- {
@@ -427,16 +452,16 @@ func (r *Result) retireElasticLocked(ctx context.Context, stage, n int) int {
 			if y == x || rs[y][0] == rs[y][1] || (rs[y][1] != rs[x][0] && rs[y][0] != rs[x][1]) {
 				continue
 			}
-			if !r.rebucket(ctx, stage, y, &workerpb.RebucketRequest{Hold: true}) {
+			if !r.rebucket(stage, y, &workerpb.RebucketRequest{Hold: true}) {
 				continue
 			}
-			if !r.rebucket(ctx, stage, x, &workerpb.RebucketRequest{Hold: true}) {
-				r.rebucket(ctx, stage, y, &workerpb.RebucketRequest{Release: true})
+			if !r.rebucket(stage, x, &workerpb.RebucketRequest{Hold: true}) {
+				r.rebucket(stage, y, &workerpb.RebucketRequest{Release: true})
 				break // x sends rows: it stays
 			}
 			lo, hi := min(rs[x][0], rs[y][0]), max(rs[x][1], rs[y][1])
-			if !r.rebucket(ctx, stage, y, &workerpb.RebucketRequest{Lo: lo, Hi: hi}) ||
-				!r.rebucket(ctx, stage, x, &workerpb.RebucketRequest{Lo: rs[x][0], Hi: rs[x][0]}) {
+			if !r.rebucket(stage, y, &workerpb.RebucketRequest{Lo: lo, Hi: hi}) ||
+				!r.rebucket(stage, x, &workerpb.RebucketRequest{Lo: rs[x][0], Hi: rs[x][0]}) {
 				r.fail(fmt.Errorf("stage %d: tasks %s and %s did not restart after holding: buckets [%d, %d) would be read twice or not at all", stage, r.producers[stage][y].TaskId, r.producers[stage][x].TaskId, lo, hi))
 				return done
 			}
@@ -700,7 +725,7 @@ func (r *Result) growLocked(up []string) {
 		r.workers = append(r.workers, w) // also aborted on Close
 		for st := range r.graph.Stages {
 			if r.growableLocked(st) == nil { // a finished stage refuses the task
-				if err := r.addTaskLocked(r.ctx, st, w); err == nil {
+				if err := r.addTaskLocked(st, w); err == nil {
 					r.grown.Add(1)
 				}
 			}
@@ -756,7 +781,7 @@ func (r *Result) rerunLocked(st, k int, up []string, alive map[string]bool) {
 	var held []heldTask
 	release := func() {
 		for _, h := range held {
-			r.rebucket(r.ctx, h.stage, h.task, &workerpb.RebucketRequest{Release: true})
+			r.rebucket(h.stage, h.task, &workerpb.RebucketRequest{Release: true})
 		}
 	}
 	if c >= 0 && r.graph.Stages[c].Elastic && !stage.Replayable {
@@ -819,7 +844,7 @@ func (r *Result) rerunLocked(st, k int, up []string, alive map[string]bool) {
 	slices.SortStableFunc(held, func(a, b heldTask) int { return a.stage - b.stage })
 	for _, h := range held {
 		rg := r.ranges[h.stage][h.task]
-		if !r.rebucket(r.ctx, h.stage, h.task, &workerpb.RebucketRequest{Lo: rg[0], Hi: rg[1], TakeBack: h.takeBack}) {
+		if !r.rebucket(h.stage, h.task, &workerpb.RebucketRequest{Lo: rg[0], Hi: rg[1], TakeBack: h.takeBack}) {
 			lostErr("consumer task %s did not restart", r.producers[h.stage][h.task].TaskId)
 			return
 		}
@@ -846,12 +871,17 @@ func (r *Result) holdForRestart(c int, lost string, alive map[string]bool, held 
 	d := r.consumer[c]
 	takeBack := r.graph.Stages[c].Kept && d >= 0 && r.graph.Stages[d].Elastic
 	for j, cp := range r.producers[c] {
-		rg := r.ranges[c][j]
-		if !alive[cp.Addr] || rg[0] == rg[1] || slices.ContainsFunc(*held, func(h heldTask) bool { return h.stage == c && h.task == j }) {
-			continue // re-run itself, reads nothing, or held already
+		if !alive[cp.Addr] || slices.ContainsFunc(*held, func(h heldTask) bool { return h.stage == c && h.task == j }) {
+			continue // re-run itself, or held already
 		}
-		rep := r.rebucketReply(r.ctx, c, j, &workerpb.RebucketRequest{Hold: true, Lost: lost, TakeBack: takeBack})
+		// Tasks on no buckets too: they read their inputs to the end.
+		rep, err := r.rebucketReply(c, j, &workerpb.RebucketRequest{Hold: true, Lost: lost, TakeBack: takeBack})
 		switch {
+		case status.Code(err) == codes.NotFound:
+			continue // ended, its output all read: it needs nothing more
+		case err != nil:
+			r.rebucket(c, j, &workerpb.RebucketRequest{Release: true})
+			return fmt.Errorf("consumer task %s: %w", cp.TaskId, err)
 		case rep.Complete:
 			continue
 		case !rep.Ok:

@@ -101,6 +101,10 @@ func (q *BatchQueue) Push(ctx context.Context, b arrow.RecordBatch) error {
 	size := BatchBytes(b)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if err := ctx.Err(); err != nil { // a superseded attempt pushes nothing
+		b.Release()
+		return context.Cause(ctx)
+	}
 	if q.frozen {
 		if err := q.holdLocked(ctx); err != nil {
 			b.Release()
@@ -158,7 +162,10 @@ func (q *BatchQueue) holdLocked(ctx context.Context) error {
 func (q *BatchQueue) Freeze() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.rows.Load() > 0 || q.producers <= 0 || q.err != nil || q.aborted {
+	if q.aborted {
+		return true // the consumer is gone: nothing more reaches it anyway
+	}
+	if q.rows.Load() > 0 || q.producers <= 0 || q.err != nil {
 		return false
 	}
 	q.frozen = true
@@ -532,6 +539,10 @@ func (b *KeptBuffer) PushBuckets(ctx context.Context, batch arrow.RecordBatch, o
 func (b *KeptBuffer) push(ctx context.Context, batch arrow.RecordBatch, off []int32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err := ctx.Err(); err != nil { // a superseded attempt pushes nothing
+		batch.Release()
+		return context.Cause(ctx)
+	}
 	if b.frozen {
 		stop := context.AfterFunc(ctx, func() {
 			b.mu.Lock()

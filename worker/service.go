@@ -89,6 +89,7 @@ type task struct {
 	// whether it was superseded before it ends its outputs.
 	held     bool
 	heldCond *sync.Cond
+	stopped  bool // stop has run: no new attempt
 	extra    map[int][]*workerpb.Producer  // producers added to the stages it reads
 	slots    map[string]*ProducerSlot      // by producer task: the current attempt's replaceable inputs
 	swaps    map[string]*workerpb.Producer // re-runs of lost producers, by the lost one's ID
@@ -168,6 +169,7 @@ func (s *Service) Tasks() int {
 func (t *task) stop() {
 	t.inmu.Lock()
 	a := t.cur
+	t.stopped = true
 	t.held = false
 	t.heldCond.Broadcast()
 	t.inmu.Unlock()
@@ -642,7 +644,14 @@ func (s *Service) run(t *task, a *attempt, prev *attempt) {
 	err := func() error {
 		if prev != nil {
 			<-prev.done
-			t.thaw()
+			t.inmu.Lock()
+			if t.cur == a && !t.held { // not superseded, nor held again
+				t.thaw()
+			}
+			t.inmu.Unlock()
+			if err := a.ctx.Err(); err != nil {
+				return err // superseded (or stopped) before it began
+			}
 		}
 		if s.StartDelay > 0 {
 			select {
@@ -710,6 +719,19 @@ func (s *Service) run(t *task, a *attempt, prev *attempt) {
 	}
 }
 
+// endedWell reports whether attempt a (t's current) has ended without
+// error: its output is complete, and needs no input again.
+func (t *task) endedWell(a *attempt) bool {
+	select {
+	case <-a.done:
+	default:
+		return false
+	}
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	return t.state == "finished"
+}
+
 // freeze stops t's outputs taking rows, if none has gone out yet, and
 // reports whether it did (then t may restart: see rebucket).
 func (t *task) freeze() bool {
@@ -768,17 +790,19 @@ func (s *Service) rebucket(req *workerpb.RebucketRequest) (*workerpb.RebucketRep
 		t.inmu.Unlock()
 		return &workerpb.RebucketReply{Ok: true}, nil
 	}
-	if req.Hold && req.Lost != "" && prev.complete[req.Lost] {
+	if req.Hold && req.Lost != "" && (prev.complete[req.Lost] || t.endedWell(prev)) {
 		t.inmu.Unlock()
 		return &workerpb.RebucketReply{Ok: true, Complete: true}, nil
 	}
 	taken := false
 	switch {
-	case prev.ctx.Err() != nil:
+	case t.stopped || prev.ctx.Err() != nil:
 		t.inmu.Unlock()
 		return &workerpb.RebucketReply{}, nil
 	case req.TakeBack && t.kept != nil:
-		taken = t.kept.FreezeAll()
+		taken = t.kept.FreezeAll() // again, for a held task: the same answer
+	case t.held:
+		// Frozen by the hold: nothing went out since.
 	case !t.freeze():
 		t.inmu.Unlock()
 		return &workerpb.RebucketReply{}, nil
