@@ -89,7 +89,7 @@ type task struct {
 	// whether it was superseded before it ends its outputs.
 	held     bool
 	heldCond *sync.Cond
-	stopped  bool // stop has run: no new attempt
+	stopped  bool                          // stop has run: no new attempt
 	extra    map[int][]*workerpb.Producer  // producers added to the stages it reads
 	slots    map[string]*ProducerSlot      // by producer task: the current attempt's replaceable inputs
 	swaps    map[string]*workerpb.Producer // re-runs of lost producers, by the lost one's ID
