@@ -357,10 +357,7 @@ func fetchUntilRestart(ctx context.Context, peers *Peers, p *workerpb.Producer, 
 // to replaceWait) for a re-run handed to sl, and reads that instead.
 func FetchReplaceable(ctx context.Context, peers *Peers, p *workerpb.Producer, tkt *workerpb.FetchTicket, queue *exec.BatchQueue, alloc memory.Allocator, sl *ProducerSlot, done func(string)) error {
 	for {
-		fctx, cancel := context.WithCancel(ctx)
-		sl.mu.Lock()
-		sl.cancel = cancel
-		sl.mu.Unlock()
+		fctx, cancel := sl.begin(ctx)
 		err := fetchStream(fctx, peers, p, tkt, alloc, func(b arrow.RecordBatch) error {
 			sl.mu.Lock()
 			sl.committed = true // rows came: no re-run can take its place
@@ -380,13 +377,8 @@ func FetchReplaceable(ctx context.Context, peers *Peers, p *workerpb.Producer, t
 		if committed || ctx.Err() != nil || !lostProducer(err) {
 			return err
 		}
-		select {
-		case np := <-sl.next:
-			p = np
-		case <-time.After(replaceWait):
+		if p, err = sl.await(ctx, err); err != nil {
 			return err
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
 }
@@ -452,6 +444,30 @@ func (sl *ProducerSlot) Replace(p *workerpb.Producer) {
 	}
 }
 
+// begin returns the context of one fetch through the slot, which a
+// Replace cancels.
+func (sl *ProducerSlot) begin(ctx context.Context) (context.Context, context.CancelFunc) {
+	fctx, cancel := context.WithCancel(ctx)
+	sl.mu.Lock()
+	sl.cancel = cancel
+	sl.mu.Unlock()
+	return fctx, cancel
+}
+
+// await waits (up to replaceWait) for the re-run of a producer whose
+// fetch failed with err, and returns it; err if none comes in time, ctx's
+// error if ctx ends first.
+func (sl *ProducerSlot) await(ctx context.Context, err error) (*workerpb.Producer, error) {
+	select {
+	case np := <-sl.next:
+		return np, nil
+	case <-time.After(replaceWait):
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // fetchReplayable reads what tkt names of producer p completely, then moves
 // it into queue. When the stream breaks first, what came is dropped and
 // the fetch waits (up to replaceWait) for the coordinator to announce
@@ -459,10 +475,7 @@ func (sl *ProducerSlot) Replace(p *workerpb.Producer) {
 func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, tkt *workerpb.FetchTicket, queue *exec.BatchQueue, alloc memory.Allocator, sl *ProducerSlot, done func(string)) {
 	queue.Done(func() error {
 		for {
-			fctx, cancel := context.WithCancel(ctx)
-			sl.mu.Lock()
-			sl.cancel = cancel
-			sl.mu.Unlock()
+			fctx, cancel := sl.begin(ctx)
 			var held []arrow.RecordBatch
 			err := fetchStream(fctx, peers, p, tkt, alloc, func(b arrow.RecordBatch) error {
 				held = append(held, b)
@@ -493,13 +506,8 @@ func fetchReplayable(ctx context.Context, peers *Peers, p *workerpb.Producer, tk
 			if ctx.Err() != nil || !lostProducer(err) {
 				return err
 			}
-			select {
-			case np := <-sl.next:
-				p = np
-			case <-time.After(replaceWait):
+			if p, err = sl.await(ctx, err); err != nil {
 				return err
-			case <-ctx.Done():
-				return ctx.Err()
 			}
 		}
 	}())
