@@ -216,6 +216,9 @@ func (r *Result) AddTasks(ctx context.Context, stage, n int) error {
 		addr := r.workers[r.placed%len(r.workers)]
 		r.placed++
 		if err := r.addTaskLocked(stage, addr); err != nil {
+			if r.ctx.Err() != nil { // the query ended meanwhile
+				return fmt.Errorf("stage %d: %w", stage, errStageFinished)
+			}
 			return err
 		}
 	}
