@@ -43,7 +43,7 @@ go test -count=1 -timeout 30m -race ./exec/ ./tpch/ ./server/
 # shrinking running stages, lost and joining workers, bounded exchanges,
 # split aggregates.
 go test -count=1 -timeout 30m -race -run 'TestDistributed|TestEmbeddedCluster|TestAddTasks|TestSetParallelism|TestLostWorkerTasksRerun$|TestWorkerJoins|TestEarlyFinishing|TestSplitAggregates|TestExplainAnalyzeDistributed|TestElasticStage|TestLostWorkerTasksRerunThroughKeptOutputs' .
-go test -count=1 -timeout 10m -race ./cluster/
+go test -count=1 -timeout 10m -race ./cluster/ ./coordinator/...
 
 echo "== fuzzing (short)"
 # Budgets are execution counts, not durations: go1.26's fuzz coordinator
@@ -59,6 +59,7 @@ fuzz FuzzParquetScan ./exec/ 600
 fuzz FuzzCSVScan ./exec/ 6000
 fuzz FuzzBind ./sql/ 30000
 fuzz FuzzUnmarshal ./planner/planpb/ 20000
+fuzz FuzzApply ./coordinator/fsm/ 20000
 
 echo "== TPC-H conformance and differential fuzzing against DuckDB (bench module)"
 (cd bench && go test -count=1 -timeout 40m ./...)
