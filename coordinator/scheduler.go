@@ -328,16 +328,46 @@ func (r *Result) fail(err error) {
 	r.cancel()
 }
 
+// taskRequest returns the request that runs task k of stage st under
+// id: its consumer's task count as output partitions, the current tasks
+// of the stages it reads as producers. The caller holds r.mu (or has not
+// published r yet) and adds what is particular to the task (buckets,
+// fixed splits).
+func (r *Result) taskRequest(st, k int, id string) *workerpb.TaskRequest {
+	parts := 1
+	if c := r.consumer[st]; c >= 0 {
+		parts = len(r.producers[c])
+	}
+	req := &workerpb.TaskRequest{QueryId: r.query, TaskId: id, Stage: int32(st), Task: int32(k),
+		Graph: r.wire, Partitions: int32(parts), Coordinator: r.s.addr,
+		Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit}
+	for _, in := range r.inputs[st] {
+		req.Inputs = append(req.Inputs, &workerpb.Input{Stage: int32(in), Producers: r.producers[in]})
+	}
+	return req
+}
+
+// fetchResult starts reading producer p of the last stage into the
+// result: replaceable by a re-run until its first rows come, when the
+// stage's lost tasks are re-run.
+func (r *Result) fetchResult(p *workerpb.Producer) {
+	if !r.graph.Rerunnable(r.graph.Stages[len(r.graph.Stages)-1]) {
+		go worker.Fetch(r.ctx, r.s.peers, p, &workerpb.FetchTicket{}, r.out, r.s.alloc)
+		return
+	}
+	sl := worker.NewProducerSlot()
+	r.outSlots[p.TaskId] = sl
+	go func() {
+		r.out.Done(worker.FetchReplaceable(r.ctx, r.s.peers, p, &workerpb.FetchTicket{}, r.out, r.s.alloc, sl, nil))
+	}()
+}
+
 // startTaskLocked starts one more task of a scan or elastic stage on
 // addr, reading buckets [lo, hi) of kept hash inputs. The caller holds
 // r.mu.
 func (r *Result) startTaskLocked(stage int, addr string, lo, hi int32) error {
 	ctx := r.ctx // a caller giving up must not leave consumers waiting for a task
-	parts := 1
 	c := r.consumer[stage]
-	if c >= 0 {
-		parts = len(r.producers[c])
-	}
 	k := len(r.producers[stage])
 	p := &workerpb.Producer{Addr: addr, TaskId: fmt.Sprintf("%s.%d.%d", r.query, stage, k)}
 	// Consumers first: they must count the new producer before the
@@ -346,15 +376,7 @@ func (r *Result) startTaskLocked(stage int, addr string, lo, hi int32) error {
 		if !r.out.AddProducer() {
 			return fmt.Errorf("stage %d: %w", stage, errStageFinished)
 		}
-		if r.graph.Rerunnable(r.graph.Stages[stage]) {
-			sl := worker.NewProducerSlot()
-			r.outSlots[p.TaskId] = sl
-			go func() {
-				r.out.Done(worker.FetchReplaceable(r.ctx, r.s.peers, p, &workerpb.FetchTicket{}, r.out, r.s.alloc, sl, nil))
-			}()
-		} else {
-			go worker.Fetch(r.ctx, r.s.peers, p, &workerpb.FetchTicket{}, r.out, r.s.alloc)
-		}
+		r.fetchResult(p)
 	} else {
 		accepted := 0
 		for _, cp := range r.producers[c] {
@@ -382,15 +404,11 @@ func (r *Result) startTaskLocked(stage int, addr string, lo, hi int32) error {
 			return fmt.Errorf("stage %d: %w", stage, errStageFinished)
 		}
 	}
-	// Broadcast inputs: the producers keep their whole output for any
-	// consumer, also this one.
-	var inputs []*workerpb.Input
-	for _, in := range r.inputs[stage] {
-		inputs = append(inputs, &workerpb.Input{Stage: int32(in), Producers: r.producers[in]})
-	}
-	body, err := proto.Marshal(&workerpb.TaskRequest{QueryId: r.query, TaskId: p.TaskId, Stage: int32(stage), Task: int32(k),
-		Graph: r.wire, Partitions: int32(parts), Inputs: inputs, Coordinator: r.s.addr,
-		Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit, BucketsLo: lo, BucketsHi: hi})
+	// Its inputs' producers keep their whole output for any consumer,
+	// also this one.
+	req := r.taskRequest(stage, k, p.TaskId)
+	req.BucketsLo, req.BucketsHi = lo, hi
+	body, err := proto.Marshal(req)
 	if err != nil {
 		return err
 	}
@@ -638,23 +656,14 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 	r.ctx = ctx
 	r.out = exec.NewBatchQueue(tasks[n-1])
 	for st := range g.Stages {
-		parts := 1
-		if st < n-1 {
-			parts = tasks[consumer[st]]
-		}
-		var inputs []*workerpb.Input
-		for _, in := range inputsOf[st] {
-			inputs = append(inputs, &workerpb.Input{Stage: int32(in), Producers: producers[in]})
-		}
 		for k, p := range producers[st] {
-			var lo, hi int
+			req := r.taskRequest(st, k, p.TaskId)
 			if g.Stages[st].Elastic {
-				lo, hi = exec.BucketRange(k, tasks[st])
+				lo, hi := exec.BucketRange(k, tasks[st])
+				req.BucketsLo, req.BucketsHi = int32(lo), int32(hi)
 				r.ranges[st] = append(r.ranges[st], [2]int32{int32(lo), int32(hi)})
 			}
-			body, err := proto.Marshal(&workerpb.TaskRequest{QueryId: r.query, TaskId: p.TaskId, Stage: int32(st), Task: int32(k),
-				Graph: wire, Partitions: int32(parts), Inputs: inputs, Coordinator: s.addr,
-				Parallelism: int32(opts.Parallelism), MemoryLimit: opts.MemoryLimit, BucketsLo: int32(lo), BucketsHi: int32(hi)})
+			body, err := proto.Marshal(req)
 			if err != nil {
 				r.Close()
 				return nil, err
@@ -665,20 +674,9 @@ func (s *Scheduler) Run(ctx context.Context, g *planner.FragmentGraph, workers [
 			}
 		}
 	}
-	last := g.Stages[n-1]
 	r.outSlots = map[string]*worker.ProducerSlot{}
 	for _, p := range producers[n-1] {
-		if !g.Rerunnable(last) {
-			go worker.Fetch(ctx, s.peers, p, &workerpb.FetchTicket{}, r.out, s.alloc)
-			continue
-		}
-		// A lost task of the last stage can be re-run: until its
-		// first rows come, its re-run may take its place.
-		sl := worker.NewProducerSlot()
-		r.outSlots[p.TaskId] = sl
-		go func() {
-			r.out.Done(worker.FetchReplaceable(ctx, s.peers, p, &workerpb.FetchTicket{}, r.out, s.alloc, sl, nil))
-		}()
+		r.fetchResult(p)
 	}
 	if opts.Live != nil {
 		go r.watch(opts.Live)
@@ -800,16 +798,7 @@ func (r *Result) rerunLocked(st, k int, up []string, alive map[string]bool) {
 		r.workers = append(r.workers, addr) // also aborted on Close
 	}
 	np := &workerpb.Producer{Addr: addr, TaskId: fmt.Sprintf("%s.r%d", old.TaskId, r.s.taskRetries.Load()+1)}
-	parts := 1
-	if c >= 0 {
-		parts = len(r.producers[c])
-	}
-	req := &workerpb.TaskRequest{QueryId: r.query, TaskId: np.TaskId, Stage: int32(st), Task: int32(k),
-		Graph: r.wire, Partitions: int32(parts), Coordinator: r.s.addr,
-		Parallelism: int32(r.opts.Parallelism), MemoryLimit: r.opts.MemoryLimit}
-	for _, in := range r.inputs[st] {
-		req.Inputs = append(req.Inputs, &workerpb.Input{Stage: int32(in), Producers: r.producers[in]})
-	}
+	req := r.taskRequest(st, k, np.TaskId)
 	if stage.Elastic {
 		req.BucketsLo, req.BucketsHi = r.ranges[st][k][0], r.ranges[st][k][1]
 	}

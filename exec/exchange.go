@@ -101,15 +101,11 @@ func (q *BatchQueue) Push(ctx context.Context, b arrow.RecordBatch) error {
 	size := BatchBytes(b)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if err := ctx.Err(); err != nil { // a superseded attempt pushes nothing
+	// A frozen queue holds the push; a superseded attempt (its ctx
+	// ended) pushes nothing.
+	if err := waitWhile(ctx, &q.mu, q.cond, func() bool { return q.frozen }); err != nil {
 		b.Release()
-		return context.Cause(ctx)
-	}
-	if q.frozen {
-		if err := q.holdLocked(ctx); err != nil {
-			b.Release()
-			return err
-		}
+		return err
 	}
 	if q.limit > 0 && q.bytes >= q.limit && !q.aborted && q.err == nil {
 		q.waits.Add(1)
@@ -139,17 +135,20 @@ func (q *BatchQueue) Push(ctx context.Context, b arrow.RecordBatch) error {
 	return nil
 }
 
-// holdLocked waits while the queue is frozen; an error if ctx ends first.
-// The caller holds q.mu.
-func (q *BatchQueue) holdLocked(ctx context.Context) error {
+// waitWhile waits on c, whose lock mu the caller holds, while blocked
+// reports true (a frozen output) and ctx lives; ctx's cause if it ended.
+func waitWhile(ctx context.Context, mu *sync.Mutex, c *sync.Cond, blocked func() bool) error {
+	if !blocked() {
+		return context.Cause(ctx)
+	}
 	stop := context.AfterFunc(ctx, func() {
-		q.mu.Lock()
-		q.cond.Broadcast()
-		q.mu.Unlock()
+		mu.Lock()
+		c.Broadcast()
+		mu.Unlock()
 	})
 	defer stop()
-	for q.frozen && ctx.Err() == nil {
-		q.cond.Wait()
+	for blocked() && ctx.Err() == nil {
+		c.Wait()
 	}
 	return context.Cause(ctx)
 }
@@ -539,24 +538,11 @@ func (b *KeptBuffer) PushBuckets(ctx context.Context, batch arrow.RecordBatch, o
 func (b *KeptBuffer) push(ctx context.Context, batch arrow.RecordBatch, off []int32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := ctx.Err(); err != nil { // a superseded attempt pushes nothing
+	// A frozen buffer holds the push; a superseded attempt (its ctx
+	// ended) pushes nothing.
+	if err := waitWhile(ctx, &b.mu, b.cond, func() bool { return b.frozen }); err != nil {
 		batch.Release()
-		return context.Cause(ctx)
-	}
-	if b.frozen {
-		stop := context.AfterFunc(ctx, func() {
-			b.mu.Lock()
-			b.cond.Broadcast()
-			b.mu.Unlock()
-		})
-		for b.frozen && ctx.Err() == nil {
-			b.cond.Wait()
-		}
-		stop()
-		if err := context.Cause(ctx); err != nil {
-			batch.Release()
-			return err
-		}
+		return err
 	}
 	if b.aborted {
 		batch.Release()

@@ -358,10 +358,14 @@ func fetchUntilRestart(ctx context.Context, peers *Peers, p *workerpb.Producer, 
 func FetchReplaceable(ctx context.Context, peers *Peers, p *workerpb.Producer, tkt *workerpb.FetchTicket, queue *exec.BatchQueue, alloc memory.Allocator, sl *ProducerSlot, done func(string)) error {
 	for {
 		fctx, cancel := sl.begin(ctx)
+		got := false
 		err := fetchStream(fctx, peers, p, tkt, alloc, func(b arrow.RecordBatch) error {
-			sl.mu.Lock()
-			sl.committed = true // rows came: no re-run can take its place
-			sl.mu.Unlock()
+			if !got { // rows came: no re-run can take its place
+				got = true
+				sl.mu.Lock()
+				sl.committed = true
+				sl.mu.Unlock()
+			}
 			return queue.Push(ctx, b)
 		})
 		cancel()
@@ -371,10 +375,7 @@ func FetchReplaceable(ctx context.Context, peers *Peers, p *workerpb.Producer, t
 			}
 			return nil
 		}
-		sl.mu.Lock()
-		committed := sl.committed
-		sl.mu.Unlock()
-		if committed || ctx.Err() != nil || !lostProducer(err) {
+		if got || ctx.Err() != nil || !lostProducer(err) {
 			return err
 		}
 		if p, err = sl.await(ctx, err); err != nil {
