@@ -478,6 +478,9 @@ func hashKeyArray(q *QueryContext, a arrow.Array, t kernels.Type) (arrow.Array, 
 // whole buckets from one task to another.
 const ExchangeBuckets = JoinPartitions
 
+// keepBuckets notes each row's bucket in a byte.
+const _ = uint8(ExchangeBuckets - 1)
+
 // ExchangeBucket maps a row's key hash to its bucket of a kept hash
 // output. ExchangeTask(h, n) is the task of n whose share of the buckets,
 // split evenly in order (BucketRange), holds it.

@@ -198,7 +198,7 @@ func Fragment(n Node, opts FragmentOptions) (*FragmentGraph, error) {
 
 // markElastic makes the stages that can change their task count while
 // they run Elastic, and their hash producers Kept (see Stage.Elastic):
-// stages of several tasks that scan nothing, read at least one hash
+// stages not bound to one task that scan nothing, read at least one hash
 // input, every hash input from a producer whose estimated output per
 // task is within KeepRows and not merge-sorted, and other inputs only
 // through broadcasts.

@@ -240,9 +240,6 @@ func (n *Node) Status() (Status, error) {
 	return st, nil
 }
 
-// Addr returns the transport's address.
-func (n *Node) Addr() string { return string(n.trans.LocalAddr()) }
-
 // Close stops the member (its leader-only services first) and closes its
 // files; its state stays in Dir for a restart.
 func (n *Node) Close() error {
